@@ -1,0 +1,28 @@
+# `make demo`: set up .venv from a fresh clone and run the main job.
+# `make test`: set up .venv and run the whole test suite (what CI runs).
+VENV  := .venv
+STAMP := $(VENV)/.hwsnn-setup
+OUT   ?= out/demo
+
+.PHONY: setup demo test test-quick bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/hwsnn demo --out $(OUT)
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+test-quick: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(VENV)/bin/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) out build .pytest_cache

@@ -1,0 +1,74 @@
+"""The IR graph: plain data, a dict of nodes and a list of edges."""
+
+from dataclasses import dataclass, field, replace
+
+__all__ = ["Edge", "Graph"]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """`src` feeds `dst`. `delay` (0 or 1 steps) is allowed only on edges leaving a spiking node
+    (Source or neuron): the synapse sees src's output of step t - delay."""
+
+    src: str
+    dst: str
+    delay: int = 0
+
+
+@dataclass
+class Graph:
+    nodes: dict
+    edges: list
+    name: str = "net"
+    meta: dict = field(default_factory=dict)
+
+    def inputs_of(self, name):
+        return [e for e in self.edges if e.dst == name]
+
+    def outputs_of(self, name):
+        return [e for e in self.edges if e.src == name]
+
+    @property
+    def sources(self):
+        return [n for n, node in self.nodes.items() if node.ROLE == "source"]
+
+    @property
+    def readouts(self):
+        return [n for n, node in self.nodes.items() if node.ROLE == "readout"]
+
+    @property
+    def neurons(self):
+        return [n for n, node in self.nodes.items() if node.ROLE == "neuron"]
+
+    def topo_order(self):
+        """Node names in topological order (Kahn, ties in insertion order); IRError on a cycle."""
+        from ..errors import IRError
+        indeg = {n: 0 for n in self.nodes}
+        for e in self.edges:
+            if e.dst in indeg:
+                indeg[e.dst] += 1
+        ready = [n for n in self.nodes if indeg[n] == 0]
+        order = []
+        while ready:
+            n = ready.pop(0)
+            order.append(n)
+            for e in self.outputs_of(n):
+                if e.dst in indeg:
+                    indeg[e.dst] -= 1
+                    if indeg[e.dst] == 0:
+                        ready.append(e.dst)
+        if len(order) != len(self.nodes):
+            stuck = sorted(n for n in self.nodes if n not in order)
+            raise IRError(f"graph '{self.name}' has a cycle through nodes {stuck}")
+        return order
+
+    def with_delays(self, delay):
+        """Copy with every edge that leaves a spiking node given `delay` (0 or 1)."""
+        edges = [replace(e, delay=delay) if self.nodes[e.src].ROLE in ("source", "neuron") else e
+                 for e in self.edges]
+        return Graph(dict(self.nodes), edges, self.name, dict(self.meta))
+
+    def replace_node(self, name, node):
+        nodes = dict(self.nodes)
+        nodes[name] = node
+        return Graph(nodes, list(self.edges), self.name, dict(self.meta))

@@ -1,0 +1,229 @@
+"""IR node types: sources, synapses (stateless), neurons (stateful), readout.
+
+Every node is a frozen dataclass. Integer arrays are numpy int64 in memory; each has a
+declared signed two's-complement bit width (`*_bits`). Per-neuron parameters (`theta`,
+`v0`, `bias`) are arrays broadcastable to the node's `shape` (a scalar, per channel
+``(C, 1, 1)``, or full). Equations: see docs/ir-format.md and DESIGN.md.
+"""
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+__all__ = [
+    "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten",
+    "STBIF", "IF", "ILIF", "CaLIF", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS",
+    "ENCODINGS",
+]
+
+ENCODINGS = ("analog", "rate", "bits")
+
+
+def _int_array(value):
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iub":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"expected an integer array, not dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """Base of all IR nodes. `ARRAYS` names the fields holding integer arrays."""
+
+    ARRAYS = ()
+    ROLE = ""
+
+    def __post_init__(self):
+        if hasattr(self, "shape"):
+            object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        for name in self.ARRAYS:
+            object.__setattr__(self, name, _int_array(getattr(self, name)))
+
+    @property
+    def type(self):
+        return type(self).__name__
+
+    def scalars(self):
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.ARRAYS}
+
+    def arrays(self):
+        return {name: getattr(self, name) for name in self.ARRAYS}
+
+
+# --- source --------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Source(Node):
+    """Input of integer values q (shape `shape`, signed `x_bits` wide).
+
+    analog: releases floor((t+1)q/R) - floor(tq/R) at step t < R (total exactly q).
+    rate:   the same formula with R = T, 0 <= q <= T, so each step carries a 0/1 spike.
+    bits:   q in [0, 2^T) sent MSB first as 0/1 spikes over steps 0..T-1 (for ILIF).
+    """
+
+    shape: tuple
+    encoding: str = "analog"
+    R: int = 1
+    T: int = 0
+    x_bits: int = 8
+    ROLE = "source"
+
+
+# --- synapses (stateless, integer) ---------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Dense(Node):
+    """out[o] = sum_i W[o, i] * in[i]; W is (out, in), signed `w_bits` wide."""
+
+    W: np.ndarray
+    w_bits: int = 8
+    ARRAYS = ("W",)
+    ROLE = "synapse"
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(Node):
+    """2-D cross-correlation; W is (C_out, C_in / groups, kh, kw), signed `w_bits` wide."""
+
+    W: np.ndarray
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    groups: int = 1
+    w_bits: int = 8
+    ARRAYS = ("W",)
+    ROLE = "synapse"
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "stride", tuple(int(s) for s in np.broadcast_to(self.stride, 2)))
+        object.__setattr__(self, "padding", tuple(int(p) for p in np.broadcast_to(self.padding, 2)))
+
+
+@dataclass(frozen=True, eq=False)
+class SumPool2d(Node):
+    """Sum over k x k windows (average pooling without the 1/k^2, which goes into theta)."""
+
+    kernel: tuple = (2, 2)
+    stride: tuple = (2, 2)
+    ROLE = "synapse"
+
+    def __post_init__(self):
+        object.__setattr__(self, "kernel", tuple(int(k) for k in np.broadcast_to(self.kernel, 2)))
+        object.__setattr__(self, "stride", tuple(int(s) for s in np.broadcast_to(self.stride, 2)))
+
+
+@dataclass(frozen=True, eq=False)
+class Scale(Node):
+    """out = w * in, w broadcastable to the input shape (identity shortcut when w = 1)."""
+
+    w: np.ndarray = 1
+    w_bits: int = 8
+    ARRAYS = ("w",)
+    ROLE = "synapse"
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(Node):
+    """Reshape (C, H, W) to (C*H*W,) in C order."""
+
+    ROLE = "synapse"
+
+
+# --- neurons (stateful) --------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class STBIF(Node):
+    """Spike-tracer bipolar IF (SpikeZIP). Per step, with b_t the bias released over bias_R:
+
+    V' = V + I + b_t
+    y  = +1 if V' >= theta and S < s_max; -1 if V' < 0 and S > s_min; else 0
+    V  = V' - y*theta;  S = S + y
+    V starts at v0, S at 0. Count: S = clip(floor((sum I + bias + v0) / theta), s_min, s_max).
+    """
+
+    shape: tuple
+    theta: np.ndarray
+    v0: np.ndarray = 0
+    bias: np.ndarray = 0
+    bias_R: int = 1
+    s_min: int = 0
+    s_max: int = 1
+    v_bits: int = 16
+    s_bits: int = 8
+    ARRAYS = ("theta", "v0", "bias")
+    ROLE = "neuron"
+
+
+@dataclass(frozen=True, eq=False)
+class IF(Node):
+    """Integrate-and-fire with soft reset, binary spikes (QCFS, dual-phase, SlipReLU).
+
+    V' = V + I + b_t;  y = 1 if V' >= theta (and S < s_max when s_max > 0);  V = V' - y*theta.
+    S counts spikes. Count semantics is the ideal clip(floor((z + v0)/theta), 0, s_max) that
+    the per-step run only approximates (residual-potential error).
+    """
+
+    shape: tuple
+    theta: np.ndarray
+    v0: np.ndarray = 0
+    bias: np.ndarray = 0
+    bias_R: int = 1
+    s_max: int = 0
+    v_bits: int = 16
+    s_bits: int = 16
+    ARRAYS = ("theta", "v0", "bias")
+    ROLE = "neuron"
+
+
+@dataclass(frozen=True, eq=False)
+class ILIF(Node):
+    """Inverse-leak IF, k = 2 (SpikeConverter). T accumulate steps V = 2V + I (bias added at the
+    last one), then T generate steps V = 2V; y = V >= theta; V -= y*theta.
+    Output code = clip(floor((Horner(I) + bias) * 2^T / theta), 0, 2^T - 1)."""
+
+    shape: tuple
+    theta: np.ndarray
+    T: int
+    bias: np.ndarray = 0
+    v_bits: int = 24
+    ARRAYS = ("theta", "bias")
+    ROLE = "neuron"
+
+
+@dataclass(frozen=True, eq=False)
+class CaLIF(Node):
+    """Bipolar leaky IF with calcium gate (Ca-LIF). For T window steps:
+    V = V + I - leak; y = +1 if V >= theta; -1 if V <= -theta and S > 0 (gate); V -= y*theta.
+    Then a settle phase (layer by layer) fires +1 while V >= theta/2 (S < s_max if s_max > 0),
+    -1 while V < -theta/2 and S > 0. Count: max(0, round_half_up(z/theta)), clipped at s_max.
+    `gate=False` drops the S > 0 condition (pooling layers)."""
+
+    shape: tuple
+    theta: np.ndarray
+    leak: np.ndarray = 0
+    T: int = 1
+    s_max: int = 0
+    gate: bool = True
+    v_bits: int = 16
+    s_bits: int = 16
+    ARRAYS = ("theta", "leak")
+    ROLE = "neuron"
+
+
+@dataclass(frozen=True, eq=False)
+class Readout(Node):
+    """Integrates only: V = V + I (or V = 2V + I while its ILIF input generates, `horner`)."""
+
+    shape: tuple
+    v_bits: int = 32
+    horner: bool = False
+    ROLE = "readout"
+
+
+NODE_TYPES = {cls.__name__: cls for cls in (
+    Source, Dense, Conv2d, SumPool2d, Scale, Flatten, STBIF, IF, ILIF, CaLIF, Readout)}
+SYNAPSES = tuple(c for c in NODE_TYPES.values() if c.ROLE == "synapse")
+NEURONS = tuple(c for c in NODE_TYPES.values() if c.ROLE == "neuron")

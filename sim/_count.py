@@ -1,0 +1,96 @@
+"""Count semantics: one pass through the graph with the closed forms of DESIGN.md.
+
+Exact for ST-BIF, ILIF and Ca-LIF (what the per-step run reaches at equilibrium / after the
+settle phase); for IF it is the ideal quantized activation the IF run only approximates.
+"""
+
+import numpy as np
+import torch
+
+from hwsnn.errors import SimulationError
+from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Readout, verify
+
+from ._step import Network, _as_inputs
+
+__all__ = ["count"]
+
+
+def _floordiv(a, b):
+    return torch.div(a.to(torch.int64), b.to(torch.int64), rounding_mode="floor")
+
+
+def count(graph, x):
+    """Final S of every neuron node and final V of every Readout, in one pass.
+
+    Returns {"S": {node: int array (batch, *shape)}, "V": {node: ...}, "output": readout V}.
+    """
+    net = graph if isinstance(graph, Network) else Network(graph)
+    graph = net.graph
+    q = _as_inputs(graph, x)
+    batch = next(iter(q.values())).shape[0]
+    vals, S, V = {}, {}, {}
+    with torch.no_grad():
+        for name in net.order:
+            node = graph.nodes[name]
+            if node.ROLE == "source":
+                vals[name] = q[name].to(torch.float64)
+                continue
+            if node.ROLE == "synapse":
+                src = graph.inputs_of(name)[0].src
+                w = vals[src]
+                op = net.ops[name]
+                out = op.node  # float64 here: totals can exceed the per-step bound
+                vals[name] = _apply64(op, w)
+                continue
+            z = torch.zeros((batch, *node.shape), dtype=torch.float64)
+            for e in graph.inputs_of(name):
+                z = z + vals[e.src]
+            if isinstance(node, Readout):
+                V[name] = z
+                continue
+            theta = torch.as_tensor(node.theta, dtype=torch.float64)
+            bias = torch.as_tensor(node.bias if hasattr(node, "bias") else 0, dtype=torch.float64)
+            if isinstance(node, STBIF):
+                tot = z + bias + torch.as_tensor(node.v0, dtype=torch.float64)
+                s = _floordiv(tot, theta).clamp(node.s_min, node.s_max).double()
+                V[name] = tot - s * theta
+            elif isinstance(node, IF):
+                tot = z + bias + torch.as_tensor(node.v0, dtype=torch.float64)
+                s = _floordiv(tot, theta).clamp(min=0).double()
+                if node.s_max > 0:
+                    s = s.clamp(max=node.s_max)
+                V[name] = tot - s * theta
+            elif isinstance(node, ILIF):
+                tot = z + bias
+                s = _floordiv(tot * 2 ** node.T, theta).clamp(0, 2 ** node.T - 1).double()
+                V[name] = tot * 2 ** node.T - s * theta
+            elif isinstance(node, CaLIF):
+                tot = z - node.T * torch.as_tensor(node.leak, dtype=torch.float64)
+                s = _floordiv(2 * tot + theta, 2 * theta).double()  # round half up
+                if node.gate:
+                    s = s.clamp(min=0)
+                if node.s_max > 0:
+                    s = s.clamp(max=node.s_max)
+                V[name] = tot - s * theta
+            else:
+                raise SimulationError(f"node '{name}': no count semantics for {node.type}")
+            S[name] = s
+            vals[name] = s
+    to_np = lambda d: {k: v.to(torch.int64).numpy() for k, v in d.items()}
+    out = {"S": to_np(S), "V": to_np(V)}
+    out["output"] = out["V"][graph.readouts[0]]
+    return out
+
+
+def _apply64(op, x):
+    """Apply a synapse in float64 (count totals are larger than per-step values)."""
+    saved_dtype, saved_w = op.dtype, getattr(op, "weight", None)
+    op.dtype = torch.float64
+    if saved_w is not None:
+        op.weight = saved_w.to(torch.float64)
+    try:
+        return op(x)
+    finally:
+        op.dtype = saved_dtype
+        if saved_w is not None:
+            op.weight = saved_w

@@ -1,0 +1,65 @@
+"""Synapse operators on torch tensors, and the bound analysis that picks an exact dtype.
+
+Integer sums are exact in float32 while every partial sum stays below 2^24, and in float64
+below 2^53. `plan_dtypes` proves a bound per synapse from its input bound and weights.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwsnn.errors import SimulationError
+from hwsnn.ir import Conv2d, Dense, Flatten, Scale, SumPool2d
+
+__all__ = ["SynapseOp", "output_bound"]
+
+F32_EXACT = 2 ** 24
+F64_EXACT = 2 ** 53
+
+
+def output_bound(node, in_bound):
+    """Largest |output| (and |partial sum|) of `node` for inputs with |x| <= in_bound."""
+    if isinstance(node, Dense):
+        return in_bound * int(np.abs(node.W).sum(axis=1).max(initial=0))
+    if isinstance(node, Conv2d):
+        return in_bound * int(np.abs(node.W).reshape(node.W.shape[0], -1).sum(axis=1).max(initial=0))
+    if isinstance(node, SumPool2d):
+        return in_bound * node.kernel[0] * node.kernel[1]
+    if isinstance(node, Scale):
+        return in_bound * int(np.abs(node.w).max(initial=0))
+    return in_bound  # Flatten
+
+
+class SynapseOp:
+    """One synapse, ready to apply to a batch (B, *in_shape); computes in the exact dtype."""
+
+    def __init__(self, name, node, in_bound):
+        self.name, self.node = name, node
+        self.bound = output_bound(node, in_bound)
+        if self.bound >= F64_EXACT:
+            raise SimulationError(f"node '{name}': partial sums up to {self.bound} exceed 2^53; "
+                                  f"float64 would not be exact")
+        self.dtype = torch.float32 if self.bound < F32_EXACT else torch.float64
+        if isinstance(node, (Dense, Conv2d)):
+            self.weight = torch.as_tensor(node.W, dtype=self.dtype)
+            if isinstance(node, Dense):
+                self.weight = self.weight.t().contiguous()
+        elif isinstance(node, Scale):
+            self.weight = torch.as_tensor(node.w, dtype=self.dtype)
+
+    def __call__(self, x):
+        x = x.to(self.dtype)
+        node = self.node
+        if isinstance(node, Dense):
+            return x @ self.weight
+        if isinstance(node, Conv2d):
+            return F.conv2d(x, self.weight, stride=node.stride, padding=node.padding, groups=node.groups)
+        if isinstance(node, SumPool2d):
+            c = x.shape[1]
+            ones = torch.ones((c, 1, *node.kernel), dtype=self.dtype)
+            return F.conv2d(x, ones, stride=node.stride, groups=c)
+        if isinstance(node, Scale):
+            return x * self.weight
+        if isinstance(node, Flatten):
+            return x.reshape(x.shape[0], -1)
+        raise SimulationError(f"node '{self.name}': unknown synapse type {node.type!r}")

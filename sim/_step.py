@@ -1,0 +1,240 @@
+"""Per-step semantics: every node updated once per step, in topological order."""
+
+import numpy as np
+import torch
+
+from hwsnn.errors import RangeError, SimulationError
+from hwsnn.ir import ILIF, CaLIF, Readout, int_range, verify
+
+from ._encode import check_input, emit, source_bound, source_length
+from ._neurons import STEP_RULES, init_state, settle_calif
+from ._ops import SynapseOp
+from ._trace import Trace
+
+__all__ = ["run", "Network"]
+
+
+def _as_inputs(graph, x):
+    if isinstance(x, dict):
+        missing = set(graph.sources) - set(x)
+        if missing:
+            raise SimulationError(f"no input given for source(s) {sorted(missing)}")
+        return {name: check_input(name, graph.nodes[name], x[name]) for name in graph.sources}
+    if len(graph.sources) != 1:
+        raise SimulationError(f"graph has sources {graph.sources}: pass inputs as a dict")
+    name = graph.sources[0]
+    return {name: check_input(name, graph.nodes[name], x)}
+
+
+class Network:
+    """A verified graph prepared for simulation: synapse ops with exact dtypes, timing."""
+
+    def __init__(self, graph):
+        verify(graph)
+        self.graph = graph
+        self.order = graph.topo_order()
+        self.ops, self.timing, self.contexts, bound = {}, {}, {}, {}
+        for name in self.order:
+            node, ins = graph.nodes[name], graph.inputs_of(name)
+            if node.ROLE == "source":
+                bound[name] = source_bound(node, 2 ** (node.x_bits - 1))
+                if node.encoding == "bits":
+                    self.timing[name] = (0, node.T)  # emission window (first step, length)
+            elif node.ROLE == "synapse":
+                self.ops[name] = SynapseOp(name, node, bound[ins[0].src])
+                bound[name] = self.ops[name].bound
+            else:
+                bound[name] = 1  # spikes are -1, 0, +1
+                self._set_timing(name, node)
+        self.calif_T = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
+        if len(self.calif_T) > 1:
+            raise SimulationError(f"all CaLIF nodes must share one window T, not {sorted(self.calif_T)}")
+
+    def spiking_inputs(self, name):
+        """(spiking node, delay) pairs feeding neuron `name` through synapse chains."""
+        out, stack = [], [(e.src, e.delay) for e in self.graph.inputs_of(name)]
+        while stack:
+            src, delay = stack.pop()
+            node = self.graph.nodes[src]
+            if node.ROLE == "synapse":
+                stack += [(e.src, delay + e.delay) for e in self.graph.inputs_of(src)]
+            else:
+                out.append((src, delay))
+        return out
+
+    def _set_timing(self, name, node):
+        if not (isinstance(node, ILIF) or (isinstance(node, Readout) and node.horner)):
+            return
+        starts = {}
+        for src, delay in self.spiking_inputs(name):
+            if src not in self.timing:
+                raise SimulationError(f"node '{name}': input '{src}' has no fixed emission window "
+                                      f"(an ILIF/horner input must come from a bits Source or ILIF)")
+            s0, length = self.timing[src]
+            starts[src] = (s0 + delay, length)
+        if len(set(starts.values())) != 1:
+            raise SimulationError(f"node '{name}': inputs arrive in different windows {starts}")
+        start, length = next(iter(starts.values()))
+        if isinstance(node, ILIF):
+            if length != node.T:
+                raise SimulationError(f"node '{name}': accumulates T={node.T} steps but its input "
+                                      f"emits {length}")
+            self.timing[name] = (start + node.T, node.T)
+        self.contexts[name] = {"start": start, "T": length}
+
+    def ctx(self, name):
+        return self.contexts.get(name, {})
+
+    def synapse(self, name, now, prev, out):
+        """Output of synapse `name` given spiking outputs this step (`now`), last step (`prev`)
+        and synapse outputs computed so far this step (`out`)."""
+        e = self.graph.inputs_of(name)[0]
+        x = out[e.src] if e.src in self.ops else (prev if e.delay else now).get(e.src)
+        return None if x is None else self.ops[name](x)
+
+    def current(self, name, syn_out, batch):
+        node = self.graph.nodes[name]
+        I = torch.zeros((batch, *node.shape), dtype=torch.float64)
+        for e in self.graph.inputs_of(name):
+            if syn_out.get(e.src) is not None:
+                I = I + syn_out[e.src].to(torch.float64)
+        return I
+
+
+def _check_width(name, node, st):
+    lo, hi = int_range(node.v_bits)
+    vmin, vmax = float(st["V"].min()), float(st["V"].max())
+    if vmin < lo or vmax > hi:
+        raise RangeError(f"node '{name}': membrane V reached [{int(vmin)}, {int(vmax)}], outside its "
+                         f"int{node.v_bits} register [{lo}, {hi}] (range analysis should have widened it)")
+
+
+class _Runner:
+    """State of one run: neuron states, records, change tracking."""
+
+    def __init__(self, net, batch, record):
+        self.net, self.graph, self.batch, self.record = net, net.graph, batch, record
+        g = self.graph
+        self.stateful = [n for n in net.order if g.nodes[n].ROLE in ("neuron", "readout")]
+        self.state = {n: init_state(g.nodes[n], batch) for n in self.stateful}
+        self.rec = {v: {n: [] for n in self.stateful} for v in ("V", "S", "y")}
+        self.spikes = {n: torch.zeros((batch, *g.nodes[n].shape), dtype=torch.float64) for n in g.neurons}
+        self.last_change = torch.zeros(batch, dtype=torch.int64)
+        self.nstep = 0
+
+    def snapshot(self):
+        return {n: (self.state[n]["V"], self.state[n]["S"]) for n in self.stateful}
+
+    def end_step(self, before, ys):
+        """Check widths, record, note which samples changed state; advance the step count."""
+        changed = torch.zeros(self.batch, dtype=torch.bool)
+        for n in self.stateful:
+            st, node = self.state[n], self.graph.nodes[n]
+            _check_width(n, node, st)
+            changed |= (st["V"] != before[n][0]).reshape(self.batch, -1).any(1)
+            changed |= (st["S"] != before[n][1]).reshape(self.batch, -1).any(1)
+            if node.ROLE == "neuron":
+                y = ys.get(n)
+                if y is None:
+                    y = torch.zeros_like(st["V"])
+                self.spikes[n] += y.abs()
+            if self.record:
+                self.rec["V"][n].append(st["V"].to(torch.int64))
+                if node.ROLE == "neuron":
+                    self.rec["S"][n].append(st["S"].to(torch.int64))
+                    self.rec["y"][n].append(y.to(torch.int8))
+        self.last_change[changed] = self.nstep + 1
+        self.nstep += 1
+
+    def step(self, q, t, prev):
+        """One step in topological order; returns this step's spiking outputs."""
+        net, g = self.net, self.graph
+        now, syn, ys = {}, {}, {}
+        before = self.snapshot()
+        for name in net.order:
+            node = g.nodes[name]
+            if node.ROLE == "source":
+                now[name] = emit(node, q[name], t)
+            elif node.ROLE == "synapse":
+                syn[name] = net.synapse(name, now, prev, syn)
+            else:
+                I = net.current(name, syn, self.batch)
+                y = STEP_RULES[type(node)](node, self.state[name], I, t, net.ctx(name))
+                if y is not None:
+                    now[name] = ys[name] = y
+        self.end_step(before, ys)
+        return now
+
+    def settle(self, prev):
+        """CaLIF settle phase, layer by layer in topological order (DESIGN.md): a layer absorbs
+        the spikes still in flight from the window (delay 1) and all settle spikes of the layers
+        before it, then fires one rounding spike per settle step until none fires."""
+        net, g = self.net, self.graph
+        settle_y = {n: torch.zeros((self.batch, *g.nodes[n].shape), dtype=torch.float64)
+                    for n in g.neurons}
+        for n in self.stateful:
+            node = g.nodes[n]
+            vals = {}
+            for e_src, delay in net.spiking_inputs(n):
+                v = settle_y.get(e_src, 0)
+                if delay and prev.get(e_src) is not None:
+                    v = v + prev[e_src]
+                vals[e_src] = v
+            syn = {}
+            for name in net.order:
+                if name in net.ops:
+                    syn[name] = net.synapse(name, vals, vals, syn)
+            before = self.snapshot()
+            self.state[n]["V"] = self.state[n]["V"] + net.current(n, syn, self.batch)
+            self.end_step(before, {})
+            if node.ROLE == "readout":
+                continue
+            while True:
+                before = self.snapshot()
+                y = settle_calif(node, self.state[n])
+                if not bool(y.any()):
+                    self.state[n]["V"], self.state[n]["S"] = before[n]
+                    break
+                settle_y[n] += y
+                self.end_step(before, {n: y})
+
+
+def run(graph, x, steps, record=True):
+    """Run `graph` for `steps` steps on integer input `x` ((batch, *shape), or a dict per Source).
+
+    Returns a Trace. With `record=False` only final states, spike counts and t_eq are kept.
+    A CaLIF network runs its window (steps must equal the nodes' T) and then its settle phase,
+    which appends settle steps to the trace.
+    """
+    net = graph if isinstance(graph, Network) else Network(graph)
+    graph = net.graph
+    q = _as_inputs(graph, x)
+    batch = next(iter(q.values())).shape[0]
+    if steps < 1:
+        raise SimulationError(f"steps must be >= 1, not {steps}")
+    if net.calif_T and steps != next(iter(net.calif_T)):
+        raise SimulationError(f"a CaLIF network runs its window of T={next(iter(net.calif_T))} "
+                              f"steps, not steps={steps}")
+    r = _Runner(net, batch, record)
+    prev = {}
+    with torch.no_grad():
+        for t in range(steps):
+            prev = r.step(q, t, prev)
+        if net.calif_T:
+            r.settle(prev)
+    if net.calif_T:
+        settled = torch.ones(batch, dtype=torch.bool)
+    else:
+        ends = [source_length(graph.nodes[s]) for s in graph.sources]
+        ends += [getattr(graph.nodes[n], "bias_R", 0) for n in graph.neurons]
+        ends += [sum(net.timing[n]) for n in graph.neurons if isinstance(graph.nodes[n], ILIF)]
+        settled = (r.last_change < steps) & (max(ends) <= steps - 1)
+    final = {n: {"V": r.state[n]["V"].to(torch.int64).numpy(),
+                 "S": r.state[n]["S"].to(torch.int64).numpy()} for n in r.stateful}
+    trace = Trace(steps=r.nstep, batch=batch, final=final, t_eq=r.last_change.numpy(),
+                  settled=settled.numpy(), readouts=tuple(graph.readouts),
+                  spikes={n: s.to(torch.int64).numpy() for n, s in r.spikes.items()})
+    if record:
+        for var in ("V", "S", "y"):
+            setattr(trace, var, {n: torch.stack(v).numpy() for n, v in r.rec[var].items() if v})
+    return trace

@@ -1,0 +1,40 @@
+"""Result of a golden (or back-end) run: per-step V, S, y of every neuron node."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Trace"]
+
+
+@dataclass
+class Trace:
+    """`V`, `S`, `y`: {node: int array (steps, batch, *shape)} when recorded (readouts have V
+    only). `final`: {node: {"V": ..., "S": ...}} after the last step. `t_eq`: per sample, the
+    number of steps after which no state changed any more; `settled`: whether that is final
+    (nothing still in flight). `spikes`: {node: int array (batch, *shape)} of sum |y|."""
+
+    steps: int
+    batch: int
+    final: dict
+    t_eq: np.ndarray
+    settled: np.ndarray
+    spikes: dict
+    V: dict = field(default_factory=dict)
+    S: dict = field(default_factory=dict)
+    y: dict = field(default_factory=dict)
+    readouts: tuple = ()
+
+    @property
+    def output(self):
+        """Final V of the (first) Readout: the integer logits, (batch, *shape)."""
+        return self.final[self.readouts[0]]["V"]
+
+    def predict(self):
+        return self.output.reshape(self.batch, -1).argmax(axis=1)
+
+    def variables(self):
+        """Iterate (node, variable, array (steps, batch, *shape)) over everything recorded."""
+        for var in ("V", "S", "y"):
+            for node, arr in getattr(self, var).items():
+                yield node, var, arr
