@@ -232,7 +232,7 @@ def run(graph, x, steps, record=True):
     final = {n: {"V": r.state[n]["V"].to(torch.int64).numpy(),
                  "S": r.state[n]["S"].to(torch.int64).numpy()} for n in r.stateful}
     trace = Trace(steps=r.nstep, batch=batch, final=final, t_eq=r.last_change.numpy(),
-                  settled=settled.numpy(), readouts=tuple(graph.readouts),
+                  settled=settled.numpy(), readouts=tuple(graph.readouts), graph=graph,
                   spikes={n: s.to(torch.int64).numpy() for n, s in r.spikes.items()})
     if record:
         for var in ("V", "S", "y"):

@@ -24,6 +24,7 @@ class Trace:
     S: dict = field(default_factory=dict)
     y: dict = field(default_factory=dict)
     readouts: tuple = ()
+    graph: object = None  # the graph that was run (a back end states its delays through it)
 
     @property
     def output(self):

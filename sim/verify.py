@@ -12,8 +12,8 @@ from ._step import run as golden_run
 
 __all__ = ["Divergence", "Comparison", "compare", "verify", "BACKENDS", "get_backend"]
 
-# name -> "module:function" with signature run(graph, x, steps) -> Trace. Back ends state their
-# delays by returning the graph they actually ran through `lower`; golden is run on that graph.
+# name -> "module:function" with signature run(graph, x, steps) -> Trace. A back end states its
+# delays by setting `trace.graph` to the graph it actually ran; golden is rerun on that graph.
 BACKENDS = {
     "golden": "hwsnn.sim._step:run",
     "lava": "hwsnn.mappings.lava:run",
@@ -95,10 +95,10 @@ def get_backend(name):
 
 def verify(graph, x, steps, backends=("lava",)):
     """Run golden and each back end on `x` for `steps`; return {backend: Comparison}.
-    A back end's `run` returns (trace, graph_it_ran): golden is rerun on that graph so that
-    the back end's stated delays are part of the comparison."""
+    Golden is rerun on `trace.graph`, so the back end's stated delays are part of the comparison."""
     results = {}
     for name in backends:
-        trace, ran = get_backend(name)(graph, x, steps)
+        trace = get_backend(name)(graph, x, steps)
+        ran = trace.graph if trace.graph is not None else graph
         results[name] = compare(golden_run(ran, x, steps), trace, name)
     return results
