@@ -176,9 +176,9 @@ class _Runner:
             node = g.nodes[n]
             vals = {}
             for e_src, delay in net.spiking_inputs(n):
-                v = settle_y.get(e_src, 0)
+                v = settle_y.get(e_src)
                 if delay and prev.get(e_src) is not None:
-                    v = v + prev[e_src]
+                    v = prev[e_src] if v is None else v + prev[e_src]
                 vals[e_src] = v
             syn = {}
             for name in net.order:
