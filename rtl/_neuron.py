@@ -1,0 +1,97 @@
+"""Neuron datapath: one combinational update of a neuron's state (integrate, decide, reset).
+
+Every width is a parameter taken from the IR. All arithmetic is done in a width that cannot
+overflow (Amaranth widens `+`, `-` and compares numerically); only the final V and S are
+narrowed to their registers, and they SATURATE there with `ovf` set. The golden simulator
+raises RangeError in exactly those cases, so in a verified run `ovf` never rises.
+
+Kinds (equations of hwsnn.sim._neurons, one step, b_t folded into `i`):
+
+- ``stbif``: V' = V + I; y = +1 if V' >= theta and S < s_max; -1 if V' < 0 and S > s_min;
+  V = V' - y*theta; S = S + y.
+- ``if``: V' = V + I; y = 1 if V' >= theta (and S < s_max when s_max > 0); soft reset.
+- ``calif``: V' = V + I - leak; y = +1 if V' >= theta (and S < s_max when s_max > 0);
+  -1 if V' <= -theta (and S > 0 when gate); V = V' - y*theta; S = S + y.
+"""
+
+from amaranth.hdl import Const, Module, Mux, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsnn.errors import RangeError
+
+__all__ = ["NeuronUnit", "KINDS"]
+
+KINDS = ("stbif", "if", "calif")
+
+
+def _check_bits(field, value, lo=2, hi=64):
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise RangeError(f"NeuronUnit: {field} must be an integer in [{lo}, {hi}], not {value!r}")
+
+
+class NeuronUnit(wiring.Component):
+    """Combinational neuron update.
+
+    Ports: ``v`` (signed `vin_bits`, the stored V), ``i`` (signed `i_bits`, this step's input
+    current incl. bias), ``theta`` (signed `theta_bits`), ``s`` (signed `s_bits`), ``leak``
+    (calif only) -> ``v_out`` (signed `v_bits`, saturated), ``s_out`` (signed `s_bits`,
+    saturated), ``y`` (signed 2: -1, 0, +1), ``ovf`` (V or S left its register).
+
+    `_mutate_ge` (tests only) turns the positive threshold compare from >= into >.
+    """
+
+    def __init__(self, kind="stbif", *, v_bits=16, i_bits=16, theta_bits=16, s_bits=8,
+                 s_min=0, s_max=1, gate=True, vin_bits=None, leak_bits=16, _mutate_ge=False):
+        if kind not in KINDS:
+            raise RangeError(f"NeuronUnit: kind must be one of {KINDS}, not {kind!r}")
+        vin_bits = v_bits if vin_bits is None else vin_bits
+        for field, value in (("v_bits", v_bits), ("i_bits", i_bits), ("theta_bits", theta_bits),
+                             ("s_bits", s_bits), ("vin_bits", vin_bits), ("leak_bits", leak_bits)):
+            _check_bits(field, value)
+        self.kind, self.v_bits, self.s_bits = kind, v_bits, s_bits
+        self.s_min, self.s_max, self.gate, self._mutate_ge = int(s_min), int(s_max), bool(gate), _mutate_ge
+        sig = {"v": In(signed(vin_bits)), "i": In(signed(i_bits)), "theta": In(signed(theta_bits)),
+               "s": In(signed(s_bits)),
+               "v_out": Out(signed(v_bits)), "s_out": Out(signed(s_bits)), "y": Out(signed(2)),
+               "ovf": Out(1)}
+        if kind == "calif":
+            sig["leak"] = In(signed(leak_bits))
+        super().__init__(sig)
+
+    def _decide(self, m, vp, s):
+        """(pos, neg) fire conditions of this kind."""
+        theta = self.theta
+        pos = (vp > theta) if self._mutate_ge else (vp >= theta)
+        neg = Const(0, 1)
+        if self.kind == "stbif":
+            pos = pos & (s < self.s_max)
+            neg = (vp < 0) & (s > self.s_min)
+        else:
+            if self.s_max > 0:
+                pos = pos & (s < self.s_max)
+            if self.kind == "calif":
+                neg = vp <= -theta
+                if self.gate:
+                    neg = neg & (s > 0)
+        return pos, neg
+
+    def elaborate(self, platform):
+        m = Module()
+        vp = self.v + self.i  # exact: Amaranth widens by one bit
+        if self.kind == "calif":
+            vp = vp - self.leak
+        pos, neg = self._decide(m, vp, self.s)
+        up, down = pos & ~neg, neg & ~pos  # y = pos - neg exactly (both: 0)
+        m.d.comb += self.y.eq(Mux(up, 1, Mux(down, -1, 0)))
+        v_new = Mux(up, vp - self.theta, Mux(down, vp + self.theta, vp))
+        s_new = Mux(up, self.s + 1, Mux(down, self.s - 1, self.s))
+        v_lo, v_hi = -(1 << (self.v_bits - 1)), (1 << (self.v_bits - 1)) - 1
+        s_lo, s_hi = -(1 << (self.s_bits - 1)), (1 << (self.s_bits - 1)) - 1
+        # saturate on purpose; ovf tells the controller (golden raises RangeError here)
+        m.d.comb += [
+            self.v_out.eq(Mux(v_new > v_hi, v_hi, Mux(v_new < v_lo, v_lo, v_new))),
+            self.s_out.eq(Mux(s_new > s_hi, s_hi, Mux(s_new < s_lo, s_lo, s_new))),
+            self.ovf.eq((v_new > v_hi) | (v_new < v_lo) | (s_new > s_hi) | (s_new < s_lo)),
+        ]
+        return m

