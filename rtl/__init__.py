@@ -1,0 +1,9 @@
+"""Amaranth hardware for the integer IR: neuron datapath, neuron core, network, iLIF pipeline.
+
+Components are `amaranth.lib.wiring.Component`s whose widths come from the IR; `emit` writes
+their Verilog; benches in `hwsnn.sim.benches` check them against the golden simulator.
+"""
+
+from ._neuron import KINDS, NeuronUnit
+
+__all__ = ["NeuronUnit", "KINDS"]

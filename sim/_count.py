@@ -37,10 +37,10 @@ def count(graph, x):
                 continue
             if node.ROLE == "synapse":
                 src = graph.inputs_of(name)[0].src
-                w = vals[src]
-                op = net.ops[name]
-                out = op.node  # float64 here: totals can exceed the per-step bound
-                vals[name] = _apply64(op, w)
+                vals[name] = net.ops[name](vals[src], torch.float64)
+                if vals[name].numel() and float(vals[name].abs().max()) >= 2 ** 52:
+                    raise SimulationError(f"node '{name}': count totals reach 2^52; float64 "
+                                          f"would not be exact")
                 continue
             z = torch.zeros((batch, *node.shape), dtype=torch.float64)
             for e in graph.inputs_of(name):
@@ -80,17 +80,3 @@ def count(graph, x):
     out = {"S": to_np(S), "V": to_np(V)}
     out["output"] = out["V"][graph.readouts[0]]
     return out
-
-
-def _apply64(op, x):
-    """Apply a synapse in float64 (count totals are larger than per-step values)."""
-    saved_dtype, saved_w = op.dtype, getattr(op, "weight", None)
-    op.dtype = torch.float64
-    if saved_w is not None:
-        op.weight = saved_w.to(torch.float64)
-    try:
-        return op(x)
-    finally:
-        op.dtype = saved_dtype
-        if saved_w is not None:
-            op.weight = saved_w

@@ -1,7 +1,9 @@
-"""Per-step neuron rules, one function per IR neuron type, on float64 state (exact < 2^53).
+"""Per-step neuron rules, one function per IR neuron type.
 
-Each rule takes (node, state, I, t, ctx) and returns y; it updates state["V"], state["S"]
-in place. Order within a step: integrate, decide, reset (DESIGN.md).
+State is kept in float32 where the IR proves every value stays below 2^24 (v_bits <= 24 and the
+input bound below 2^24), else float64 (exact below 2^53). Each rule takes (node, st, I, t, ctx),
+updates st["V"], st["S"] in place, returns y (or None for a Readout) and sets st["changed"]
+(per sample: did V or S change this step). Order within a step: integrate, decide, reset.
 """
 
 import torch
@@ -10,78 +12,100 @@ from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Readout
 
 from ._encode import release
 
-__all__ = ["STEP_RULES", "init_state"]
+__all__ = ["STEP_RULES", "init_state", "settle_calif"]
 
 
-def _t(arr, shape, dtype=torch.float64):
-    return torch.as_tensor(arr, dtype=dtype).broadcast_to(shape)
+def _param(arr, shape, dtype):
+    """A scalar parameter stays a Python number (faster kernels); others become tensors."""
+    t = torch.as_tensor(arr)
+    if t.numel() == 1:
+        return float(t.reshape(()))
+    return t.to(dtype).broadcast_to(shape)
 
 
-def init_state(node, batch):
+def init_state(node, batch, dtype=torch.float64):
     shape = (batch, *node.shape)
-    v0 = getattr(node, "v0", 0)
-    V = _t(v0, node.shape).expand(shape).clone()
-    return {"V": V, "S": torch.zeros(shape, dtype=torch.float64),
-            "theta": _t(getattr(node, "theta", 1), node.shape),
-            "bias": _t(getattr(node, "bias", 0), node.shape, torch.int64)}
+    v0 = torch.as_tensor(getattr(node, "v0", 0), dtype=dtype).broadcast_to(node.shape)
+    st = {"V": v0.expand(shape).clone(), "S": torch.zeros(shape, dtype=dtype), "dtype": dtype,
+          "theta": _param(getattr(node, "theta", 1), node.shape, dtype),
+          "bias": torch.as_tensor(getattr(node, "bias", 0), dtype=torch.int64).broadcast_to(node.shape),
+          "leak": _param(getattr(node, "leak", 0), node.shape, dtype)}
+    st["has_bias"] = bool(st["bias"].any())
+    return st
 
 
-def _bias_step(node, state, t):
-    if t >= node.bias_R:
-        return 0
-    return release(state["bias"], t, node.bias_R).to(torch.float64)
+def _changed(I, y):
+    """A ST-BIF/IF state changes iff it spiked (S moves) or its net input is nonzero (V moves)."""
+    return torch.logical_or(I != 0, y != 0).flatten(1).any(1)
+
+
+def _with_bias(node, st, I, t):
+    if st["has_bias"] and t < node.bias_R:
+        return I + release(st["bias"], t, node.bias_R).to(st["dtype"])
+    return I
 
 
 def step_stbif(node, st, I, t, ctx):
-    V = st["V"] + I + _bias_step(node, st, t)
-    S, theta = st["S"], st["theta"]
-    y = ((V >= theta) & (S < node.s_max)).double() - ((V < 0) & (S > node.s_min)).double()
-    st["V"] = V - y * theta
-    st["S"] = S + y
+    V, S, theta, dt = st["V"], st["S"], st["theta"], st["dtype"]
+    I = _with_bias(node, st, I, t)
+    V.add_(I)
+    y = torch.logical_and(V >= theta, S < node.s_max).to(dt)
+    y.sub_(torch.logical_and(V < 0, S > node.s_min).to(dt))
+    V.sub_(y * theta)
+    S.add_(y)
+    st["changed"] = _changed(I, y)
     return y
 
 
 def step_if(node, st, I, t, ctx):
-    V = st["V"] + I + _bias_step(node, st, t)
-    fire = V >= st["theta"]
+    V, S, theta, dt = st["V"], st["S"], st["theta"], st["dtype"]
+    I = _with_bias(node, st, I, t)
+    V.add_(I)
+    fire = V >= theta
     if node.s_max > 0:
-        fire &= st["S"] < node.s_max
-    y = fire.double()
-    st["V"] = V - y * st["theta"]
-    st["S"] = st["S"] + y
+        fire &= S < node.s_max
+    y = fire.to(dt)
+    V.sub_(y * theta)
+    S.add_(y)
+    st["changed"] = _changed(I, y)
     return y
+
+
+def _generic_change(st, V0, S0):
+    return torch.logical_or(st["V"] != V0, st["S"] != S0).flatten(1).any(1)
 
 
 def step_ilif(node, st, I, t, ctx):
     a = ctx["start"]  # first accumulate step; generate runs a+T .. a+2T-1
-    V = st["V"]
+    V0, S0 = st["V"], st["S"]
+    y = torch.zeros_like(V0)
     if a <= t < a + node.T:
-        V = 2 * V + I
+        V = 2 * V0 + I
         if t == a + node.T - 1:
-            V = V + st["bias"].double()
+            V = V + st["bias"].to(st["dtype"])
         st["V"] = V
-        return torch.zeros_like(V)
-    if a + node.T <= t < a + 2 * node.T:
-        V = 2 * V
-        y = (V >= st["theta"]).double()
+    elif a + node.T <= t < a + 2 * node.T:
+        V = 2 * V0
+        y = (V >= st["theta"]).to(st["dtype"])
         st["V"] = V - y * st["theta"]
-        st["S"] = 2 * st["S"] + y  # S holds the output code, MSB first
-        return y
-    return torch.zeros_like(V)
+        st["S"] = 2 * S0 + y  # S holds the output code, MSB first
+    st["changed"] = _generic_change(st, V0, S0)
+    return y
 
 
 def step_calif(node, st, I, t, ctx):
-    V = st["V"] + I - st.setdefault("leak", _t(node.leak, node.shape))
-    S, theta = st["S"], st["theta"]
+    V0, S0, theta = st["V"], st["S"], st["theta"]
+    V = V0 + I - st["leak"]
     pos = V >= theta
     if node.s_max > 0:
-        pos &= S < node.s_max
+        pos &= S0 < node.s_max
     neg = V <= -theta
     if node.gate:
-        neg &= S > 0
-    y = pos.double() - neg.double()
+        neg &= S0 > 0
+    y = pos.to(st["dtype"]) - neg.to(st["dtype"])
     st["V"] = V - y * theta
-    st["S"] = S + y
+    st["S"] = S0 + y
+    st["changed"] = _generic_change(st, V0, S0)
     return y
 
 
@@ -94,19 +118,23 @@ def settle_calif(node, st):
     neg = 2 * V < -theta
     if node.gate:
         neg &= S > 0
-    y = pos.double() - neg.double()
+    y = pos.to(st["dtype"]) - neg.to(st["dtype"])
     st["V"] = V - y * theta
     st["S"] = S + y
+    st["changed"] = (y != 0).flatten(1).any(1)
     return y
 
 
 def step_readout(node, st, I, t, ctx):
+    V0 = st["V"]
     if node.horner:
         a, T = ctx["start"], ctx["T"]
         if a <= t < a + T:
-            st["V"] = 2 * st["V"] + I
+            st["V"] = 2 * V0 + I
+        st["changed"] = (st["V"] != V0).flatten(1).any(1)
     else:
-        st["V"] = st["V"] + I
+        V0.add_(I)
+        st["changed"] = (I != 0).flatten(1).any(1)
     return None
 
 

@@ -40,26 +40,36 @@ class SynapseOp:
             raise SimulationError(f"node '{name}': partial sums up to {self.bound} exceed 2^53; "
                                   f"float64 would not be exact")
         self.dtype = torch.float32 if self.bound < F32_EXACT else torch.float64
-        if isinstance(node, (Dense, Conv2d)):
-            self.weight = torch.as_tensor(node.W, dtype=self.dtype)
-            if isinstance(node, Dense):
-                self.weight = self.weight.t().contiguous()
-        elif isinstance(node, Scale):
-            self.weight = torch.as_tensor(node.w, dtype=self.dtype)
+        self._weights = {}
 
-    def __call__(self, x):
-        x = x.to(self.dtype)
+    def weight(self, dtype):
+        if dtype not in self._weights:
+            node = self.node
+            if isinstance(node, Dense):
+                self._weights[dtype] = torch.as_tensor(node.W, dtype=dtype).t().contiguous()
+            elif isinstance(node, Conv2d):
+                self._weights[dtype] = torch.as_tensor(node.W, dtype=dtype)
+            elif isinstance(node, Scale):
+                self._weights[dtype] = torch.as_tensor(node.w, dtype=dtype)
+        return self._weights.get(dtype)
+
+    def __call__(self, x, dtype=None):
+        """Apply to x (batch, *in_shape); `dtype` overrides the proven one (count semantics
+        passes float64, whose totals exceed the per-step bound)."""
+        dtype = dtype or self.dtype
+        x = x.to(dtype)
         node = self.node
         if isinstance(node, Dense):
-            return x @ self.weight
+            return x @ self.weight(dtype)
         if isinstance(node, Conv2d):
-            return F.conv2d(x, self.weight, stride=node.stride, padding=node.padding, groups=node.groups)
+            return F.conv2d(x, self.weight(dtype), stride=node.stride, padding=node.padding,
+                            groups=node.groups)
         if isinstance(node, SumPool2d):
             c = x.shape[1]
-            ones = torch.ones((c, 1, *node.kernel), dtype=self.dtype)
+            ones = torch.ones((c, 1, *node.kernel), dtype=dtype)
             return F.conv2d(x, ones, stride=node.stride, groups=c)
         if isinstance(node, Scale):
-            return x * self.weight
+            return x * self.weight(dtype)
         if isinstance(node, Flatten):
             return x.reshape(x.shape[0], -1)
         raise SimulationError(f"node '{self.name}': unknown synapse type {node.type!r}")

@@ -33,7 +33,7 @@ class Network:
         verify(graph)
         self.graph = graph
         self.order = graph.topo_order()
-        self.ops, self.timing, self.contexts, bound = {}, {}, {}, {}
+        self.ops, self.timing, self.contexts, self.state_dtype, bound = {}, {}, {}, {}, {}
         for name in self.order:
             node, ins = graph.nodes[name], graph.inputs_of(name)
             if node.ROLE == "source":
@@ -45,6 +45,9 @@ class Network:
                 bound[name] = self.ops[name].bound
             else:
                 bound[name] = 1  # spikes are -1, 0, +1
+                in_bound = sum(bound[e.src] for e in ins)
+                exact32 = node.v_bits <= 24 and in_bound < 2 ** 24
+                self.state_dtype[name] = torch.float32 if exact32 else torch.float64
                 self._set_timing(name, node)
         self.calif_T = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
         if len(self.calif_T) > 1:
@@ -93,56 +96,58 @@ class Network:
         return None if x is None else self.ops[name](x)
 
     def current(self, name, syn_out, batch):
-        node = self.graph.nodes[name]
-        I = torch.zeros((batch, *node.shape), dtype=torch.float64)
-        for e in self.graph.inputs_of(name):
-            if syn_out.get(e.src) is not None:
-                I = I + syn_out[e.src].to(torch.float64)
+        """Sum of the synapse outputs ending in `name`, in the node's state dtype."""
+        node, dtype = self.graph.nodes[name], self.state_dtype[name]
+        parts = [syn_out[e.src] for e in self.graph.inputs_of(name) if syn_out.get(e.src) is not None]
+        if not parts:
+            return torch.zeros((batch, *node.shape), dtype=dtype)
+        I = parts[0].to(dtype)
+        for p in parts[1:]:
+            I = I + p.to(dtype)
         return I
 
 
 def _check_width(name, node, st):
     lo, hi = int_range(node.v_bits)
-    vmin, vmax = float(st["V"].min()), float(st["V"].max())
+    vmin, vmax = (float(v) for v in torch.aminmax(st["V"]))
     if vmin < lo or vmax > hi:
         raise RangeError(f"node '{name}': membrane V reached [{int(vmin)}, {int(vmax)}], outside its "
                          f"int{node.v_bits} register [{lo}, {hi}] (range analysis should have widened it)")
 
 
 class _Runner:
-    """State of one run: neuron states, records, change tracking."""
+    """State of one run: neuron states, records, the step at which each sample last changed."""
 
     def __init__(self, net, batch, record):
         self.net, self.graph, self.batch, self.record = net, net.graph, batch, record
         g = self.graph
         self.stateful = [n for n in net.order if g.nodes[n].ROLE in ("neuron", "readout")]
-        self.state = {n: init_state(g.nodes[n], batch) for n in self.stateful}
+        self.state = {n: init_state(g.nodes[n], batch, net.state_dtype[n]) for n in self.stateful}
         self.rec = {v: {n: [] for n in self.stateful} for v in ("V", "S", "y")}
-        self.spikes = {n: torch.zeros((batch, *g.nodes[n].shape), dtype=torch.float64) for n in g.neurons}
+        self.spikes = {n: torch.zeros((batch, *g.nodes[n].shape), dtype=net.state_dtype[n])
+                       for n in g.neurons}
         self.last_change = torch.zeros(batch, dtype=torch.int64)
         self.nstep = 0
 
-    def snapshot(self):
-        return {n: (self.state[n]["V"], self.state[n]["S"]) for n in self.stateful}
-
-    def end_step(self, before, ys):
+    def end_step(self, ys):
         """Check widths, record, note which samples changed state; advance the step count."""
         changed = torch.zeros(self.batch, dtype=torch.bool)
         for n in self.stateful:
             st, node = self.state[n], self.graph.nodes[n]
             _check_width(n, node, st)
-            changed |= (st["V"] != before[n][0]).reshape(self.batch, -1).any(1)
-            changed |= (st["S"] != before[n][1]).reshape(self.batch, -1).any(1)
-            if node.ROLE == "neuron":
-                y = ys.get(n)
-                if y is None:
-                    y = torch.zeros_like(st["V"])
-                self.spikes[n] += y.abs()
+            if st.get("changed") is not None:
+                changed |= st["changed"]
+                st["changed"] = None
+            y = ys.get(n)
+            if node.ROLE == "neuron" and y is not None:
+                self.spikes[n].add_(y.abs())
             if self.record:
-                self.rec["V"][n].append(st["V"].to(torch.int64))
+                vdt = torch.int32 if node.v_bits <= 32 else torch.int64
+                self.rec["V"][n].append(st["V"].to(vdt))
                 if node.ROLE == "neuron":
-                    self.rec["S"][n].append(st["S"].to(torch.int64))
-                    self.rec["y"][n].append(y.to(torch.int8))
+                    self.rec["S"][n].append(st["S"].to(torch.int32))
+                    self.rec["y"][n].append(torch.zeros(st["V"].shape, dtype=torch.int8) if y is None
+                                            else y.to(torch.int8))
         self.last_change[changed] = self.nstep + 1
         self.nstep += 1
 
@@ -150,7 +155,6 @@ class _Runner:
         """One step in topological order; returns this step's spiking outputs."""
         net, g = self.net, self.graph
         now, syn, ys = {}, {}, {}
-        before = self.snapshot()
         for name in net.order:
             node = g.nodes[name]
             if node.ROLE == "source":
@@ -162,7 +166,7 @@ class _Runner:
                 y = STEP_RULES[type(node)](node, self.state[name], I, t, net.ctx(name))
                 if y is not None:
                     now[name] = ys[name] = y
-        self.end_step(before, ys)
+        self.end_step(ys)
         return now
 
     def settle(self, prev):
@@ -170,10 +174,10 @@ class _Runner:
         the spikes still in flight from the window (delay 1) and all settle spikes of the layers
         before it, then fires one rounding spike per settle step until none fires."""
         net, g = self.net, self.graph
-        settle_y = {n: torch.zeros((self.batch, *g.nodes[n].shape), dtype=torch.float64)
+        settle_y = {n: torch.zeros((self.batch, *g.nodes[n].shape), dtype=net.state_dtype[n])
                     for n in g.neurons}
         for n in self.stateful:
-            node = g.nodes[n]
+            node, st = g.nodes[n], self.state[n]
             vals = {}
             for e_src, delay in net.spiking_inputs(n):
                 v = settle_y.get(e_src)
@@ -184,19 +188,20 @@ class _Runner:
             for name in net.order:
                 if name in net.ops:
                     syn[name] = net.synapse(name, vals, vals, syn)
-            before = self.snapshot()
-            self.state[n]["V"] = self.state[n]["V"] + net.current(n, syn, self.batch)
-            self.end_step(before, {})
+            I = net.current(n, syn, self.batch)
+            st["V"] = st["V"] + I
+            st["changed"] = (I != 0).flatten(1).any(1)
+            self.end_step({})
             if node.ROLE == "readout":
                 continue
             while True:
-                before = self.snapshot()
-                y = settle_calif(node, self.state[n])
+                V0, S0 = st["V"], st["S"]
+                y = settle_calif(node, st)
                 if not bool(y.any()):
-                    self.state[n]["V"], self.state[n]["S"] = before[n]
+                    st["V"], st["S"], st["changed"] = V0, S0, None
                     break
                 settle_y[n] += y
-                self.end_step(before, {n: y})
+                self.end_step({n: y})
 
 
 def run(graph, x, steps, record=True):

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._qrelu import QReLU
-
-__all__ = ["Op", "QANN", "KINDS"]
+__all__ = ["Op", "QANN", "KINDS", "module_key"]
 
 KINDS = ("input", "conv", "linear", "avgpool", "flatten", "add", "qrelu", "output")
 
@@ -27,7 +25,7 @@ class Op:
     attrs: dict = field(default_factory=dict)
 
 
-def _key(name):
+def module_key(name):
     return name.replace(".", "_")
 
 
@@ -40,7 +38,7 @@ class QANN(nn.Module):
     def __init__(self, ops, modules, levels, input_shape, name="net"):
         super().__init__()
         self.ops = list(ops)
-        self.layers = nn.ModuleDict({_key(k): m for k, m in modules.items()})
+        self.layers = nn.ModuleDict({module_key(k): m for k, m in modules.items()})
         self.levels = int(levels)
         self.input_shape = tuple(input_shape)
         self.net_name = name
@@ -69,10 +67,3 @@ class QANN(nn.Module):
     def extra_repr(self):
         return f"levels={self.levels}, input_shape={self.input_shape}, ops={len(self.ops)}"
 
-
-def make_key(name):
-    return _key(name)
-
-
-def new_qrelu(levels):
-    return QReLU(levels)

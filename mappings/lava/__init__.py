@@ -1,0 +1,16 @@
+"""Lava back end: the integer IR as Lava processes with fixed-point PyLoihiProcessModels.
+
+`run(graph, x, steps)` runs a batch under Lava's runtime (Loihi2SimCfg(select_tag="fixed_pt"),
+RunSteps) and returns a Trace shaped like hwsnn.sim.run's; `trace.graph` is the graph with the
+delays Lava ran (1 on every edge leaving a Source or neuron, Loihi style). `lower` builds the
+processes only. Lava is imported lazily: without lava-nc, `run` raises BackendUnavailableError.
+"""
+
+from ._compat import INSTALL_HINT, install, require_lava
+
+install()  # before anything imports lava (procs/ does): the Python 3.11 import fix
+
+from ._lower import LavaNetwork, lower
+from ._run import execute, run
+
+__all__ = ["run", "lower", "execute", "LavaNetwork", "require_lava", "INSTALL_HINT"]

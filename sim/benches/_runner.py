@@ -83,7 +83,7 @@ def build(sources, toplevel, build_dir, sim):
     args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
     try:
         runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
-                     always=True, build_args=args, log_file=str(Path(build_dir) / "build.log"))
+                     always=True, build_args=args, timescale=("1ns", "1ps"), log_file=str(Path(build_dir) / "build.log"))
     except Exception as exc:  # the runner raises CalledProcessError / SystemExit
         raise BackendError(f"{sim}: building {toplevel} in {build_dir} failed ({exc}); "
                            f"see {Path(build_dir) / 'build.log'}") from None

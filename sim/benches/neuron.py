@@ -29,7 +29,7 @@ async def neuron_vectors(dut):
         await Timer(1, unit="ns")
         for p in OUT_PORTS:
             val = getattr(dut, p).value
-            got[p][k] = val.to_unsigned() if p == "ovf" else val.to_signed()
+            got[p][k] = int(val) if p == "ovf" else val.to_signed()
     np.savez(os.environ["HWSNN_BENCH_OUT"], **got)
     bad = {p: int((got[p] != data[f"exp_{p}"]).sum()) for p in OUT_PORTS}
     if any(bad.values()):

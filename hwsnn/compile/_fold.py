@@ -1,0 +1,87 @@
+"""Passes `trace` and `fold_scales`: check the QANN, then express every value symbolically
+(terms over spiking nodes + a float bias map) and list the neurons and the readout."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..convert import QANN
+from ..errors import CompileError
+from ._state import Term, Value
+
+__all__ = ["trace", "fold_scales"]
+
+
+def trace(st):
+    """The QANN's op list is the traced graph: check it is one and that its scales are usable."""
+    q = st.qann
+    if not isinstance(q, QANN):
+        raise CompileError(f"compile needs a QANN from hwsnn.convert.convert, not {type(q).__name__}")
+    o = st.options
+    if not (isinstance(o.input_scale, (int, float)) and math.isfinite(o.input_scale) and o.input_scale > 0):
+        raise CompileError(f"input_scale must be a positive number, not {o.input_scale!r}")
+    lo, hi = o.input_range
+    if int(lo) != lo or int(hi) != hi or lo > hi:
+        raise CompileError(f"input_range must be two integers lo <= hi, not {o.input_range!r}")
+    for op in q.qrelus:
+        s = float(q.layers[op.key].scale.detach())
+        if not (math.isfinite(s) and s > 0):
+            raise CompileError(f"layer '{op.name}': Q-ReLU step s must be a positive number, not {s}")
+    if [op.kind for op in q.ops].count("output") != 1:
+        raise CompileError("the QANN must have exactly one output")
+    return st
+
+
+def _bias_through(op, mod, bias):
+    """The op's output for constant input map `bias` (its response to zero counts)."""
+    if op.kind == "conv":
+        w, b = mod.weight.detach().double(), mod.bias.detach().double()
+        out = b.reshape(-1, 1, 1).expand(op.shape).clone()
+        if bool(bias.any()):
+            out += F.conv2d(bias[None], w, None, mod.stride, mod.padding, 1, mod.groups)[0]
+        return out
+    if op.kind == "linear":
+        w, b = mod.weight.detach().double(), mod.bias.detach().double()
+        return b + (w @ bias if bool(bias.any()) else 0)
+    if op.kind == "avgpool":
+        return F.avg_pool2d(bias[None], op.attrs["kernel"], op.attrs["stride"])[0]
+    if op.kind == "flatten":
+        return bias.reshape(-1)
+    raise CompileError(f"layer '{op.name}': no folding rule for kind {op.kind!r}")
+
+
+def fold_scales(st):
+    """Walk the ops: input -> Term(Source, s_in); linear ops extend every term of their input;
+    add concatenates; a Q-ReLU (or the output) closes a pre-activation: it becomes a neuron
+    (or the Readout) to integerize, and its output one Term(neuron, s)."""
+    q, o = st.qann, st.options
+    for op in q.ops:
+        if op.kind == "input":
+            st.values[op.name] = Value([Term("input", float(o.input_scale))],
+                                       torch.zeros(op.shape, dtype=torch.float64))
+            continue
+        ins = [st.values[n] for n in op.inputs]
+        if op.kind == "add":
+            st.values[op.name] = Value(ins[0].terms + ins[1].terms, ins[0].bias + ins[1].bias)
+        elif op.kind in ("conv", "linear", "avgpool", "flatten"):
+            terms = []
+            for t in ins[0].terms:
+                if op.kind in ("conv", "linear") and t.weighted:
+                    raise CompileError(f"layer '{op.name}': {op.kind} directly after "
+                                       f"'{t.weighted[-1].name}' with no activation between; "
+                                       f"fold the two layers into one first")
+                terms.append(Term(t.src, t.scale, t.ops + [op]))
+            with torch.no_grad():
+                bias = _bias_through(op, q.module(op), ins[0].bias)
+            st.values[op.name] = Value(terms, bias)
+        elif op.kind == "qrelu":
+            s = float(q.layers[op.key].scale.detach())
+            st.pending.append((op.name, "neuron", ins[0], s))
+            st.scales[op.name] = s
+            st.values[op.name] = Value([Term(op.name, s)], torch.zeros(op.shape, dtype=torch.float64))
+        elif op.kind == "output":
+            st.pending.append(("output", "readout", ins[0], None))
+        else:
+            raise CompileError(f"layer '{op.name}': unknown op kind {op.kind!r}")
+    return st

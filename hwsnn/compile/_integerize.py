@@ -1,0 +1,157 @@
+"""Pass `integerize`: choose each layer's integer unit and threshold, round weights and biases.
+
+For a neuron with Q-ReLU step s whose pre-activation is sum_k ops_k(f_k * counts_k) + b:
+  u      = the value of one integer unit of the pre-activation, u >= u_min where
+           u_min = max_k max|W_k| * f_k / (2^(w_bits-1) - 1)   (weights fit w_bits)
+  theta  = s / u, an EVEN integer (so v0 = theta/2 is exact): the largest even integer
+           (thresholds="max") or power of two (thresholds="pow2") with s/theta >= u_min
+  W_int  = round(W * f / u),   b_int = round(b / u),   Scale w = round(f / u)
+Then ST-BIF gives S = clip(floor((sum W_int c + b_int + theta/2) / theta), 0, n)
+             = clip(floor(z/s + 1/2), 0, n) when nothing was rounded.
+The readout has no threshold: u = u_min (or the next power of two), logits = u * V.
+"""
+
+import math
+
+import numpy as np
+
+from .. import ir
+from ..errors import CompileError
+from ._state import Term
+
+__all__ = ["integerize", "choose_theta"]
+
+
+def _wmax(bits):
+    return (1 << (bits - 1)) - 1
+
+
+def choose_theta(s, u_min, mode, max_theta):
+    """Even threshold theta >= 2 with s/theta >= u_min (largest such, capped at max_theta)."""
+    ratio = math.inf if u_min <= 0 else s / u_min
+    ratio = min(ratio, max_theta)
+    if mode == "pow2":
+        theta = 1 << max(1, int(math.floor(math.log2(ratio)))) if ratio >= 2 else 2
+    elif mode == "max":
+        theta = max(2, 2 * int(math.floor(ratio / 2)))
+    else:
+        raise CompileError(f"thresholds must be 'max' or 'pow2', not {mode!r}")
+    return theta
+
+
+def _pow2_at_least(x):
+    return 2.0 ** math.ceil(math.log2(x))
+
+
+def _term_umin(t, wmax):
+    w = t.weighted
+    peak = float(w[0].module_weight.abs().max()) if w else 1.0
+    return peak * abs(t.factor()) / wmax
+
+
+def _compact(b):
+    """Smallest broadcastable form of an integer bias map: scalar, (C,1,1), or full."""
+    b = np.asarray(b, dtype=np.int64)
+    if b.size and np.all(b == b.flat[0]):
+        return np.array(int(b.flat[0]))
+    if b.ndim == 3 and np.all(b == b[:, :1, :1]):
+        return b[:, :1, :1].copy()
+    return b
+
+
+def _chain(st, t, u, target, wbits):
+    """Create the synapse nodes of term `t` (ending in IR node `target`); return max |W_int|."""
+    prev, peak, f = t.src, 0, t.factor()
+    ops = list(t.ops)
+    made = []
+    for op in ops:
+        mod = st.qann.module(op)
+        if op.kind in ("conv", "linear"):
+            w = np.rint(mod.weight.detach().double().numpy() * (f / u)).astype(np.int64)
+            peak = max(peak, int(np.abs(w).max(initial=0)))
+            node = (ir.Conv2d(w, mod.stride, mod.padding, mod.groups, w_bits=wbits)
+                    if op.kind == "conv" else ir.Dense(w, w_bits=wbits))
+        elif op.kind == "avgpool":
+            node = ir.SumPool2d(op.attrs["kernel"], op.attrs["stride"])
+        else:
+            node = ir.Flatten()
+        made.append((op.name, node))
+    if not t.weighted:
+        w = int(np.rint(f / u))
+        peak = max(peak, abs(w))
+        if w != 1 or not made:
+            made.append((f"{target}.shortcut", ir.Scale(np.array(w), w_bits=wbits)))
+    for name, node in made:
+        name = st.unique(name)
+        st.nodes[name] = node
+        st.edges.append(ir.Edge(prev, name))
+        prev = name
+    st.edges.append(ir.Edge(prev, target))
+    return peak
+
+
+def _bias_unit(st, target, b_int, first_src, wbits):
+    """Readouts have no bias: an always-on ST-BIF unit (fires once) feeds b_int through a Dense.
+    Its input is a zero-weight Dense from `first_src` (a neuron needs a synapse input)."""
+    shapes = {n: getattr(st.nodes[n], "shape", None) for n in st.nodes}
+    src, n_in = first_src, int(np.prod(shapes[first_src]))
+    if len(shapes[first_src]) != 1:
+        flat = st.unique(f"{target}.bias_flatten")
+        st.nodes[flat] = ir.Flatten()
+        st.edges.append(ir.Edge(src, flat))
+        src = flat
+    gate = st.unique(f"{target}.bias_gate")
+    st.nodes[gate] = ir.Dense(np.zeros((1, n_in), dtype=np.int64), w_bits=2)
+    st.edges.append(ir.Edge(src, gate))
+    unit = st.unique(f"{target}.bias_unit")
+    st.nodes[unit] = ir.STBIF((1,), theta=np.array(2), v0=np.array(1), bias=np.array(1),
+                              s_min=0, s_max=1, v_bits=4, s_bits=2)
+    st.edges.append(ir.Edge(gate, unit))
+    syn = st.unique(f"{target}.bias")
+    bits = max(wbits, ir.bits_for(int(b_int.min()), int(b_int.max())))
+    st.nodes[syn] = ir.Dense(b_int.reshape(-1, 1), w_bits=bits)
+    st.edges.append(ir.Edge(unit, syn))
+    st.edges.append(ir.Edge(syn, target))
+
+
+def integerize(st):
+    """Build every neuron / readout node with its integer synapse chains and bias."""
+    o = st.options
+    wbits = int(o.w_bits)
+    if not 2 <= wbits <= 32:
+        raise CompileError(f"w_bits must be an integer in [2, 32], not {o.w_bits!r}")
+    wmax = _wmax(wbits)
+    q = st.qann
+    lo, hi = o.input_range
+    st.nodes["input"] = ir.Source(q.input_shape, "analog", R=1, x_bits=ir.bits_for(min(lo, 0), max(hi, 0)))
+    for op in q.ops:  # give weighted ops a handle to their float weight
+        if op.kind in ("conv", "linear"):
+            op.module_weight = q.module(op).weight.detach().double()
+    for name, kind, value, s in st.pending:
+        u_min = max((_term_umin(t, wmax) for t in value.terms), default=0.0)
+        if kind == "neuron":
+            theta = choose_theta(s, u_min, o.thresholds, o.max_theta)
+            u = s / theta
+        else:
+            theta = None
+            u = (u_min if o.thresholds == "max" else _pow2_at_least(u_min)) if u_min > 0 else 1.0
+        shape = tuple(value.bias.shape)
+        b_int = np.rint(value.bias.numpy() / u).astype(np.int64)
+        if kind == "neuron":
+            st.nodes[name] = ir.STBIF(shape, theta=np.array(theta), v0=np.array(theta // 2),
+                                      bias=_compact(b_int), s_min=0, s_max=q.levels)
+        else:
+            st.nodes[name] = ir.Readout(shape)
+        peak = 0
+        for t in value.terms:
+            peak = max(peak, _chain(st, t, u, name, wbits))
+        if peak > wmax:
+            need = ir.bits_for(-peak, peak)
+            raise CompileError(f"layer '{name}': weights need {need} bits even at the smallest "
+                               f"threshold theta=2 (max |W_int| = {peak}), not w_bits={wbits}")
+        if kind == "readout" and np.any(b_int != 0):
+            _bias_unit(st, name, b_int, value.terms[0].src, wbits)
+        st.layers[name] = {"kind": kind, "scale": s, "unit": u, "theta": theta,
+                           "u_min": u_min, "max_abs_w_int": peak,
+                           "bias_max_abs": int(np.abs(b_int).max(initial=0))}
+    return st

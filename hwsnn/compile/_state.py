@@ -1,0 +1,72 @@
+"""State threaded through the lowering passes, and the symbolic form of a QANN value.
+
+A value of the QANN is kept as sum_k term_k + bias, where a term is a chain of linear ops
+applied to the integer output of one spiking node (Source or neuron) times its scale:
+    value = sum_k  ops_k( s_k * counts(src_k) )  +  bias          (bias: float64 map)
+so every pre-activation is linear in integer counts and can be integerized at its neuron.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["Term", "Value", "Lowering", "Options"]
+
+
+@dataclass
+class Term:
+    src: str                 # IR node emitting the counts (Source or neuron)
+    scale: float             # float value of one count of src
+    ops: list = field(default_factory=list)   # QANN ops (conv, linear, avgpool, flatten), in order
+
+    @property
+    def weighted(self):
+        return [op for op in self.ops if op.kind in ("conv", "linear")]
+
+    def factor(self):
+        """Scalar multiplying the counts: scale / k^2 for every average pool in the chain."""
+        f = self.scale
+        for op in self.ops:
+            if op.kind == "avgpool":
+                f /= op.attrs["kernel"][0] * op.attrs["kernel"][1]
+        return f
+
+
+@dataclass
+class Value:
+    terms: list
+    bias: torch.Tensor       # float64, the op's output shape (no batch)
+
+
+@dataclass
+class Options:
+    input_scale: float = 1.0
+    input_range: tuple = (-128, 127)
+    w_bits: int = 8
+    v_bits: int = None       # None: chosen by range analysis; an int: checked (RangeError)
+    delays: int = 0
+    R: int = 1               # input released over R steps (SpikeZIP evenly-release: R = n)
+    bias_R: int = None       # bias released over bias_R steps (None: same as R)
+    thresholds: str = "max"  # "max": largest even theta; "pow2": largest power-of-two theta
+    max_theta: int = 1 << 16
+
+
+@dataclass
+class Lowering:
+    qann: object
+    options: Options
+    values: dict = field(default_factory=dict)     # QANN op name -> Value
+    scales: dict = field(default_factory=dict)     # neuron / readout IR name -> output scale s
+    pending: list = field(default_factory=list)    # (IR name, kind, Value, s_out) to integerize
+    nodes: dict = field(default_factory=dict)
+    edges: list = field(default_factory=list)
+    layers: dict = field(default_factory=dict)     # IR name -> per-layer info for the report
+    graph: object = None
+    log: list = field(default_factory=list)        # names of the passes run
+
+    def unique(self, name):
+        base, i = name, 1
+        while name in self.nodes:
+            i += 1
+            name = f"{base}#{i}"
+        return name

@@ -1,0 +1,81 @@
+"""Q-ReLU step-size calibration and a short quantization-aware fine-tuning loop."""
+
+import torch
+from torch import nn
+
+from ..errors import ConversionError
+from ._qrelu import QReLU
+
+__all__ = ["calibrate", "finetune", "evaluate"]
+
+
+@torch.no_grad()
+def calibrate(qann, x, percentile=99.9):
+    """Set every Q-ReLU's step s = percentile(pre-activation) / n, layer by layer on batch `x`
+    (each layer sees the already-quantized outputs of the layers before it)."""
+    was = qann.training
+    qann.eval()
+    x = torch.as_tensor(x, dtype=torch.float32)
+    hooks = []
+
+    def hook(mod, inp):
+        v = inp[0].detach().flatten().double()
+        v = v[v > 0][:1 << 24]
+        top = float(torch.quantile(v, percentile / 100)) if v.numel() else 1.0
+        mod.scale.fill_(max(top, 1e-6) / mod.levels)
+
+    for mod in qann.modules():
+        if isinstance(mod, QReLU):
+            hooks.append(mod.register_forward_pre_hook(hook))
+    try:
+        qann(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        qann.train(was)
+    return qann
+
+
+def evaluate(model, loader):
+    """Share of samples whose argmax equals the label, over (x, y) batches of `loader`."""
+    was = model.training
+    model.eval()
+    right = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            right += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+    model.train(was)
+    return right / max(total, 1)
+
+
+def finetune(qann, loader, epochs=1, lr=1e-3, progress=True, loss_fn=None):
+    """Quantization-aware fine-tuning: Adam on all parameters (weights, biases, Q-ReLU steps),
+    cross-entropy by default, over `epochs` passes of `loader` ((x, y) batches). Returns the
+    mean loss of each epoch. A tqdm bar shows progress unless `progress=False`."""
+    from tqdm.auto import tqdm
+
+    if epochs < 0 or lr <= 0:
+        raise ConversionError(f"epochs must be >= 0 and lr > 0, not epochs={epochs}, lr={lr}")
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(qann.parameters(), lr=lr)
+    history = []
+    qann.train()
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        bar = tqdm(loader, desc=f"finetune {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for x, y in bar:
+            opt.zero_grad()
+            loss = loss_fn(qann(x), y)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for mod in qann.modules():
+                    if isinstance(mod, QReLU):
+                        mod.scale.clamp_(min=1e-6)
+            total += float(loss) * len(y)
+            n += len(y)
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        history.append(total / max(n, 1))
+    qann.eval()
+    return history

@@ -1,0 +1,167 @@
+"""Execute a LavaNetwork under Lava's runtime (Loihi2SimCfg fixed_pt, RunSteps) and read the
+recorded states back as a golden-shaped hwsnn.sim.Trace.
+
+The runtime is always stopped (try/finally, also on error or Ctrl-C); Lava's worker processes
+that outlive the stop are terminated, so nothing is left hanging.
+"""
+
+import multiprocessing
+import tempfile
+
+import numpy as np
+
+from hwsnn.errors import BackendError, RangeError
+from hwsnn.ir import ILIF, int_range
+
+from ._compat import require_lava
+from ._lower import lower
+
+__all__ = ["run", "execute"]
+
+
+def _run_config(models):
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from . import procs as P
+    kinds = {"STBIF": P.STBIFProcess, "IF": P.IFProcess, "ILIF": P.ILIFProcess,
+             "CaLIF": P.CaLIFProcess, "Readout": P.ReadoutProcess, "Source": P.SourceProcess,
+             "Synapse": P.SynapseProcess}
+    exceptions = {}
+    for kind, model in (models or {}).items():
+        if kind not in kinds:
+            raise BackendError(f"models: kind must be one of {sorted(kinds)}, not {kind!r}")
+        exceptions[kinds[kind]] = model
+    return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
+
+
+def _settle(lnet, any_proc, cfg):
+    """Ca-LIF settle phase (sim/_step.py `_Runner.settle`), one node at a time in topological
+    order: HOLD everyone, ABSORB the node's pending current for one step, then FIRE steps until
+    one fires nowhere in the batch. Returns the Lava step indices (0-based) to drop: those final
+    non-firing attempts, which the golden run does not record (they change no state)."""
+    from lava.magma.core.run_conditions import RunSteps
+
+    from .procs import ABSORB, FIRE, HOLD
+    g, done, drop = lnet.graph, lnet.steps, []
+
+    def step():
+        nonlocal done
+        any_proc.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+        done += 1
+
+    for n in lnet.stateful():
+        lnet.procs[n].mode.set(np.array([HOLD]))
+    for n in lnet.stateful():
+        proc = lnet.procs[n]
+        proc.mode.set(np.array([ABSORB]))
+        step()
+        if g.nodes[n].ROLE == "neuron":
+            proc.mode.set(np.array([FIRE]))
+            while True:
+                step()
+                if not int(proc.fired.get()[0]):
+                    drop.append(done - 1)
+                    break
+        proc.mode.set(np.array([HOLD]))
+    return done, drop
+
+
+def _read(lnet, total, drop):
+    """{node: {"V"/"S"/"y": (steps, B, *shape)}} from the record files."""
+    g, out = lnet.graph, {}
+    keep = np.setdiff1d(np.arange(total), np.asarray(drop, dtype=np.int64))
+    for n, path in lnet.records.items():
+        node = g.nodes[n]
+        nvar = 3 if node.ROLE == "neuron" else 1
+        raw = np.fromfile(path, dtype=np.int64)
+        per_step = nvar * lnet.batch * int(np.prod(node.shape))
+        if raw.size != total * per_step:
+            raise BackendError(f"lava: node '{n}' recorded {raw.size // max(per_step, 1)} steps, "
+                               f"expected {total}")
+        rows = raw.reshape(total, nvar, lnet.batch, *node.shape)[keep]
+        out[n] = {"V": rows[:, 0]}
+        if nvar == 3:
+            out[n]["S"], out[n]["y"] = rows[:, 1], rows[:, 2].astype(np.int8)
+    return out
+
+
+def _trace(lnet, rec):
+    """Assemble a Trace exactly as hwsnn.sim.run does (final, spikes, t_eq, settled)."""
+    from hwsnn.sim import Trace
+    from hwsnn.sim._encode import source_length
+
+    g, B = lnet.graph, lnet.batch
+    nsteps = next(iter(rec.values()))["V"].shape[0]
+    changed = np.zeros((nsteps, B), dtype=bool)
+    final = {}
+    for n in lnet.stateful():
+        node, r = g.nodes[n], rec[n]
+        lo, hi = int_range(node.v_bits)
+        if r["V"].size and (r["V"].min() < lo or r["V"].max() > hi):
+            raise RangeError(f"node '{n}': membrane V reached [{int(r['V'].min())}, "
+                             f"{int(r['V'].max())}], outside its int{node.v_bits} register "
+                             f"[{lo}, {hi}] (range analysis should have widened it)")
+        S = r.get("S", np.zeros_like(r["V"]))
+        v0 = np.broadcast_to(np.asarray(getattr(node, "v0", 0), dtype=np.int64), node.shape)
+        V_prev = np.concatenate([np.broadcast_to(v0, (1, B, *node.shape)), r["V"][:-1]])
+        S_prev = np.concatenate([np.zeros((1, B, *node.shape), np.int64), S[:-1]])
+        changed |= (r["V"] != V_prev).reshape(nsteps, B, -1).any(2)
+        changed |= (S != S_prev).reshape(nsteps, B, -1).any(2)
+        final[n] = {"V": r["V"][-1].copy(), "S": S[-1].copy()}
+    steps_idx = np.arange(1, nsteps + 1)[:, None]
+    t_eq = np.where(changed, steps_idx, 0).max(axis=0).astype(np.int64)
+    if lnet.calif:
+        settled = np.ones(B, dtype=bool)
+    else:
+        net = lnet.sim_net
+        ends = [source_length(g.nodes[s]) for s in g.sources]
+        ends += [getattr(g.nodes[n], "bias_R", 0) for n in g.neurons]
+        ends += [sum(net.timing[n]) for n in g.neurons if isinstance(g.nodes[n], ILIF)]
+        settled = (t_eq < lnet.steps) & (max(ends) <= lnet.steps - 1)
+    spikes = {n: np.abs(rec[n]["y"].astype(np.int64)).sum(axis=0) for n in g.neurons}
+    trace = Trace(steps=nsteps, batch=B, final=final, t_eq=t_eq, settled=settled,
+                  spikes=spikes, readouts=tuple(g.readouts), graph=g)
+    for var in ("V", "S", "y"):
+        setattr(trace, var, {n: rec[n][var] for n in lnet.stateful() if var in rec[n]})
+    return trace
+
+
+def execute(lnet, models=None):
+    """Run a lowered network for its steps (plus the Ca-LIF settle phase); return a Trace.
+    `models` {kind: ProcessModel class} overrides the model of one kind (tests, experiments)."""
+    from lava.magma.core.run_conditions import RunSteps
+
+    cfg = _run_config(models)
+    any_proc = next(iter(lnet.procs.values()))
+    before = {p.pid for p in multiprocessing.active_children()}
+    started = False
+    try:
+        started = True
+        any_proc.run(condition=RunSteps(num_steps=lnet.steps), run_cfg=cfg)
+        total, drop = _settle(lnet, any_proc, cfg) if lnet.calif else (lnet.steps, [])
+    finally:
+        if started:
+            _stop(any_proc, before)
+    return _trace(lnet, _read(lnet, total, drop))
+
+
+def _stop(any_proc, before):
+    """Stop Lava's runtime; then end (by pid) any of its workers still alive."""
+    try:
+        if any_proc.runtime is not None:
+            any_proc.stop()
+    finally:
+        for p in multiprocessing.active_children():
+            if p.pid not in before and p.is_alive():
+                p.terminate()
+                p.join(5)
+
+
+def run(graph, x, steps, *, delay=1, models=None):
+    """Run IR `graph` on integer input `x` for `steps` steps under Lava; return a Trace shaped
+    like hwsnn.sim.run's, with `trace.graph` = the graph Lava ran (every edge leaving a Source
+    or neuron has `delay`, default 1; None keeps the graph's delays)."""
+    require_lava()
+    with tempfile.TemporaryDirectory(prefix="hwsnn-lava-") as tmp:
+        lnet = lower(graph, x, steps, delay=delay, record_dir=tmp)
+        return execute(lnet, models)

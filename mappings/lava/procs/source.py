@@ -1,0 +1,51 @@
+"""Source Process: emits the encoded input of a whole batch, one Lava step per IR step."""
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from hwsnn.mappings.lava.procs.common import release
+
+__all__ = ["SourceProcess", "SourceModel"]
+
+
+class SourceProcess(AbstractProcess):
+    """Input q (B, *shape), signed x_bits wide, sent as graded spikes at step t < window:
+    analog: floor((t+1)q/R) - floor(tq/R) (t < R); rate: the same with R = T (0/1 spikes);
+    bits: bit T-1-t of q (MSB first, t < T). Nothing after the window (Ca-LIF settle phase)."""
+
+    def __init__(self, *, q, encoding, R, T, window, name=None):
+        super().__init__(shape=q.shape, q=q, encoding=encoding, R=R, T=T, window=window, name=name)
+        self.s_out = OutPort(shape=q.shape)
+
+
+@implements(proc=SourceProcess, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class SourceModel(PyLoihiProcessModel):
+    # graded spike; payload up to x_bits <= 32 (checked at lowering), int64 container
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=32)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.q = np.asarray(proc_params["q"], dtype=np.int64)
+        self.enc = proc_params["encoding"]
+        self.R, self.T, self.window = proc_params["R"], proc_params["T"], proc_params["window"]
+
+    def run_spk(self):
+        t = self.time_step - 1
+        out = np.zeros_like(self.q)
+        if t < self.window:
+            if self.enc == "analog":
+                out = release(self.q, t, self.R)
+            elif self.enc == "rate":
+                out = release(self.q, t, self.T)
+            elif t < self.T:
+                out = (self.q >> (self.T - 1 - t)) & 1
+        self.s_out.send(out)
