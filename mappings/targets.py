@@ -189,6 +189,12 @@ def _models(r, raw, energy):
             if name == "per_sop" and key == "first_layer":
                 m[key] = r.choice(t, key, p, FIRST_LAYER_MODES)
                 continue
+            if name == "memory" and key == "included":
+                if not isinstance(v, list) or not all(e in MEMORY_EVENTS for e in v):
+                    r.fail(f"{p}.included", f"must be a list of events from {list(MEMORY_EVENTS)}, "
+                                            f"not {v!r}")
+                m[key] = tuple(v)
+                continue
             allowed = ("sop", "ann_mac", "ann_flop") if name == "per_sop" else MEMORY_EVENTS
             if key not in allowed:
                 r.fail(f"{p}.{key}", f"is not a known event; expected one of {list(allowed)}")
@@ -199,8 +205,8 @@ def _models(r, raw, energy):
         if name == "per_sop":
             if "sop" not in m:
                 r.fail(f"{p}.sop", "is missing")
-            if ("ann_mac" in m) == ("ann_flop" in m):
-                r.fail(f"{p}.ann_mac", "or 'ann_flop' must be given (exactly one of them)")
+            if "ann_mac" in m and "ann_flop" in m:
+                r.fail(f"{p}.ann_flop", "cannot be given together with 'ann_mac'")
             m.setdefault("first_layer", "mac")
         models[name] = m
     return models

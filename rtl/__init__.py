@@ -4,6 +4,10 @@ Components are `amaranth.lib.wiring.Component`s whose widths come from the IR; `
 their Verilog; benches in `hwsnn.sim.benches` check them against the golden simulator.
 """
 
+from ._config import CORE_KINDS, CoreConfig
+from ._core import NeuronCore, event_layout, monitor_signature
+from ._network import Network
 from ._neuron import KINDS, NeuronUnit
 
-__all__ = ["NeuronUnit", "KINDS"]
+__all__ = ["NeuronUnit", "KINDS", "CoreConfig", "CORE_KINDS", "NeuronCore", "Network",
+           "event_layout", "monitor_signature"]

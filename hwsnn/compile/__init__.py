@@ -1,0 +1,11 @@
+"""Compiler: QANN -> integer IR through a linear list of named passes (see _pipeline.py),
+static range analysis, and the per-layer integerization report."""
+
+from ._integerize import choose_theta
+from ._pipeline import PASSES, compile_qann, lower
+from ._ranges import bounds
+from ._report import integerization_report, qann_levels
+from ._state import Options
+
+__all__ = ["compile_qann", "lower", "PASSES", "Options", "bounds", "choose_theta",
+           "integerization_report", "qann_levels"]

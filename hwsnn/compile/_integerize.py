@@ -12,12 +12,12 @@ The readout has no threshold: u = u_min (or the next power of two), logits = u *
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from .. import ir
 from ..errors import CompileError
-from ._state import Term
 
 __all__ = ["integerize", "choose_theta"]
 
@@ -43,9 +43,9 @@ def _pow2_at_least(x):
     return 2.0 ** math.ceil(math.log2(x))
 
 
-def _term_umin(t, wmax):
+def _term_umin(qann, t, wmax):
     w = t.weighted
-    peak = float(w[0].module_weight.abs().max()) if w else 1.0
+    peak = float(qann.module(w[0]).weight.detach().abs().max()) if w else 1.0
     return peak * abs(t.factor()) / wmax
 
 
@@ -91,8 +91,9 @@ def _chain(st, t, u, target, wbits):
 
 
 def _bias_unit(st, target, b_int, first_src, wbits):
-    """Readouts have no bias: an always-on ST-BIF unit (fires once) feeds b_int through a Dense.
-    Its input is a zero-weight Dense from `first_src` (a neuron needs a synapse input)."""
+    """Fallback for a readout bias (see _bias_neurons): an always-on ST-BIF unit (fires once)
+    feeds b_int through its own Dense (as wide as b_int needs). Its input is a zero-weight Dense
+    from `first_src` (a neuron needs a synapse input). The readout then has two inputs."""
     shapes = {n: getattr(st.nodes[n], "shape", None) for n in st.nodes}
     src, n_in = first_src, int(np.prod(shapes[first_src]))
     if len(shapes[first_src]) != 1:
@@ -114,6 +115,56 @@ def _bias_unit(st, target, b_int, first_src, wbits):
     st.edges.append(ir.Edge(syn, target))
 
 
+def _split(q, parts, wmax):
+    """(K, parts) integers, each in [-wmax, wmax], whose rows sum to q (K,)."""
+    base = np.trunc(q / parts).astype(np.int64)
+    w = np.repeat(base[:, None], parts, axis=1)
+    rest = q - base * parts  # |rest| < parts: add +-1 to the first |rest| columns
+    for k in range(len(q)):
+        w[k, :abs(int(rest[k]))] += np.sign(rest[k])
+    if np.abs(w).max(initial=0) > wmax:
+        raise CompileError(f"internal: bias split exceeds {wmax}")
+    return w
+
+
+def _bias_neurons(st, target, b_int, wbits):
+    """Readouts have no bias. If the readout is fed by one Dense from a 1-D ST-BIF layer that
+    feeds nothing else and takes input only through Dense synapses, append always-on neurons to
+    that layer: m neurons with bias n*theta (count S = n) and one with bias theta (S = 1). The
+    readout Dense gets columns w with n * sum(w_full) + w_unit = b_int, each within w_bits, so
+    the graph stays a chain and the widths stay. Returns False when the pattern does not apply."""
+    ins = st.graph_inputs(target)
+    if len(ins) != 1 or not isinstance(st.nodes[ins[0]], ir.Dense):
+        return False
+    dense = ins[0]
+    src = st.graph_inputs(dense)
+    if len(src) != 1 or not isinstance(st.nodes.get(src[0]), ir.STBIF):
+        return False
+    src = src[0]
+    layer = st.nodes[src]
+    feeders = st.graph_inputs(src)
+    if (len(layer.shape) != 1 or [e.src for e in st.edges].count(src) != 1
+            or not all(isinstance(st.nodes[f], ir.Dense) for f in feeders)):
+        return False
+    n, wmax, theta = layer.s_max, _wmax(wbits), int(layer.theta)
+    if n // 2 + 1 > wmax:
+        return False
+    q = np.floor(b_int / n + 0.5).astype(np.int64)
+    w_unit = b_int - n * q  # in [-n/2, n/2)
+    m = max(1, int(-(-np.abs(q).max(initial=0) // wmax)))
+    w_full = _split(q, m, wmax)
+    N = layer.shape[0]
+    bias = np.concatenate([np.broadcast_to(layer.bias, (N,)), np.full(m, n * theta), [theta]])
+    st.nodes[src] = replace(layer, shape=(N + m + 1,), bias=bias)
+    for f in feeders:
+        W = st.nodes[f].W
+        st.nodes[f] = replace(st.nodes[f], W=np.concatenate([W, np.zeros((m + 1, W.shape[1]), np.int64)]))
+    W = st.nodes[dense].W
+    st.nodes[dense] = replace(st.nodes[dense], W=np.concatenate([W, w_full, w_unit[:, None]], axis=1))
+    st.layers[src]["bias_neurons"] = {"first": N, "counts": [n] * m + [1]}
+    return True
+
+
 def integerize(st):
     """Build every neuron / readout node with its integer synapse chains and bias."""
     o = st.options
@@ -124,11 +175,8 @@ def integerize(st):
     q = st.qann
     lo, hi = o.input_range
     st.nodes["input"] = ir.Source(q.input_shape, "analog", R=1, x_bits=ir.bits_for(min(lo, 0), max(hi, 0)))
-    for op in q.ops:  # give weighted ops a handle to their float weight
-        if op.kind in ("conv", "linear"):
-            op.module_weight = q.module(op).weight.detach().double()
     for name, kind, value, s in st.pending:
-        u_min = max((_term_umin(t, wmax) for t in value.terms), default=0.0)
+        u_min = max((_term_umin(q, t, wmax) for t in value.terms), default=0.0)
         if kind == "neuron":
             theta = choose_theta(s, u_min, o.thresholds, o.max_theta)
             u = s / theta
@@ -150,7 +198,9 @@ def integerize(st):
             raise CompileError(f"layer '{name}': weights need {need} bits even at the smallest "
                                f"threshold theta=2 (max |W_int| = {peak}), not w_bits={wbits}")
         if kind == "readout" and np.any(b_int != 0):
-            _bias_unit(st, name, b_int, value.terms[0].src, wbits)
+            b_int = b_int.reshape(-1)
+            if not _bias_neurons(st, name, b_int, wbits):
+                _bias_unit(st, name, b_int, value.terms[0].src, wbits)
         st.layers[name] = {"kind": kind, "scale": s, "unit": u, "theta": theta,
                            "u_min": u_min, "max_abs_w_int": peak,
                            "bias_max_abs": int(np.abs(b_int).max(initial=0))}

@@ -64,6 +64,10 @@ class Lowering:
     graph: object = None
     log: list = field(default_factory=list)        # names of the passes run
 
+    def graph_inputs(self, name):
+        """Names of the nodes with an edge into `name` (edges built so far)."""
+        return [e.src for e in self.edges if e.dst == name]
+
     def unique(self, name):
         base, i = name, 1
         while name in self.nodes:

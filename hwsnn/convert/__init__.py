@@ -2,10 +2,12 @@
 -> ST-BIF SNN description (SpikeZIP: theta = s, v0 = theta/2, S in [0, n])."""
 
 from ._finetune import calibrate, evaluate, finetune
+from ._io import load_weights, read_tensors, save_weights
 from ._qann import KINDS, QANN, Op
 from ._qrelu import QReLU, round_half_up
 from ._snn import STBIFNeuron, to_snn
 from ._trace import SUPPORTED, convert, fuse_bn, trace
 
 __all__ = ["convert", "trace", "fuse_bn", "SUPPORTED", "QANN", "Op", "KINDS", "QReLU",
-           "round_half_up", "calibrate", "finetune", "evaluate", "to_snn", "STBIFNeuron"]
+           "round_half_up", "calibrate", "finetune", "evaluate", "to_snn", "STBIFNeuron",
+           "save_weights", "load_weights", "read_tensors"]

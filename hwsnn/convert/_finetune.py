@@ -73,7 +73,7 @@ def finetune(qann, loader, epochs=1, lr=1e-3, progress=True, loss_fn=None):
                 for mod in qann.modules():
                     if isinstance(mod, QReLU):
                         mod.scale.clamp_(min=1e-6)
-            total += float(loss) * len(y)
+            total += loss.item() * len(y)
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.4f}")
         history.append(total / max(n, 1))

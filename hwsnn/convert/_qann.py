@@ -6,7 +6,6 @@ Every op keeps its module path (`name`) so errors and IR nodes name the user's l
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 __all__ = ["Op", "QANN", "KINDS", "module_key"]

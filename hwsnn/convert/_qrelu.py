@@ -43,7 +43,7 @@ class QReLU(nn.Module):
 
     def level(self, x):
         """Integer level clip(floor(x/s + 1/2), 0, n) (float tensor, no gradient)."""
-        return torch.clamp(round_half_up(x / self.scale), 0, self.levels)
+        return torch.clamp(round_half_up(x.detach() / self.scale.detach()), 0, self.levels)
 
     def forward(self, x):
         s = self.scale

@@ -10,7 +10,6 @@ import operator
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import ConversionError, ShapeError, TraceError, UnsupportedLayerError
 from ._qann import QANN, Op, module_key
@@ -40,7 +39,9 @@ def trace(model, input_shape):
         if node.op == "call_module" and not isinstance(mods[node.target], _MODULES):
             raise _unsupported(node.target, type(mods[node.target]).__name__)
     try:
-        ShapeProp(gm).propagate(torch.zeros((1, *input_shape)))
+        dtype = next((p.dtype for p in model.parameters()), torch.float32)
+        with torch.no_grad():
+            _ShapeRecorder(gm).record(torch.zeros((1, *input_shape), dtype=dtype))
     except Exception as exc:
         cause = exc.__cause__ or exc
         raise ShapeError(f"model {type(model).__name__} does not accept input shape "
@@ -49,20 +50,34 @@ def trace(model, input_shape):
     return gm
 
 
+class _ShapeRecorder(fx.Interpreter):
+    """Runs the graph once and stores each node's output shape in node.meta["hwsnn_shape"].
+    Not fx's ShapeProp / Interpreter.run: they create a tqdm bar, whose multiprocessing lock
+    fixes the start method, and Lava's runtime later fails to set its own."""
+
+    def record(self, x):
+        self.args_iter, self.env = iter([x]), {}
+        for n in self.module.graph.nodes:
+            out = self.env[n] = self.run_node(n)
+            if isinstance(out, torch.Tensor):
+                n.meta["hwsnn_shape"] = tuple(out.shape[1:])
+
+
 def fuse_bn(layer, bn):
     """Copy of Conv2d/Linear `layer` with eval-mode BatchNorm `bn` folded in:
     W' = W * g/sqrt(var+eps), b' = (b - mean) * g/sqrt(var+eps) + beta."""
+    dt = layer.weight.dtype
     fused = (nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                       layer.padding, groups=layer.groups, bias=True)
-             if isinstance(layer, nn.Conv2d) else nn.Linear(layer.in_features, layer.out_features))
+                       layer.padding, groups=layer.groups, bias=True, dtype=dt)
+             if isinstance(layer, nn.Conv2d) else nn.Linear(layer.in_features, layer.out_features, dtype=dt))
     with torch.no_grad():
         w, b = layer.weight.detach().double(), _bias(layer)
         if bn is not None:
             k = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
             w = w * k.reshape(-1, *([1] * (w.ndim - 1)))
             b = (b - bn.running_mean.double()) * k + bn.bias.detach().double()
-        fused.weight.copy_(w.float())
-        fused.bias.copy_(b.float())
+        fused.weight.copy_(w.to(dt))
+        fused.bias.copy_(b.to(dt))
     return fused
 
 
@@ -73,8 +88,7 @@ def _bias(layer):
 
 
 def _shape(node):
-    meta = node.meta.get("tensor_meta")
-    return tuple(meta.shape[1:]) if meta is not None and hasattr(meta, "shape") else ()
+    return node.meta.get("hwsnn_shape", ())
 
 
 def _unsupported(path, what):
@@ -259,6 +273,8 @@ def convert(model, input_shape, levels=8, calib=None, name=None):
     finally:
         model.train(was_training)
     qann = QANN(ops, modules, levels, input_shape, name or type(model).__name__)
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    qann.to(dtype)
     qann.eval()
     if calib is not None:
         from ._finetune import calibrate

@@ -64,7 +64,7 @@ class EventCounts:
     batch: int
     layers: list
     input_events: dict = field(default_factory=dict)  # Source -> (batch,) nonzero values sent
-    cycles: object = None  # from trace.cycles when the executor reports clock cycles (RTL)
+    cycles: object = None  # trace.cycles or trace.rtl["cycles"] when the executor counts clock cycles
 
     def total(self, kind):
         """(batch,) sum over layers, or None if any layer's count is unknown."""
@@ -218,4 +218,6 @@ def count_events(trace, x, graph=None):
             counts.update(active_updates=active, idle_updates=updates - active)
         layers.append(LayerEvents(name, node.type, n, tuple(c.label for c in mine), counts, ann))
     cycles = getattr(trace, "cycles", None)
+    if cycles is None and isinstance(getattr(trace, "rtl", None), dict):
+        cycles = trace.rtl.get("cycles")  # the RTL back end's clock-cycle total
     return EventCounts(graph.name, steps, batch, layers, input_events, cycles)

@@ -11,6 +11,7 @@ from ._compat import INSTALL_HINT, install, require_lava
 install()  # before anything imports lava (procs/ does): the Python 3.11 import fix
 
 from ._lower import LavaNetwork, lower
-from ._run import execute, run
+from ._run import MODEL_OVERRIDES, execute, run
 
-__all__ = ["run", "lower", "execute", "LavaNetwork", "require_lava", "INSTALL_HINT"]
+__all__ = ["run", "lower", "execute", "LavaNetwork", "require_lava", "INSTALL_HINT",
+           "MODEL_OVERRIDES"]

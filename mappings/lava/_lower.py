@@ -67,7 +67,7 @@ def _neuron_params(name, node, ctx):
     shape = node.shape
     vb = node.v_bits
     widths = {"v": vb, "a_in": CONTAINER_BITS["a"]}
-    p = {}
+    p = {"node": name}
     for f in ("theta", "v0", "bias", "leak"):
         if hasattr(node, f):
             arr = _bcast(getattr(node, f), shape)

@@ -7,6 +7,7 @@ that outlive the stop are terminated, so nothing is left hanging.
 
 import multiprocessing
 import tempfile
+import threading
 
 import numpy as np
 
@@ -16,7 +17,11 @@ from hwsnn.ir import ILIF, int_range
 from ._compat import require_lava
 from ._lower import lower
 
-__all__ = ["run", "execute"]
+__all__ = ["run", "execute", "MODEL_OVERRIDES"]
+
+# {kind: ProcessModel class} used by every run unless `models=` is given: lets a test (or an
+# experiment) select another model for one kind, e.g. a deliberately corrupted one.
+MODEL_OVERRIDES = {}
 
 
 def _run_config(models):
@@ -27,7 +32,7 @@ def _run_config(models):
              "CaLIF": P.CaLIFProcess, "Readout": P.ReadoutProcess, "Source": P.SourceProcess,
              "Synapse": P.SynapseProcess}
     exceptions = {}
-    for kind, model in (models or {}).items():
+    for kind, model in (MODEL_OVERRIDES if models is None else models).items():
         if kind not in kinds:
             raise BackendError(f"models: kind must be one of {sorted(kinds)}, not {kind!r}")
         exceptions[kinds[kind]] = model
@@ -134,27 +139,42 @@ def execute(lnet, models=None):
     cfg = _run_config(models)
     any_proc = next(iter(lnet.procs.values()))
     before = {p.pid for p in multiprocessing.active_children()}
-    started = False
+    graceful = True
     try:
-        started = True
         any_proc.run(condition=RunSteps(num_steps=lnet.steps), run_cfg=cfg)
         total, drop = _settle(lnet, any_proc, cfg) if lnet.calif else (lnet.steps, [])
+    except KeyboardInterrupt:
+        graceful = False  # Ctrl-C reached Lava's workers too: do not wait for their replies
+        raise
+    except RuntimeError as exc:  # a ProcessModel raised inside Lava's runtime
+        graceful = False
+        raise BackendError(f"lava: the runtime failed: {exc}") from exc
     finally:
-        if started:
-            _stop(any_proc, before)
+        _stop(any_proc, before, graceful)
     return _trace(lnet, _read(lnet, total, drop))
 
 
-def _stop(any_proc, before):
-    """Stop Lava's runtime; then end (by pid) any of its workers still alive."""
-    try:
-        if any_proc.runtime is not None:
-            any_proc.stop()
-    finally:
-        for p in multiprocessing.active_children():
-            if p.pid not in before and p.is_alive():
-                p.terminate()
-                p.join(5)
+def _stop(any_proc, before, graceful, wait_s=10.0):
+    """Stop Lava's runtime (in a thread, so a dead worker cannot hang us); then end, by pid,
+    every worker process this run started that is still alive."""
+    def stop():
+        try:
+            if any_proc.runtime is not None:
+                any_proc.stop()
+        except Exception:  # noqa: BLE001 (the runtime is torn down below either way)
+            pass
+
+    if graceful:
+        th = threading.Thread(target=stop, daemon=True)
+        th.start()
+        th.join(wait_s)
+    for p in multiprocessing.active_children():
+        if p.pid not in before and p.is_alive():
+            p.terminate()
+            p.join(wait_s)
+            if p.is_alive():
+                p.kill()
+                p.join()
 
 
 def run(graph, x, steps, *, delay=1, models=None):

@@ -30,6 +30,6 @@ def run_neuron_bench(params, sim=None, n_random=1000, seed=0, _mutate_ge=False):
     if out.exists():
         out.unlink()
     runner = build([src], "neuron_unit", build_dir, sim)
-    ok = run_bench(runner, "neuron_unit", "hwsnn.sim.benches.neuron", build_dir, data, out)
+    ok = run_bench(runner, "neuron_unit", "bench_neuron", build_dir, data, out)
     got = dict(np.load(out)) if out.exists() else None
     return ok, got, exp, vec

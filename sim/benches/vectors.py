@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from hwsnn.ir import IF, STBIF, CaLIF, int_range
-from hwsnn.sim._neurons import step_calif, step_if, step_stbif
+from hwsnn.sim._neurons import STEP_RULES, init_state
 
 __all__ = ["neuron_vectors", "neuron_expected", "unit_params"]
 
@@ -65,25 +65,24 @@ def neuron_expected(p, vec):
     """Expected v_out, s_out, y, ovf: one golden step, then saturation to v_bits / s_bits."""
     k = len(vec["v"])
     theta = vec["theta"]
-    f64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731  exact < 2^53
-    st = {"V": f64(vec["v"]), "S": f64(vec["s"]), "theta": f64(theta),
-          "bias": torch.zeros(k, dtype=torch.int64)}
     kind = p["kind"]
     if kind == "stbif":
         node = STBIF(shape=(k,), theta=theta, s_min=p["s_min"], s_max=p["s_max"],
                      v_bits=p["v_bits"], s_bits=p["s_bits"])
-        y = step_stbif(node, st, f64(vec["i"]), 0, {})
     elif kind == "if":
         node = IF(shape=(k,), theta=theta, s_max=p["s_max"], v_bits=p["v_bits"], s_bits=p["s_bits"])
-        y = step_if(node, st, f64(vec["i"]), 0, {})
     else:
         node = CaLIF(shape=(k,), theta=theta, leak=vec["leak"], s_max=p["s_max"], gate=p["gate"],
                      v_bits=p["v_bits"], s_bits=p["s_bits"])
-        st["leak"] = f64(vec["leak"])
-        y = step_calif(node, st, f64(vec["i"]), 0, {})
-    V, S = st["V"].numpy().astype(np.int64), st["S"].numpy().astype(np.int64)
+    st = init_state(node, 1)  # the simulator's own state, then V and S set to the vectors
+    dt = st["V"].dtype  # float64: exact below 2^53
+    st["V"] = torch.as_tensor(np.asarray(vec["v"])[None], dtype=dt).clone()
+    st["S"] = torch.as_tensor(np.asarray(vec["s"])[None], dtype=dt).clone()
+    I = torch.as_tensor(np.asarray(vec["i"])[None], dtype=dt)
+    y = STEP_RULES[type(node)](node, st, I, 0, {})
+    V, S = st["V"][0].numpy().astype(np.int64), st["S"][0].numpy().astype(np.int64)
     vlo, vhi = int_range(p["v_bits"])
     slo, shi = int_range(p["s_bits"])
     ovf = (V < vlo) | (V > vhi) | (S < slo) | (S > shi)
     return {"v_out": np.clip(V, vlo, vhi), "s_out": np.clip(S, slo, shi),
-            "y": y.numpy().astype(np.int64), "ovf": ovf.astype(np.int64)}
+            "y": y[0].numpy().astype(np.int64), "ovf": ovf.astype(np.int64)}

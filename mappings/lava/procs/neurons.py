@@ -117,7 +117,7 @@ class ILIFModel(_Ports, StatefulModel):
 @requires(CPU)
 @tag("fixed_pt")
 class CaLIFModel(_Ports, StatefulModel):
-    def _spike(self, V, pos, neg):
+    def _fire(self, V, pos, neg):
         p = self.p
         if p["s_max"] > 0:
             pos &= self.s < p["s_max"]
@@ -130,11 +130,11 @@ class CaLIFModel(_Ports, StatefulModel):
 
     def step(self, I, t):
         V = self.v + I - self.p["leak"]
-        return self._spike(V, V >= self.p["theta"], V <= -self.p["theta"])
+        return self._fire(V, V >= self.p["theta"], V <= -self.p["theta"])
 
     def settle(self):
         V = self.v
-        return self._spike(V, 2 * V >= self.p["theta"], 2 * V < -self.p["theta"])
+        return self._fire(V, 2 * V >= self.p["theta"], 2 * V < -self.p["theta"])
 
 
 @implements(proc=ReadoutProcess, protocol=LoihiProtocol)

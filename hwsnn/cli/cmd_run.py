@@ -1,0 +1,71 @@
+"""`hwsnn run NET.hwir --input FILE.npz --steps T`: run an IR file on integer inputs."""
+
+import json
+import os
+
+import numpy as np
+import typer
+
+from ..errors import HwsnnError, ShapeError
+
+__all__ = ["load_inputs", "run_graph", "register"]
+
+
+def load_inputs(path):
+    """The integer input array of an .npz (its only array, or key 'x') or .npy file."""
+    if not os.path.isfile(path):
+        raise ShapeError(f"input file '{path}' does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise ShapeError(f"input file '{path}' is not a readable .npz/.npy file: {exc}") from exc
+    if isinstance(data, np.ndarray):
+        return data
+    keys = list(data.keys())
+    if "x" in keys:
+        return data["x"]
+    if len(keys) != 1:
+        raise ShapeError(f"input file '{path}' must hold one array or an array named 'x', not {keys}")
+    return data[keys[0]]
+
+
+def run_graph(graph, x, steps, backend="golden"):
+    """Trace of `backend` ("golden", "lava", "rtl") on `x` for `steps` steps (finals only for golden)."""
+    from ..sim import run
+    from ..sim.verify import get_backend
+
+    if backend == "golden":
+        return run(graph, x, steps, record=False)
+    return get_backend(backend)(graph, x, steps)
+
+
+def register(app):
+    @app.command("run")
+    def run_cmd(
+        path: str = typer.Argument(..., help="IR file (.hwir)"),
+        input: str = typer.Option(..., "--input", help=".npz with one integer array (or key 'x')"),
+        steps: int = typer.Option(..., "--steps", help="number of time steps"),
+        backend: str = typer.Option("golden", "--backend", help="golden, lava or rtl"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    ):
+        """Run an IR file on integer inputs; print predictions, output counts and t_eq."""
+        from .. import ir
+
+        if backend not in ("golden", "lava", "rtl"):
+            raise HwsnnError(f"--backend must be one of golden, lava, rtl, not {backend!r}")
+        graph = ir.load(path)
+        x = load_inputs(input)
+        trace = run_graph(graph, x, steps, backend)
+        out = trace.output.reshape(trace.batch, -1)
+        result = {"backend": backend, "steps": steps, "predictions": out.argmax(1).tolist(),
+                  "output": out.tolist(), "t_eq": np.asarray(trace.t_eq).tolist(),
+                  "settled": np.asarray(trace.settled).tolist()}
+        if as_json:
+            print(json.dumps(result))
+            return
+        for i, (p, o, t, s) in enumerate(zip(result["predictions"], result["output"],
+                                             result["t_eq"], result["settled"])):
+            print(f"sample {i}: class {p}  output {o}  t_eq {t}{'' if s else ' (not settled)'}")
+        if not all(result["settled"]):
+            print(f"warning: {result['settled'].count(False)} samples not at equilibrium after "
+                  f"{steps} steps")

@@ -1,0 +1,65 @@
+"""`hwsnn sweep [digits] --methods ... --steps ...`: accuracy vs time steps of every conversion
+method on the digits test set (golden simulator), as a table, JSON and/or a plot."""
+
+import json
+import sys
+
+import typer
+
+from ..errors import HwsnnError
+
+DEFAULT_METHODS = "stbif,qcfs,sliprelu,dualphase,ilif,calif"
+DEFAULT_STEPS = "1,2,4,8,16,32,64"
+
+
+def _ints(text, what):
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HwsnnError(f"--{what} must be comma-separated integers, not {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise HwsnnError(f"--{what} must list integers >= 1, not {text!r}")
+    return vals
+
+
+def register(app):
+    @app.command("sweep")
+    def sweep_cmd(net: str = typer.Argument("digits", help="network: only the bundled 'digits' for now"),
+                  methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="comma-separated methods"),
+                  steps: str = typer.Option(DEFAULT_STEPS, "--steps", help="comma-separated step budgets T"),
+                  n_test: int = typer.Option(None, "--n-test", help="first N test images (default all 360)"),
+                  as_json: bool = typer.Option(False, "--json", help="print JSON rows"),
+                  plot_path: str = typer.Option(None, "--plot", help="write accuracy-vs-T plot (PNG)"),
+                  quiet: bool = typer.Option(False, "--quiet", help="no progress lines")):
+        """Accuracy, steps to equilibrium, spikes and SOPs per image of each method at each T."""
+        from ..methods import METHODS
+        from ..methods._study import plot, references, sweep, table
+
+        if net != "digits":
+            raise HwsnnError(f"network must be 'digits' (the bundled model), not {net!r}")
+        names = [m.strip() for m in methods.split(",") if m.strip()]
+        bad = [m for m in names if m not in METHODS]
+        if bad:
+            raise HwsnnError(f"--methods must be among {', '.join(METHODS)}, not {', '.join(bad)}")
+        Ts = _ints(steps, "steps")
+        show = not quiet and not as_json and sys.stderr.isatty()
+        prog = (lambda r: print(f"{r['method']} T={r['T']}: {r['accuracy']}", file=sys.stderr)) if show else None
+        rows = sweep(names, Ts, n_test=n_test, progress=prog)
+        refs = references()
+        if plot_path:
+            plot(rows, plot_path, refs)
+        if as_json:
+            print(json.dumps({"references": refs, "rows": rows}))
+            return
+        print(table(rows, refs))
+        print()
+        print("| method | T | steps run | t_eq mean | settled | spikes/img | SOPs/img |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in rows:
+            if r["accuracy"] is None:
+                continue
+            sops = "—" if r["sops"] is None else f"{r['sops']:.0f}"
+            print(f"| {r['method']} | {r['T']} | {r['steps']} | {r['t_eq_mean']:.1f} | {r['settled']:.2f} "
+                  f"| {r['spikes']:.0f} | {sops} |")
+        if plot_path:
+            print(f"\nplot: {plot_path}")

@@ -1,0 +1,121 @@
+"""`hwsnn verify NET.hwir --backends lava[,rtl]`: run golden and back ends, compare every step.
+
+Compares V, S, y of every neuron node (V of readouts) at every step, at atol = 0, through
+`hwsnn.sim.verify.verify`; the golden run uses the delays each back end states it ran.
+Exit 0 when every back end matches, 1 at the first difference (printed), as with any error.
+"""
+
+import json
+
+import numpy as np
+import typer
+
+from .. import ir
+from ..errors import HwsnnError
+
+__all__ = ["default_inputs", "default_steps", "load_inputs", "verify_file", "DEFAULT_SEED"]
+
+DEFAULT_SEED = 0
+DEFAULT_SAMPLES = 8
+
+
+def default_inputs(graph, samples, seed=DEFAULT_SEED):
+    """{source: (samples, *shape) int64}: random integers every Source accepts, fixed seed:
+    the IR's meta["input_range"] (lo, hi) when set (one Source), else analog: the full signed
+    x_bits range; rate: 0..T; bits: 0..2^T - 1."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in graph.sources:
+        node = graph.nodes[name]
+        lo, hi = ir.int_range(node.x_bits)
+        if "input_range" in graph.meta and len(graph.sources) == 1:
+            lo, hi = (int(v) for v in graph.meta["input_range"])
+        if node.encoding == "rate":
+            lo, hi = 0, min(hi, node.T)
+        elif node.encoding == "bits":
+            lo, hi = 0, min(hi, 2 ** node.T - 1)
+        out[name] = rng.integers(lo, hi + 1, (samples, *node.shape), dtype=np.int64)
+    return out
+
+
+def default_steps(graph):
+    """The IR's meta["steps"] if set; the window T of a Ca-LIF network; else long enough for
+    every input, bias and iLIF window to end plus two steps per neuron layer (one delay each)."""
+    if "steps" in graph.meta:
+        return int(graph.meta["steps"])
+    from ..sim import Network
+    from ..sim._encode import source_length
+
+    net = Network(graph)
+    if net.calif_T:
+        return next(iter(net.calif_T))
+    ends = [source_length(graph.nodes[s]) for s in graph.sources]
+    ends += [getattr(graph.nodes[n], "bias_R", 0) for n in graph.neurons]
+    ends += [sum(net.timing[n]) for n in net.timing if n in graph.neurons]
+    return max(ends) + 2 * len(graph.neurons) + 2
+
+
+def load_inputs(graph, path, samples=None):
+    """Inputs from an .npz: one array per Source name, or `x` for a single Source."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise HwsnnError(f"input file '{path}' cannot be read as .npz: {exc}") from None
+    out = {}
+    for name in graph.sources:
+        key = name if name in data.files else ("x" if len(graph.sources) == 1 and "x" in data.files
+                                               else None)
+        if key is None:
+            raise HwsnnError(f"input file '{path}' must hold an array named {name!r}"
+                             f"{' or x' if len(graph.sources) == 1 else ''}, not {data.files}")
+        out[name] = data[key][:samples] if samples else data[key]
+    return out
+
+
+def verify_file(graph, backends, x, steps):
+    """{backend: Comparison} (see hwsnn.sim.verify)."""
+    from ..sim.verify import verify
+    return verify(graph, x, steps, backends=backends)
+
+
+def register(app):
+    @app.command("verify")
+    def verify_cmd(
+        path: str = typer.Argument(..., help="IR file (.hwir)"),
+        backends: str = typer.Option("lava", "--backends", help="comma-separated: lava, rtl"),
+        samples: int = typer.Option(None, "--samples",
+                                    help=f"samples to run (default: all of --input, else "
+                                         f"{DEFAULT_SAMPLES} random ones)"),
+        steps: int = typer.Option(None, "--steps", help="time steps (default: the IR's "
+                                  "meta['steps'], a Ca-LIF window T, or inputs+biases+2 per layer)"),
+        input_path: str = typer.Option(None, "--input", help=".npz with one array per Source (or "
+                                       "'x'); default: random integers in the IR's "
+                                       "meta['input_range'] if set, else within each Source's "
+                                       f"x_bits (rate 0..T, bits 0..2^T-1), numpy seed {DEFAULT_SEED}"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    ):
+        """Compare back ends with the golden simulator on V, S, y of every node at every step."""
+        graph = ir.load(path)
+        names = [b.strip() for b in backends.split(",") if b.strip()]
+        if not names:
+            raise HwsnnError("--backends must name at least one back end, e.g. lava")
+        if samples is not None and samples < 1:
+            raise HwsnnError(f"--samples must be >= 1, not {samples}")
+        if input_path:
+            x = load_inputs(graph, input_path, samples)
+        else:
+            x = default_inputs(graph, samples or DEFAULT_SAMPLES)
+        steps = steps or default_steps(graph)
+        results = verify_file(graph, names, x, steps)
+        if as_json:
+            print(json.dumps({"steps": steps, "samples": int(next(iter(x.values())).shape[0]),
+                              "backends": {n: c.to_dict() for n, c in results.items()}}))
+        else:
+            for name, c in results.items():
+                if c.ok:
+                    print(f"{name}: {c.compared_values} values compared, 0 mismatches")
+                else:
+                    print(f"{name}: {c.mismatches} of {c.compared_values} values differ; "
+                          f"first: {c.first}")
+        if not all(c.ok for c in results.values()):
+            raise typer.Exit(1)

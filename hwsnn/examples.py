@@ -1,0 +1,79 @@
+"""The bundled example: a small CNN on scikit-learn's digits (8x8 images, pixel values 0..16).
+
+Split: the first 1437 samples train, the last 360 test. Float input = pixel / 16, so the
+integer input q is the raw pixel value (0..16) with input scale s_in = 1/16.
+Weights: `hwsnn/data/digits_cnn.safetensors` (made by scripts/train_digits.py), read with
+safetensors only; `digits_cnn.json` records architecture, levels, scales and accuracies.
+"""
+
+import json
+from importlib import resources
+
+import numpy as np
+from torch import nn
+
+__all__ = ["digits_cnn", "digits_data", "load_digits_model", "load_digits_ir", "DIGITS_INPUT_SHAPE",
+           "DIGITS_INPUT_SCALE", "DIGITS_INPUT_RANGE", "DIGITS_WEIGHTS", "DIGITS_INFO", "N_TRAIN"]
+
+DIGITS_INPUT_SHAPE = (1, 8, 8)
+DIGITS_INPUT_SCALE = 1.0 / 16
+DIGITS_INPUT_RANGE = (0, 16)
+DIGITS_WEIGHTS = "digits_cnn.safetensors"
+DIGITS_INFO = "digits_cnn.json"
+N_TRAIN = 1437
+
+
+def digits_cnn():
+    """conv(1->16,3,pad 1)-BN-ReLU-MaxPool2 -> conv(16->32,3,pad 1)-BN-ReLU-MaxPool2 -> flatten
+    -> linear(128->64)-ReLU -> linear(64->10). Untrained (load the bundled weights for those)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def digits_data():
+    """(x_train, y_train, x_test, y_test): integer pixels (N, 1, 8, 8) int64 in 0..16, labels."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.images.astype(np.int64).reshape(-1, *DIGITS_INPUT_SHAPE)
+    y = d.target.astype(np.int64)
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+def _data_file(name):
+    return resources.files("hwsnn.data").joinpath(name)
+
+
+def digits_info():
+    """The JSON record written with the bundled weights (levels, scales, accuracies, steps)."""
+    return json.loads(_data_file(DIGITS_INFO).read_text())
+
+
+def load_digits_model():
+    """(float model, fine-tuned QANN, info) from the bundled weights."""
+    from .convert import load_weights
+
+    with resources.as_file(_data_file(DIGITS_WEIGHTS)) as path:
+        model, qann, _ = load_weights(digits_cnn(), str(path), DIGITS_INPUT_SHAPE)
+    return model, qann, digits_info()
+
+
+def load_digits_ir(n_test=None, delays=0):
+    """(graph, x_test_int, y_test, steps) for the bundled model.
+
+    graph: the integer IR (ST-BIF, levels from the weights file), compiled with w_bits=8, R=1,
+    delays 0 (pass delays=1 or use graph.with_delays(1)); x_test_int: (N, 1, 8, 8) int64 in
+    0..16 (the first n_test of the 360 test images, all if None); y_test: (N,) labels;
+    steps: enough for every test sample to reach equilibrium (recorded max t_eq + margin).
+    """
+    from .compile import compile_qann
+
+    _, qann, info = load_digits_model()
+    graph = compile_qann(qann, input_scale=DIGITS_INPUT_SCALE, input_range=DIGITS_INPUT_RANGE,
+                         w_bits=info.get("w_bits", 8), delays=delays)
+    _, _, x, y = digits_data()
+    if n_test is not None:
+        x, y = x[:n_test], y[:n_test]
+    return graph, x, y, int(info["steps"])

@@ -1,0 +1,90 @@
+"""Training of the method QANNs on digits (used by scripts/train_methods.py) and loading them."""
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..convert import convert
+from ..errors import ConversionError
+from ._qann import swap_activations
+from ._store import load_state, save_state
+
+__all__ = ["digits_loader", "train_qann", "accuracy", "load_method_qann", "save_method_qann",
+           "ACT_KW"]
+
+ACT_KW = {"qcfs": {}, "sliprelu": {"c": 0.5, "delta": 0.0}}
+
+
+def digits_loader(x, y, batch=64, shuffle=True, seed=0):
+    ds = torch.utils.data.TensorDataset(torch.as_tensor(x, dtype=torch.float32) / 16, torch.as_tensor(y))
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=shuffle, generator=g)
+
+
+@torch.no_grad()
+def accuracy(model, x, y):
+    was = model.training
+    model.eval()
+    out = model(torch.as_tensor(x, dtype=torch.float32) / 16)
+    model.train(was)
+    return float((out.argmax(1).numpy() == np.asarray(y)).mean())
+
+
+def train_qann(qann, loader, epochs, lr=1e-3, loss_fn=None):
+    """Adam on every parameter (weights, biases, thresholds lambda), cross-entropy by default;
+    lambda is kept >= 1e-3 after each step. Returns the per-epoch mean losses."""
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(qann.parameters(), lr=lr)
+    hist = []
+    for _ in range(epochs):
+        qann.train()
+        tot = n = 0
+        for x, y in loader:
+            opt.zero_grad()
+            loss = loss_fn(qann(x), y)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for op in qann.qrelus:
+                    m = qann.layers[op.key]
+                    if hasattr(m, "lam"):
+                        m.lam.clamp_(min=1e-3)
+            tot += loss.item() * len(y)
+            n += len(y)
+        hist.append(tot / max(n, 1))
+    qann.eval()
+    return hist
+
+
+def _skeleton(kind, levels, kwargs):
+    from ..examples import DIGITS_INPUT_SHAPE, digits_cnn
+    q = convert(digits_cnn(), DIGITS_INPUT_SHAPE, levels=levels)
+    return swap_activations(q, kind, **kwargs) if kind != "qrelu" else q
+
+
+def save_method_qann(path, qann, kind, kwargs, extra=None):
+    meta = {"activation": kind, "levels": qann.levels, "kwargs": kwargs, **(extra or {})}
+    save_state(path, qann.state_dict(), meta)
+
+
+def load_method_qann(name, prefix=""):
+    """The QANN stored in bundled `<name>.safetensors` (keys under `prefix`)."""
+    tensors, meta = load_state(f"{name}.safetensors")
+    return qann_from_state(tensors, meta, prefix)
+
+
+def qann_from_state(tensors, meta, prefix=""):
+    kind, levels, kw = meta["activation"], int(meta.get("levels", 8)), meta.get("kwargs", {})
+    if prefix:
+        levels = int(meta["per_T"][prefix.rstrip(".")]["levels"])
+    q = _skeleton(kind, levels, kw)
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    try:
+        q.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ConversionError(f"method weights ({kind}, prefix {prefix!r}) do not match the digits "
+                              f"QANN: {str(exc).splitlines()[0]}") from exc
+    q.eval()
+    return q

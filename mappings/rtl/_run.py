@@ -1,0 +1,84 @@
+"""`run(graph, x, steps)`: the whole network in RTL simulation (cocotb + Icarus or Verilator),
+returned as a golden-style Trace of the graph the RTL computes (every edge delay 1)."""
+
+import numpy as np
+
+from hwsnn.errors import BackendError, RangeError
+from hwsnn.ir import int_range
+from hwsnn.sim import Trace
+from hwsnn.sim._encode import check_input, source_length
+from hwsnn.sim.benches._network_bench import run_network_bench
+from hwsnn.sim.benches._runner import check_simulator, default_sim
+
+from ._lower import lower
+
+__all__ = ["run", "stats"]
+
+
+def _inputs(graph, source, x):
+    if isinstance(x, dict):
+        x = x[source]
+    return check_input(source, graph.nodes[source], x).numpy()
+
+
+def stats(records, rtl_net):
+    """Cycle and SOP counts of a run: per step totals and per core accumulate figures."""
+    cycles = records["cycles"]
+    per_core = []
+    for k, (name, c) in enumerate(zip(rtl_net.nodes, rtl_net.cores)):
+        sops, acc = records[f"sops{k}"], records[f"acc_cycles{k}"]
+        per_core.append({"node": name, "lanes": c.lanes, "sops": int(sops.sum()),
+                         "acc_cycles": int(acc.sum()),
+                         "sops_per_acc_cycle": float(sops.sum() / max(1, acc.sum()))})
+    total_sops = sum(p["sops"] for p in per_core)
+    return {"steps": int(cycles.shape[1]), "samples": int(cycles.shape[0]),
+            "cycles": int(cycles.sum()), "cycles_per_step": float(cycles.mean()),
+            "sops": total_sops, "sops_per_cycle": float(total_sops / max(1, cycles.sum())),
+            "cores": per_core}
+
+
+def run(graph, x, steps, sim=None, lanes=1):
+    """Run `graph` on integer input x ((batch, *shape) or {source: ...}) for `steps` steps in
+    RTL simulation (`sim`: "icarus" (default) or "verilator"; env SIM). Returns a Trace with
+    V, S, y of every neuron node and V of the Readout at every step; `trace.graph` is
+    `graph.with_delays(1)`, `trace.rtl` the cycle/SOP counts (see `stats`)."""
+    sim = default_sim(sim)
+    check_simulator(sim)
+    net = lower(graph, lanes=lanes)
+    g = net.graph
+    x = _inputs(g, net.source, x)
+    batch = x.shape[0]
+    ok, rec = run_network_bench(net, x, steps, sim)
+    if rec is None:
+        raise BackendError(f"rtl ({sim}): the bench produced no records; see build/rtl/*/run/sim.log")
+    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
+        if rec[f"OVF{k}"].any():
+            b, t, i = map(int, np.argwhere(rec[f"OVF{k}"])[0])
+            lo, hi = int_range(c.v_bits)
+            raise RangeError(f"node '{name}': V or S left its register (V int{c.v_bits} [{lo}, {hi}], "
+                             f"S int{c.s_bits}) at step {t}, sample {b}, neuron {i}")
+    if not ok:
+        raise BackendError(f"rtl ({sim}): the network bench failed; see build/rtl/*/run/sim.log")
+    V, S, Y, final, spikes = {}, {}, {}, {}, {}
+    changed = np.zeros((batch, steps), dtype=bool)
+    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
+        shape = g.nodes[name].shape
+        to_trace = lambda a: a.transpose(1, 0, 2).reshape(steps, batch, *shape)  # noqa: E731
+        v, s = rec[f"V{k}"], rec[f"S{k}"]
+        V[name] = to_trace(v)
+        prev_v = np.concatenate([np.broadcast_to(c.v0, (batch, 1, c.n)), v[:, :-1]], axis=1)
+        prev_s = np.concatenate([np.zeros((batch, 1, c.n), dtype=np.int64), s[:, :-1]], axis=1)
+        changed |= ((v != prev_v) | (s != prev_s)).any(axis=2)
+        if c.kind == "readout":
+            final[name] = {"V": V[name][-1], "S": np.zeros_like(V[name][-1])}
+            continue
+        S[name], Y[name] = to_trace(s), to_trace(rec[f"Y{k}"]).astype(np.int8)
+        final[name] = {"V": V[name][-1], "S": S[name][-1]}
+        spikes[name] = np.abs(rec[f"Y{k}"]).sum(axis=1).reshape(batch, *shape)
+    t_eq = np.array([int(np.nonzero(row)[0].max()) + 1 if row.any() else 0 for row in changed])
+    ends = [source_length(g.nodes[net.source])] + [c.bias_R for c in net.cores]
+    settled = (t_eq < steps) & (max(ends) <= steps - 1)
+    trace = Trace(steps=steps, batch=batch, final=final, t_eq=t_eq, settled=settled, spikes=spikes,
+                  V=V, S=S, y=Y, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
+    trace.rtl = stats(rec, net)
+    return trace

@@ -1,0 +1,123 @@
+"""Core configuration: plain data (widths, sizes, memory images) from which a NeuronCore is built.
+
+`hwsnn.mappings.rtl.lower` fills these from the IR; tests may build them by hand.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsnn.errors import MappingError
+from hwsnn.ir import bits_for, fits, int_range
+
+__all__ = ["CoreConfig", "CORE_KINDS"]
+
+CORE_KINDS = ("stbif", "if", "readout")
+
+
+def _ubits(n):
+    """Address/index width for n entries (at least 1)."""
+    return max(1, (int(n) - 1).bit_length())
+
+
+@dataclass(eq=False)
+class CoreConfig:
+    """One neuron core: `n` neurons of `kind`, fed by `n_in` input rows plus `bias_R` bias rows.
+
+    weights: int array (n_in + bias_R, n): row r holds the weights of input r to every neuron;
+    row n_in + t holds the bias released at step t (b_t of hwsnn.sim). theta, v0: (n,).
+    Widths: w_bits (weights), x_bits (input event value), acc_bits (the V register while
+    accumulating; proven not to wrap by `lower`), v_bits / s_bits (architectural registers:
+    V and S saturate there and `ovf` rises), theta_bits.
+    """
+
+    name: str
+    kind: str
+    n: int
+    n_in: int
+    weights: np.ndarray
+    theta: np.ndarray
+    v0: np.ndarray
+    bias_R: int = 0
+    lanes: int = 1
+    x_bits: int = 2
+    v_bits: int = 16
+    s_bits: int = 8
+    s_min: int = 0
+    s_max: int = 1
+    acc_bits: int = 0  # 0: derive from v_bits and the input bound
+    in_bound: int = 1  # largest |value| of an input event
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in CORE_KINDS:
+            raise MappingError(f"core '{self.name}': kind must be one of {CORE_KINDS}, not {self.kind!r}")
+        if not isinstance(self.lanes, int) or self.lanes < 1:
+            raise MappingError(f"core '{self.name}': lanes must be an integer >= 1, not {self.lanes!r}")
+        self.weights = np.asarray(self.weights, dtype=np.int64)
+        rows = self.n_in + self.bias_R
+        if self.weights.shape != (rows, self.n):
+            raise MappingError(f"core '{self.name}': weights must have shape ({rows}, {self.n}), "
+                               f"not {self.weights.shape}")
+        self.theta = np.broadcast_to(np.asarray(self.theta, dtype=np.int64), (self.n,)).copy()
+        self.v0 = np.broadcast_to(np.asarray(self.v0, dtype=np.int64), (self.n,)).copy()
+        if self.kind != "readout" and self.theta.min(initial=1) < 1:
+            raise MappingError(f"core '{self.name}': theta must be >= 1, not {int(self.theta.min())}")
+        if not fits(self.v0, self.v_bits):
+            raise MappingError(f"core '{self.name}': v0 must fit int{self.v_bits}, not values in "
+                               f"[{int(self.v0.min())}, {int(self.v0.max())}]")
+        if not self.acc_bits:
+            bound = self.in_bound * int(np.abs(self.weights[:self.n_in]).sum(axis=0).max(initial=0))
+            bound += int(np.abs(self.weights[self.n_in:]).max(initial=0))
+            lo, hi = int_range(self.v_bits)
+            self.acc_bits = bits_for(lo - bound, hi + bound)
+
+    # --- derived sizes -----------------------------------------------------------------
+    @property
+    def groups(self):
+        """Neuron n lives in lane n % lanes at address n // lanes; `groups` addresses per lane."""
+        return -(-self.n // self.lanes)
+
+    @property
+    def rows(self):
+        return self.n_in + self.bias_R
+
+    @property
+    def w_bits(self):
+        return bits_for(int(self.weights.min(initial=0)), int(self.weights.max(initial=0)))
+
+    @property
+    def theta_bits(self):
+        return bits_for(int(self.theta.min(initial=1)), int(self.theta.max(initial=1)))
+
+    @property
+    def in_index_bits(self):
+        return _ubits(self.n_in)
+
+    @property
+    def out_index_bits(self):
+        return _ubits(self.n)
+
+    # --- memory images -----------------------------------------------------------------
+    def lane_neurons(self, lane):
+        """Neuron index at each address of `lane` (-1 for padding)."""
+        idx = np.arange(self.groups) * self.lanes + lane
+        return np.where(idx < self.n, idx, -1)
+
+    def weight_image(self, lane):
+        """Weights of `lane`: address row * groups + g holds W[row, g * lanes + lane]."""
+        idx = self.lane_neurons(lane)
+        img = np.where(idx[None, :] >= 0, self.weights[:, np.maximum(idx, 0)], 0)
+        return img.reshape(-1)
+
+    def param_image(self, lane, field):
+        idx = self.lane_neurons(lane)
+        arr = getattr(self, field)
+        return np.where(idx >= 0, arr[np.maximum(idx, 0)], 0)
+
+    def summary(self):
+        return {"name": self.name, "kind": self.kind, "neurons": self.n, "inputs": self.n_in,
+                "bias_rows": self.bias_R, "lanes": self.lanes, "w_bits": self.w_bits,
+                "x_bits": self.x_bits, "acc_bits": self.acc_bits, "v_bits": self.v_bits,
+                "s_bits": self.s_bits, "theta_bits": self.theta_bits,
+                "weight_words": self.rows * self.groups * self.lanes}

@@ -1,0 +1,175 @@
+"""Compiler passes, options, errors, range analysis and the bundled digits model."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dyadic_nets import build
+from hwsnn import ir, sim
+from hwsnn.compile import PASSES, choose_theta, compile_qann, integerization_report
+from hwsnn.convert import convert
+from hwsnn.errors import CompileError, RangeError
+
+
+def mlp_qann(levels=4):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3))
+    return convert(model, (5,), levels=levels, calib=torch.rand(32, 5))
+
+
+def test_pass_list_is_recorded():
+    g = compile_qann(mlp_qann(), input_scale=1 / 16, input_range=(0, 16))
+    assert [name for name, _ in PASSES] == g.meta["passes"] == [
+        "trace", "fold_scales", "integerize", "schedule", "build_graph", "analyze_ranges",
+        "set_delays", "verify"]
+
+
+def test_stbif_parameters_follow_spikezip():
+    g = compile_qann(mlp_qann(levels=6), input_scale=1 / 16, input_range=(0, 16), R=3, bias_R=2)
+    node = g.nodes["1"]
+    assert isinstance(node, ir.STBIF)
+    theta = int(node.theta)
+    assert theta % 2 == 0 and int(node.v0) == theta // 2
+    assert (node.s_min, node.s_max, node.bias_R) == (0, 6, 2)
+    assert g.nodes["input"].R == 3 and g.nodes["input"].encoding == "analog"
+    assert isinstance(g.nodes["output"], ir.Readout)
+    assert [e.src for e in g.inputs_of("output")][0] == "2"
+
+
+@pytest.mark.parametrize("s,u_min,mode,theta", [
+    (1.0, 0.1, "max", 10), (1.0, 0.1, "pow2", 8), (1.0, 0.3, "max", 2), (1.0, 0.9, "max", 2),
+    (1.0, 0.0, "max", 1 << 16), (3.0, 0.2, "max", 14), (3.0, 0.2, "pow2", 8)])
+def test_choose_theta(s, u_min, mode, theta):
+    assert choose_theta(s, u_min, mode, 1 << 16) == theta
+
+
+def test_weights_use_the_full_width():
+    g = compile_qann(mlp_qann(), input_scale=1 / 16, input_range=(0, 16), w_bits=6)
+    assert g.nodes["0"].w_bits == 6
+    assert np.abs(g.nodes["0"].W).max() <= 31
+    assert np.abs(g.nodes["0"].W).max() >= 16  # "max" thresholds: at least half the range
+
+
+def test_delays_option():
+    g = compile_qann(mlp_qann(), input_scale=1 / 16, input_range=(0, 16), delays=1)
+    spiking = [e for e in g.edges if g.nodes[e.src].ROLE in ("source", "neuron")]
+    assert spiking and all(e.delay == 1 for e in spiking)
+    with pytest.raises(CompileError, match=r"^delays must be 0 or 1, not 2$"):
+        compile_qann(mlp_qann(), input_scale=1 / 16, input_range=(0, 16), delays=2)
+
+
+def test_fixed_v_bits_too_small_raises_with_layer_and_bound():
+    q = mlp_qann()
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
+    lo, hi = g.meta["layers"]["1"]["v_bound"]
+    need = ir.bits_for(lo, hi)
+    with pytest.raises(RangeError) as info:
+        compile_qann(q, input_scale=1 / 16, input_range=(0, 16), v_bits=need - 1)
+    a, b = ir.int_range(need - 1)
+    assert str(info.value) == (f"layer '1': membrane V can reach [{lo}, {hi}] (static bound), which "
+                               f"does not fit v_bits={need - 1} [{a}, {b}]; need v_bits >= {need}")
+
+
+def test_w_bits_too_small_raises():
+    q = mlp_qann()
+    q.layers[q.qrelus[0].key].scale.data.fill_(1e-3)  # tiny step: theta = 2 is still too coarse
+    with pytest.raises(CompileError, match=r"^layer '1': weights need \d+ bits even at the smallest "
+                                           r"threshold theta=2 \(max \|W_int\| = \d+\), not w_bits=3$"):
+        compile_qann(q, input_scale=1 / 16, input_range=(0, 16), w_bits=3)
+
+
+def test_two_weighted_layers_without_activation():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    with pytest.raises(CompileError, match=r"^layer '1': linear directly after '0' with no activation"):
+        compile_qann(convert(model, (3,)), input_range=(0, 3))
+
+
+def test_range_bound_is_reached_by_an_adversarial_input():
+    """The static bound is sound (runs stay inside) and not vacuous: the V upper bound of the
+    first layer is attained when every input with a positive weight is at its maximum."""
+    q = mlp_qann()
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
+    node, W = g.nodes["1"], g.nodes["0"].W
+    _, hi = g.meta["layers"]["1"]["v_bound"]
+    j = int(np.argmax((W.clip(min=0) * 16).sum(1) + np.maximum(node.bias, 0)))
+    x = (W[j] > 0).astype(np.int64) * 16
+    tr = sim.run(g, x[None], 30)
+    peak = int(tr.V["1"][:, 0, j].max())
+    # V' before reset reaches the bound; after reset (what is recorded) V is below it
+    assert peak <= hi
+    assert hi == int(node.v0) + int((W[j].clip(min=0) * 16).sum()) + max(int(np.broadcast_to(node.bias, node.shape)[j]), 0)
+
+
+def test_readout_bias_neurons():
+    """The readout bias rides on always-on neurons appended to the last hidden layer."""
+    q = mlp_qann(levels=4)
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
+    extra = g.meta["layers"]["1"]["bias_neurons"]
+    assert extra["first"] == 6 and extra["counts"][-1] == 1 and set(extra["counts"][:-1]) == {4}
+    assert g.nodes["1"].shape == (6 + len(extra["counts"]),)
+    assert g.inputs_of("output") == [ir.Edge("2", "output")]  # still a chain
+    assert np.abs(g.nodes["2"].W).max() <= 127
+    x = np.random.default_rng(0).integers(0, 17, (20, 5))
+    c = sim.count(g, x)
+    np.testing.assert_array_equal(c["S"]["1"][:, 6:], np.broadcast_to(extra["counts"], (20, len(extra["counts"]))))
+    # the logits are W S + b_int with b_int = round(b / u) of the float bias
+    u = g.meta["layers"]["output"]["unit"]
+    b_int = np.rint(q.layers["2"].bias.detach().double().numpy() / u).astype(np.int64)
+    W = g.nodes["2"].W[:, :6]
+    np.testing.assert_array_equal(c["output"], c["S"]["1"][:, :6] @ W.T + b_int)
+
+
+def test_readout_bias_unit_fallback():
+    """A readout fed through Flatten (conv net) gets a separate always-on unit instead."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
+    q = convert(model, (1, 4, 4), levels=3, calib=torch.rand(16, 1, 4, 4))
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
+    assert isinstance(g.nodes["output.bias_unit"], ir.STBIF)
+    x = np.random.default_rng(0).integers(0, 17, (20, 1, 4, 4))
+    c = sim.count(g, x)
+    assert (c["S"]["output.bias_unit"] == 1).all()
+    u = g.meta["layers"]["output"]["unit"]
+    b_int = np.rint(q.layers["3"].bias.detach().double().numpy() / u).astype(np.int64)
+    np.testing.assert_array_equal(g.nodes["output.bias"].W[:, 0], b_int)
+    W = g.nodes["3"].W
+    np.testing.assert_array_equal(c["output"], c["S"]["1"].reshape(20, -1) @ W.T + b_int)
+
+
+def test_save_load_roundtrip(tmp_path):
+    q, shape, scale, rng, x = build(3, "conv", 2, 5, True)
+    g = compile_qann(q, input_scale=scale, input_range=rng, thresholds="pow2")
+    ir.save(g, tmp_path / "net.hwir")
+    g2 = ir.load(tmp_path / "net.hwir")
+    np.testing.assert_array_equal(sim.count(g2, x)["output"], sim.count(g, x)["output"])
+    assert g2.meta["layers"].keys() == g.meta["layers"].keys()
+
+
+def test_report_rows():
+    q = mlp_qann()
+    x = np.random.default_rng(1).integers(0, 17, (50, 5))
+    rows = integerization_report(q, compile_qann(q, input_scale=1 / 16, input_range=(0, 16)), x)
+    assert [r["layer"] for r in rows] == ["1", "output"]
+    r = rows[0]
+    assert r["kind"] == "neuron"
+    # the first layer sees the exact input: both views agree
+    assert r["own"] == r["propagated"]
+    assert 0 <= r["own"]["level_mismatch"] < 0.2
+    assert 0 < r["own"]["max_abs_diff"] < 0.1 and r["own"]["mean_abs_diff"] <= r["own"]["max_abs_diff"]
+    # 8-bit weights: the rounding error of one layer is a fraction of one weight step per input
+    assert rows[1]["own"]["max_abs_diff"] < 0.05
+
+
+def test_bundled_digits_ir():
+    from hwsnn.examples import digits_info, load_digits_ir
+
+    g, x, y, steps = load_digits_ir(n_test=40)
+    assert x.shape == (40, 1, 8, 8) and x.dtype == np.int64 and 0 <= x.min() and x.max() <= 16
+    assert y.shape == (40,)
+    want = sim.count(g, x)["output"]
+    for d in (0, 1):
+        tr = sim.run(g.with_delays(d), x, steps, record=False)
+        assert tr.settled.all()
+        np.testing.assert_array_equal(tr.output, want)
+    assert digits_info()["levels"] == g.nodes["2"].s_max
