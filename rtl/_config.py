@@ -10,7 +10,7 @@ import numpy as np
 from hwsnn.errors import MappingError
 from hwsnn.ir import bits_for, fits, int_range
 
-__all__ = ["CoreConfig", "CORE_KINDS"]
+__all__ = ["CoreConfig", "CORE_KINDS", "default_core"]
 
 CORE_KINDS = ("stbif", "if", "readout")
 
@@ -121,3 +121,12 @@ class CoreConfig:
                 "x_bits": self.x_bits, "acc_bits": self.acc_bits, "v_bits": self.v_bits,
                 "s_bits": self.s_bits, "theta_bits": self.theta_bits,
                 "weight_words": self.rows * self.groups * self.lanes}
+
+
+def default_core(lanes=1, n_in=64, n=32, seed=0, name="core"):
+    """The reference core of the synthesis table: n_in x n random int8 weights, one bias row,
+    ST-BIF with s_max 15, int16 V, int6 S, theta 64 (seeded, so the Verilog is reproducible)."""
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(-128, 128, (n_in + 1, n))
+    return CoreConfig(name=name, kind="stbif", n=n, n_in=n_in, weights=weights, theta=64, v0=32,
+                      bias_R=1, lanes=lanes, x_bits=2, v_bits=16, s_bits=6, s_min=0, s_max=15)

@@ -45,8 +45,8 @@ def _ubits(n):
 class NeuronCore(wiring.Component):
     """One core of the configuration `cfg` (a CoreConfig). See the module docstring."""
 
-    def __init__(self, cfg, *, _mutate_ge=False):
-        self.cfg, self._mutate_ge = cfg, _mutate_ge
+    def __init__(self, cfg, *, counters=True, _mutate_ge=False):
+        self.cfg, self.counters, self._mutate_ge = cfg, counters, _mutate_ge
         super().__init__({
             "inp": In(stream.Signature(event_layout(cfg.in_index_bits, cfg.x_bits))),
             "out": Out(stream.Signature(event_layout(cfg.out_index_bits, 2))),
@@ -105,7 +105,9 @@ class NeuronCore(wiring.Component):
         # init stage
         i_active, i_g, i1_valid, i1_g = Signal(), Signal(gbits), Signal(), Signal(gbits)
         ovf, sops, acc_cycles = Signal(), Signal(32), Signal(32)
-        m.d.comb += [self.ovf.eq(ovf), self.sops.eq(sops), self.acc_cycles.eq(acc_cycles)]
+        m.d.comb += self.ovf.eq(ovf)
+        if self.counters:  # instrumentation; synthesis reports leave it out
+            m.d.comb += [self.sops.eq(sops), self.acc_cycles.eq(acc_cycles)]
 
         # --- neuron rule on the lane selected by f1_l ------------------------------------
         v_in = Array(p["vr"].data for p in lanes)[f1_l]

@@ -28,7 +28,7 @@ class Network(wiring.Component):
     `busy`, `ovf`, and per core k: `mon{k}` (its monitor), `sops{k}`, `acc_cycles{k}`.
     """
 
-    def __init__(self, configs, *, _mutate_ge=False):
+    def __init__(self, configs, *, counters=True, _mutate_ge=False):
         configs = list(configs)
         if not configs:
             raise MappingError("Network: needs at least one core, not 0")
@@ -36,11 +36,12 @@ class Network(wiring.Component):
             if b.n_in != a.n or b.x_bits != 2:
                 raise MappingError(f"Network: core '{b.name}' must take {a.n} spike inputs (x_bits 2) "
                                    f"from core '{a.name}', not {b.n_in} (x_bits {b.x_bits})")
-        self.configs, self._mutate_ge = configs, _mutate_ge
+        self.configs, self.counters, self._mutate_ge = configs, counters, _mutate_ge
         first, last = configs[0], configs[-1]
         sig = {"inp": In(stream.Signature(event_layout(first.in_index_bits, first.x_bits))),
                "out": Out(stream.Signature(event_layout(last.out_index_bits, 2))),
-               "init": In(1), "step": In(1), "busy": Out(1), "ovf": Out(1)}
+               "init": In(1), "step": In(1), "busy": Out(1), "ovf": Out(1),
+               "firing": Out(1)}  # the fire phase of a step is under way
         for k, c in enumerate(configs):
             sig[f"mon{k}"] = Out(monitor_signature(c.out_index_bits, c.v_bits, c.s_bits))
             sig[f"sops{k}"] = Out(32)
@@ -51,7 +52,7 @@ class Network(wiring.Component):
         m = Module()
         cores = []
         for k, cfg in enumerate(self.configs):
-            core = NeuronCore(cfg, _mutate_ge=self._mutate_ge)
+            core = NeuronCore(cfg, counters=self.counters, _mutate_ge=self._mutate_ge)
             m.submodules[f"core{k}"] = core
             cores.append(core)
             wiring.connect(m, wiring.flipped(getattr(self, f"mon{k}")), core.mon)
@@ -83,7 +84,11 @@ class Network(wiring.Component):
             with m.State("ACC"):  # a core is busy from the cycle after its command
                 with m.If(~any_busy):
                     m.d.comb += [c.fire.eq(1) for c in cores]
-                    m.next = "WAIT"
+                    m.next = "FIRE"
+            with m.State("FIRE"):
+                m.d.comb += self.firing.eq(1)
+                with m.If(~any_busy):
+                    m.next = "IDLE"
             with m.State("WAIT"):
                 with m.If(~any_busy):
                     m.next = "IDLE"

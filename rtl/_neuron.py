@@ -43,12 +43,14 @@ class NeuronUnit(wiring.Component):
 
     def __init__(self, kind="stbif", *, v_bits=16, i_bits=16, theta_bits=16, s_bits=8,
                  s_min=0, s_max=1, gate=True, vin_bits=None, leak_bits=16, _mutate_ge=False):
+        self._MustUse__silence = True  # no "created but never used" warning if we raise below
         if kind not in KINDS:
             raise RangeError(f"NeuronUnit: kind must be one of {KINDS}, not {kind!r}")
         vin_bits = v_bits if vin_bits is None else vin_bits
         for field, value in (("v_bits", v_bits), ("i_bits", i_bits), ("theta_bits", theta_bits),
                              ("s_bits", s_bits), ("vin_bits", vin_bits), ("leak_bits", leak_bits)):
             _check_bits(field, value)
+        self._MustUse__silence = False
         self.kind, self.v_bits, self.s_bits = kind, v_bits, s_bits
         self.s_min, self.s_max, self.gate, self._mutate_ge = int(s_min), int(s_max), bool(gate), _mutate_ge
         sig = {"v": In(signed(vin_bits)), "i": In(signed(i_bits)), "theta": In(signed(theta_bits)),

@@ -3,6 +3,7 @@
     .venv/bin/python scripts/train_methods.py [--only qcfs,sliprelu,dualphase,calif]
 
 Every method starts from the bundled float digits CNN (hwsnn/data/digits_cnn.safetensors):
+spikezip: Paths-Ensemble Training (n = 8/4/2) from the bundled QANN's steps, major path kept.
 qcfs / sliprelu: convert (levels L = 8, thresholds from the 99.9th percentile), swap the
 activations, fine-tune (Adam, fixed seed). dualphase: one QC-ANN per T (Phase I with
 quant-noise) and its Phase-II calibration. calif: torch.ao QAT (see hwsnn/methods/_calif.py).
@@ -37,9 +38,26 @@ def train_act(kind, model, xtr, ytr, xte, yte, epochs, seed):
     return {"accuracy_before": before, "accuracy": after}
 
 
+def train_spikezip(model, xtr, ytr, xte, yte, epochs, seed):
+    """PET (n = 8, 4, 2; KD from the float model) from the bundled QANN's steps; major path out."""
+    from hwsnn.examples import digits_cnn
+    from hwsnn.methods._pet import PETNet, export_major, pet_train
+    torch.manual_seed(seed)
+    _, qann, _ = load_digits_model()
+    pet = PETNet(model, 8, [qann.layers[op.key].scale.item() for op in qann.qrelus])
+    pet_train(pet, model, digits_loader(xtr, ytr, seed=seed), epochs)
+    paths = [accuracy(lambda x, i=i: pet(x, i), xte, yte) for i in range(3)]
+    _, major = export_major(pet, digits_cnn(), DIGITS_INPUT_SHAPE)
+    acc = accuracy(major, xte, yte)
+    save_method_qann(OUT / "spikezip.safetensors", major, "qrelu", {},
+                     {"accuracy": acc, "path_accuracies": paths, "levels_paths": [8, 4, 2],
+                      "epochs": epochs, "seed": seed})
+    return {"accuracy": acc, "path_accuracies": paths}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="qcfs,sliprelu,dualphase,calif")
+    ap.add_argument("--only", default="qcfs,sliprelu,spikezip,dualphase,calif")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -52,6 +70,8 @@ def main():
         t0 = time.time()
         if kind in ACT_KW:
             report[kind] = train_act(kind, model, xtr, ytr, xte, yte, args.epochs, args.seed)
+        elif kind == "spikezip":
+            report[kind] = train_spikezip(model, xtr, ytr, xte, yte, args.epochs, args.seed)
         elif kind == "dualphase":
             from hwsnn.methods._dualphase import train_dualphase
             report[kind] = train_dualphase(model, xtr, ytr, xte, yte, STEPS, OUT / "dualphase.safetensors",

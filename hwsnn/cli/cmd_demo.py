@@ -72,8 +72,8 @@ def _executors(graph, x, steps, say, backends):
                          "mismatches": cmp.mismatches, "seconds": round(time.time() - t0, 2),
                          "first_divergence": None if cmp.first is None else str(cmp.first)}
         say(f"{name}: {min(n, len(x))} samples x {steps} steps, {cmp.compared_values} values "
-            f"compared (V, S, y of every node, every step), {cmp.mismatches} mismatches"
-            + (f"; first: {cmp.first}" if cmp.first else ""))
+            f"compared (V, S, y of every node, every step), {cmp.mismatches} mismatches "
+            f"({results[name]['seconds']} s)" + (f"; first: {cmp.first}" if cmp.first else ""))
     return results
 
 

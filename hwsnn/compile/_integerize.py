@@ -198,6 +198,9 @@ def integerize(st):
             raise CompileError(f"layer '{name}': weights need {need} bits even at the smallest "
                                f"threshold theta=2 (max |W_int| = {peak}), not w_bits={wbits}")
         if kind == "readout" and np.any(b_int != 0):
+            if len(shape) != 1:
+                raise CompileError(f"layer '{name}': a bias on the output needs a 1-D output "
+                                   f"(logits), not shape {shape}")
             b_int = b_int.reshape(-1)
             if not _bias_neurons(st, name, b_int, wbits):
                 _bias_unit(st, name, b_int, value.terms[0].src, wbits)

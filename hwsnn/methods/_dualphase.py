@@ -9,6 +9,9 @@ Phase II, layer by layer on N calibration samples, with the QC-ANN levels a = cl
   fine   (Eq. 17-19): Adam on the layer's W, b minimising mean (S/T - a/T)^2 (MSE instead of the
          paper's KL), BPTT through the T steps, rectangular surrogate dH/du = 1/alpha on
          |u - theta| < alpha/2 (alpha = theta); inputs are the calibrated previous layer's spikes.
+         The forward pass is the exact IF run, so its loss is the true calibration loss: the
+         weights with the lowest loss seen (the initial ones included) are kept.
+Layer error (`layer_errors`): mean over samples and neurons of (S/T - a/T)^2 on the integer IR.
 The integer IR: compile the calibrated QC-ANN (levels T, R = bias_R = T) and use IF nodes with
 v0_int = round(v0 * theta_int / theta).
 """
@@ -142,7 +145,8 @@ def fine_calibrate(qann, target, q, T, v0, layer, iters=40, lr=5e-4):
     params = [p for o in chain if o.kind in ("conv", "linear") for p in qann.layers[o.key].parameters()]
     opt = torch.optim.Adam(params, lr=lr * lam)
     tgt = target[layer] / T
-    for _ in range(iters):
+    best = (float("inf"), None)
+    for _ in range(iters + 1):
         opt.zero_grad()
         x = x_in
         for o in chain:
@@ -154,10 +158,15 @@ def fine_calibrate(qann, target, q, T, v0, layer, iters=40, lr=5e-4):
             else:
                 x = x.flatten(2)
         s = _if_layer(x, lam, v0[layer].detach() if torch.is_tensor(v0[layer]) else v0[layer], surrogate=True)
-        loss = ((s.mean(0) - tgt) ** 2).mean()
+        loss = ((s.mean(0) - tgt) ** 2).mean()   # forward is the exact IF run: the true loss
+        if loss.item() < best[0]:
+            best = (loss.item(), [p.detach().clone() for p in params])
         loss.backward()
         opt.step()
-    return loss.item()
+    with torch.no_grad():                          # keep the best weights seen (initial included)
+        for p, b in zip(params, best[1]):
+            p.copy_(b)
+    return best[0]
 
 
 def calibrate(qann, q, T, fine=True, iters=40):
@@ -170,8 +179,6 @@ def calibrate(qann, q, T, fine=True, iters=40):
         coarse_calibrate(cal, target, q, T, v0)
         if fine:
             fine_calibrate(cal, target, q, T, v0, op.name, iters=iters)
-            v0.pop(op.name)
-            coarse_calibrate(cal, target, q, T, v0)
     return cal, v0
 
 
@@ -190,7 +197,7 @@ def lower_calibrated(qann, v0, T):
 
 
 def layer_errors(ref_qann, graph, q, T):
-    """{layer: mean |S - a| / T} between the IR's IF spike counts after T golden steps and the
+    """{layer: mean (S/T - a/T)^2} between the IR's IF spike counts after T golden steps and the
     reference QC-ANN levels a on integer pixels q (the layer-wise rate error)."""
     from ..sim import run
     from ._lower import model_neurons
@@ -199,7 +206,7 @@ def layer_errors(ref_qann, graph, q, T):
     out = {}
     for k, a in target.items():
         S = torch.as_tensor(tr.final[k]["S"]).double()[:, :model_neurons(graph, k)]
-        out[k] = float((S - a).abs().mean() / T)
+        out[k] = float((((S - a) / T) ** 2).mean())
     return out
 
 

@@ -3,6 +3,7 @@
 `get(name).lower(T)` returns a `Lowered` (IR graph, input encoder, steps to run) or None when
 the method cannot run within T steps. Budgets count every step a sample occupies:
   stbif     ST-BIF, SpikeZIP evenly-release (R = bias_R = n); the readout after T steps
+  spikezip  the same on the QANN trained with Paths-Ensemble Training (n = 8, 4, 2)
   qcfs      IF (v0 = theta/2), QCFS QANN re-levelled to L = T, input and bias over T steps
   sliprelu  IF (v0 = (1/2 + delta) theta), SlipReLU QANN re-levelled to L = T
   dualphase IF with calibrated v0 and weights, one calibrated QC-ANN per T
@@ -56,10 +57,16 @@ def encode_levels(n):
 
 
 class STBIFMethod:
-    name, neuron = "stbif", "STBIF"
+    """ST-BIF on the bundled QANN (`stbif`) or on the PET-trained QANN (`spikezip`)."""
 
-    def __init__(self, qann=None):
-        if qann is None:
+    neuron = "STBIF"
+
+    def __init__(self, qann=None, name="stbif"):
+        self.name = name
+        if qann is None and name == "spikezip":
+            from ._train import load_method_qann
+            qann = load_method_qann("spikezip")
+        elif qann is None:
             from ..examples import load_digits_model
             qann = load_digits_model()[1]
         self.qann = qann
@@ -149,6 +156,7 @@ class CaLIFMethod:
 
 METHODS = {
     "stbif": STBIFMethod,
+    "spikezip": lambda: STBIFMethod(name="spikezip"),
     "qcfs": lambda: IFMethod("qcfs"),
     "sliprelu": lambda: IFMethod("sliprelu"),
     "dualphase": DualPhaseMethod,

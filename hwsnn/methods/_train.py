@@ -25,9 +25,12 @@ def digits_loader(x, y, batch=64, shuffle=True, seed=0):
 
 @torch.no_grad()
 def accuracy(model, x, y):
+    if not isinstance(model, nn.Module):
+        return float((model(torch.as_tensor(np.asarray(x), dtype=torch.float32) / 16).argmax(1).numpy()
+                      == np.asarray(y)).mean())
     was = model.training
     model.eval()
-    out = model(torch.as_tensor(x, dtype=torch.float32) / 16)
+    out = model(torch.as_tensor(np.asarray(x), dtype=torch.float32) / 16)
     model.train(was)
     return float((out.argmax(1).numpy() == np.asarray(y)).mean())
 

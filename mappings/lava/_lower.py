@@ -34,6 +34,7 @@ class LavaNetwork:
     procs: dict
     widths: dict
     records: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)  # {node: file a failing process model writes}
 
     @property
     def calif(self):
@@ -159,29 +160,30 @@ def lower(graph, x, steps, *, delay=1, record_dir):
     _check_connected(g)
     kinds = {"STBIF": P.STBIFProcess, "IF": P.IFProcess, "ILIF": P.ILIFProcess,
              "CaLIF": P.CaLIFProcess, "Readout": P.ReadoutProcess}
-    procs, widths, records = {}, {}, {}
+    procs, widths, records, errors = {}, {}, {}, {}
     for name in net.order:
         node = g.nodes[name]
+        errors[name] = err = os.path.join(record_dir, f"{len(errors)}.err")
         if node.ROLE == "source":
             _check(name, "x", q[name].numpy(), node.x_bits, "x")
             procs[name] = P.SourceProcess(q=q[name].numpy(), encoding=node.encoding, R=node.R,
-                                          T=node.T, window=steps, name=name)
+                                          T=node.T, window=steps, error=err, name=name)
             widths[name] = {"s_out": node.x_bits if node.encoding == "analog" else 2}
         elif node.ROLE == "synapse":
             e = g.inputs_of(name)[0]
             kind, w, op, widths[name] = _synapse_args(name, node, net.ops[name].bound)
             procs[name] = P.SynapseProcess(in_shape=(batch, *shapes[e.src]),
                                            out_shape=(batch, *shapes[name]), kind=kind, w=w,
-                                           op=op, delay=e.delay, name=name)
+                                           op=op, delay=e.delay, error=err, name=name)
         else:
             kind, params, widths[name] = _neuron_params(name, node, net.ctx(name))
             records[name] = os.path.join(record_dir, f"{len(records)}.bin")
             shape = (batch, *node.shape)
             v_init = _bcast(params.get("v0", 0), shape)
             procs[name] = kinds[kind](shape=shape, v_init=v_init, params=params,
-                                      record=records[name], name=name)
+                                      record=records[name], error=err, name=name)
     for e in g.edges:
         src, dst = procs[e.src], procs[e.dst]
         out = src.a_out if g.nodes[e.src].ROLE == "synapse" else src.s_out
         out.connect(dst.s_in if g.nodes[e.dst].ROLE == "synapse" else dst.a_in)
-    return LavaNetwork(g, net, batch, steps, procs, widths, records)
+    return LavaNetwork(g, net, batch, steps, procs, widths, records, errors)

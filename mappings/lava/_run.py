@@ -5,7 +5,12 @@ The runtime is always stopped (try/finally, also on error or Ctrl-C); Lava's wor
 that outlive the stop are terminated, so nothing is left hanging.
 """
 
+import contextlib
+import ctypes
 import multiprocessing
+import multiprocessing.util
+import os
+import signal
 import tempfile
 import threading
 
@@ -39,6 +44,16 @@ def _run_config(models):
     return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
 
 
+def _check_errors(lnet):
+    """BackendError naming the first node (topological order) whose model failed."""
+    for n in lnet.sim_net.order:
+        path = lnet.errors.get(n)
+        if path and os.path.exists(path):
+            with open(path) as f:
+                msg = f.read()
+            raise BackendError(f"lava: the process model of node '{n}' failed at {msg}")
+
+
 def _settle(lnet, any_proc, cfg):
     """Ca-LIF settle phase (sim/_step.py `_Runner.settle`), one node at a time in topological
     order: HOLD everyone, ABSORB the node's pending current for one step, then FIRE steps until
@@ -53,6 +68,7 @@ def _settle(lnet, any_proc, cfg):
         nonlocal done
         any_proc.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
         done += 1
+        _check_errors(lnet)
 
     for n in lnet.stateful():
         lnet.procs[n].mode.set(np.array([HOLD]))
@@ -138,10 +154,17 @@ def execute(lnet, models=None):
 
     cfg = _run_config(models)
     any_proc = next(iter(lnet.procs.values()))
+    # Create multiprocessing's pymp-* folder here, before Lava forks: the workers then share it
+    # and this process removes it at exit. A worker that made its own would leave it behind
+    # when it is terminated.
+    multiprocessing.util.get_temp_dir()
     before = {p.pid for p in multiprocessing.active_children()}
     graceful = True
     try:
+        with _sigint_deferred():
+            any_proc.create_runtime(run_cfg=cfg)  # compile and fork the workers
         any_proc.run(condition=RunSteps(num_steps=lnet.steps), run_cfg=cfg)
+        _check_errors(lnet)
         total, drop = _settle(lnet, any_proc, cfg) if lnet.calif else (lnet.steps, [])
     except KeyboardInterrupt:
         graceful = False  # Ctrl-C reached Lava's workers too: do not wait for their replies
@@ -152,6 +175,44 @@ def execute(lnet, models=None):
     finally:
         _stop(any_proc, before, graceful)
     return _trace(lnet, _read(lnet, total, drop))
+
+
+_FORKING = []  # non-empty while Lava forks its workers
+
+
+def _die_with_parent():
+    """In a Lava worker (Linux): get SIGTERM when the parent dies, even by SIGKILL, instead of
+    waiting forever on a channel."""
+    if _FORKING:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_die_with_parent)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """While Lava forks its workers, Ctrl-C only sets a flag (raised as KeyboardInterrupt on
+    exit). The workers inherit that handler, so a terminal's Ctrl-C (sent to the whole process
+    group) never kills one half-way through start-up, which would leave Lava waiting forever;
+    this process alone handles Ctrl-C and then ends them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    _FORKING.append(1)
+    try:
+        yield
+    finally:
+        _FORKING.clear()
+        signal.signal(signal.SIGINT, old)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def _stop(any_proc, before, graceful, wait_s=10.0):
@@ -170,11 +231,12 @@ def _stop(any_proc, before, graceful, wait_s=10.0):
         th.join(wait_s)
     for p in multiprocessing.active_children():
         if p.pid not in before and p.is_alive():
+            # BaseProcess.join: Lava's SystemProcess.join() takes no timeout
             p.terminate()
-            p.join(wait_s)
+            multiprocessing.process.BaseProcess.join(p, wait_s)
             if p.is_alive():
                 p.kill()
-                p.join()
+                multiprocessing.process.BaseProcess.join(p, wait_s)
 
 
 def run(graph, x, steps, *, delay=1, models=None):

@@ -106,7 +106,7 @@ def _configure(graph, name, src, W, lanes):
         x_bits, in_bound = (s.x_bits, 1 << (s.x_bits - 1)) if analog else (2, 1)
     else:
         x_bits, in_bound = 2, 1
-    common = dict(name=name, n=n, n_in=W.shape[0], lanes=lanes, x_bits=x_bits, in_bound=in_bound,
+    common = dict(name=name, n=n, n_in=W.shape[0], lanes=min(lanes, n), x_bits=x_bits, in_bound=in_bound,
                   v_bits=node.v_bits)
     if isinstance(node, Readout):
         if node.horner:
@@ -117,7 +117,7 @@ def _configure(graph, name, src, W, lanes):
         raise MappingError(f"node '{name}': the neuron core runs STBIF and IF nodes, not {node.type}")
     bias = np.broadcast_to(node.bias, node.shape).reshape(-1)
     R = node.bias_R if bias.any() else 0
-    rows = [release(torch.as_tensor(bias), t, R).numpy() for t in range(R)]
+    rows = [release(torch.as_tensor(bias.copy()), t, R).numpy() for t in range(R)]
     weights = np.concatenate([W] + [r[None] for r in rows], axis=0) if rows else W
     theta = np.broadcast_to(node.theta, node.shape).reshape(-1)
     v0 = np.broadcast_to(node.v0, node.shape).reshape(-1)

@@ -4,7 +4,7 @@ returned as a golden-style Trace of the graph the RTL computes (every edge delay
 import numpy as np
 
 from hwsnn.errors import BackendError, RangeError
-from hwsnn.ir import int_range
+from hwsnn.ir import ILIF, int_range
 from hwsnn.sim import Trace
 from hwsnn.sim._encode import check_input, source_length
 from hwsnn.sim.benches._network_bench import run_network_bench
@@ -29,7 +29,8 @@ def stats(records, rtl_net):
         sops, acc = records[f"sops{k}"], records[f"acc_cycles{k}"]
         per_core.append({"node": name, "lanes": c.lanes, "sops": int(sops.sum()),
                          "acc_cycles": int(acc.sum()),
-                         "sops_per_acc_cycle": float(sops.sum() / max(1, acc.sum()))})
+                         "sops_per_acc_cycle": float(sops.sum() / max(1, acc.sum())),
+                         "sops_per_step": sops.tolist(), "acc_cycles_per_step": acc.tolist()})
     total_sops = sum(p["sops"] for p in per_core)
     return {"steps": int(cycles.shape[1]), "samples": int(cycles.shape[0]),
             "cycles": int(cycles.sum()), "cycles_per_step": float(cycles.mean()),
@@ -37,18 +38,22 @@ def stats(records, rtl_net):
             "cores": per_core}
 
 
-def run(graph, x, steps, sim=None, lanes=1):
+def run(graph, x, steps, sim=None, lanes=1, _mutate_ge=False):
     """Run `graph` on integer input x ((batch, *shape) or {source: ...}) for `steps` steps in
     RTL simulation (`sim`: "icarus" (default) or "verilator"; env SIM). Returns a Trace with
     V, S, y of every neuron node and V of the Readout at every step; `trace.graph` is
-    `graph.with_delays(1)`, `trace.rtl` the cycle/SOP counts (see `stats`)."""
+    `graph.with_delays(1)`, `trace.rtl` the cycle/SOP counts (see `stats`). A network of ILIF
+    nodes runs on the iLIF pipeline instead (delays 0, see `run_ilif`)."""
     sim = default_sim(sim)
     check_simulator(sim)
+    if any(isinstance(graph.nodes[n], ILIF) for n in graph.neurons):  # the iLIF pipeline
+        from ._ilif import run_ilif
+        return run_ilif(graph, x, steps, sim)[0]
     net = lower(graph, lanes=lanes)
     g = net.graph
     x = _inputs(g, net.source, x)
     batch = x.shape[0]
-    ok, rec = run_network_bench(net, x, steps, sim)
+    ok, rec = run_network_bench(net, x, steps, sim, _mutate_ge=_mutate_ge)
     if rec is None:
         raise BackendError(f"rtl ({sim}): the bench produced no records; see build/rtl/*/run/sim.log")
     for k, (name, c) in enumerate(zip(net.nodes, net.cores)):

@@ -10,7 +10,7 @@ from hwsnn.sim._encode import emit
 
 from ._runner import BUILD_ROOT, build, check_simulator, default_sim, run_bench, write_verilog
 
-__all__ = ["run_network_bench", "source_events", "network_verilog"]
+__all__ = ["run_network_bench", "source_events", "network_verilog", "design_key"]
 
 
 def source_events(node, q, steps):
@@ -27,6 +27,20 @@ def source_events(node, q, steps):
     return ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))] if len(ev) else ev
 
 
+def design_key(configs, _mutate_ge=False):
+    """Hash of everything the Verilog depends on: core parameters, memory images, RTL sources."""
+    import hwsnn.rtl
+    h = hashlib.sha1(repr(_mutate_ge).encode())
+    for src in sorted(Path(hwsnn.rtl.__file__).parent.glob("_*.py")):
+        h.update(src.read_bytes())
+    for c in configs:
+        h.update(repr(sorted(c.summary().items())).encode())
+        h.update(repr((c.s_min, c.s_max, c.in_bound)).encode())
+        for arr in (c.weights, c.theta, c.v0):
+            h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+    return h.hexdigest()[:12]
+
+
 def network_verilog(rtl_net, path, _mutate_ge=False):
     from hwsnn.rtl import Network
     return write_verilog(Network(rtl_net.cores, _mutate_ge=_mutate_ge), "hwsnn_network", path)
@@ -38,21 +52,17 @@ def run_network_bench(rtl_net, x, steps, sim=None, _mutate_ge=False):
     Returns (passed, records): records holds V{k}, S{k}, Y{k}, OVF{k} (batch, steps, n_k),
     cycles (batch, steps), sops{k} and acc_cycles{k} (batch, steps)."""
     sim = default_sim(sim)
-    root = BUILD_ROOT / "rtl"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f"network-{id(rtl_net)}.v"
-    text = network_verilog(rtl_net, tmp, _mutate_ge)
-    tag = hashlib.sha1(text.encode()).hexdigest()[:12]
-    build_dir = root / f"{sim}-{tag}"
+    tag = design_key(rtl_net.cores, _mutate_ge)
+    build_dir = BUILD_ROOT / "rtl" / f"{sim}-{tag}"  # one build folder per design and simulator
     build_dir.mkdir(parents=True, exist_ok=True)
-    src = build_dir / "hwsnn_network.v"
-    tmp.replace(src)
-    from cocotb_tools.runner import get_runner
     stamp = build_dir / "built.ok"
-    if stamp.exists():  # same Verilog, same simulator: reuse the build
+    if stamp.exists():  # same design, same simulator: reuse the build (no Verilog conversion)
+        from cocotb_tools.runner import get_runner
         check_simulator(sim)
         runner = get_runner(sim)
     else:
+        src = build_dir / "hwsnn_network.v"
+        network_verilog(rtl_net, src, _mutate_ge)
         runner = build([src], "hwsnn_network", build_dir, sim)
         stamp.write_text(tag)
     src_node = rtl_net.graph.nodes[rtl_net.source]

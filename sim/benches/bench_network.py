@@ -10,7 +10,8 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.utils import get_sim_time
 
 
 def _signed(handle):
@@ -53,6 +54,13 @@ class NetworkBench:
                                  int(getattr(dut, p + "ovf").value)))
             if not int(dut.busy.value) and not queue:
                 return seen, cycles
+            if name == "step" and not queue and not int(dut.firing.value):
+                # accumulating, nothing left to feed, monitors silent: skip to the fire phase
+                start = get_sim_time("ns")
+                await RisingEdge(dut.firing)
+                await FallingEdge(dut.clk)
+                cycles += round((get_sim_time("ns") - start) / 10)
+                continue
             if cycles > self.max_cycles:
                 raise AssertionError(f"'{name}' still busy after {cycles} cycles (hang?) at {self.where}, "
                                      f"inp valid/ready {dut.inp__valid.value}/{dut.inp__ready.value}, "

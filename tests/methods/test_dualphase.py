@@ -1,7 +1,7 @@
 """Dual-phase Phase II: calibration reduces the layer-wise error between the IF spike rates of
 the integer IR (golden simulator) and the QC-ANN activations on held-out samples."""
 
-import numpy as np
+import pytest
 import torch
 
 from hwsnn.examples import digits_data, load_digits_model
@@ -9,9 +9,9 @@ from hwsnn.methods._dualphase import calibrate, layer_errors, lower_calibrated, 
 from hwsnn.methods._train import digits_loader, train_qann
 
 
-def test_calibration_reduces_layerwise_rate_error():
+@pytest.mark.parametrize("T", [4, 8])
+def test_calibration_reduces_layerwise_rate_error(T):
     torch.manual_seed(0)
-    T = 2
     model, _, _ = load_digits_model()
     xtr, ytr, xte, _ = digits_data()
     qc = qc_ann(model, T, torch.as_tensor(xtr, dtype=torch.float32) / 16)
@@ -21,5 +21,6 @@ def test_calibration_reduces_layerwise_rate_error():
     cal, v0 = calibrate(qc, xtr[:256], T)                      # calibration samples: training set
     after = layer_errors(qc, lower_calibrated(cal, v0, T), held_out, T)
     assert set(before) == set(after) == {"2", "6", "10"}
+    # the first layer sees the evenly released input: nearly no residual error to remove
+    assert after["6"] < before["6"] and after["10"] < before["10"], (before, after)
     assert sum(after.values()) < sum(before.values()), (before, after)
-    assert after["10"] < before["10"], (before, after)        # the deepest layer gains most

@@ -2,7 +2,6 @@
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.ports.ports import OutPort
@@ -10,7 +9,7 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from hwsnn.mappings.lava.procs.common import release
+from hwsnn.mappings.lava.procs.common import GuardedModel, release
 
 __all__ = ["SourceProcess", "SourceModel"]
 
@@ -20,15 +19,18 @@ class SourceProcess(AbstractProcess):
     analog: floor((t+1)q/R) - floor(tq/R) (t < R); rate: the same with R = T (0/1 spikes);
     bits: bit T-1-t of q (MSB first, t < T). Nothing after the window (Ca-LIF settle phase)."""
 
-    def __init__(self, *, q, encoding, R, T, window, name=None):
-        super().__init__(shape=q.shape, q=q, encoding=encoding, R=R, T=T, window=window, name=name)
+    def __init__(self, *, q, encoding, R, T, window, error, name=None):
+        super().__init__(shape=q.shape, q=q, encoding=encoding, R=R, T=T, window=window,
+                         error=error, name=name)
         self.s_out = OutPort(shape=q.shape)
 
 
 @implements(proc=SourceProcess, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class SourceModel(PyLoihiProcessModel):
+class SourceModel(GuardedModel):
+    IN, OUT = (), ("s_out",)
+
     # graded spike; payload up to x_bits <= 32 (checked at lowering), int64 container
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=32)
 
@@ -38,7 +40,10 @@ class SourceModel(PyLoihiProcessModel):
         self.enc = proc_params["encoding"]
         self.R, self.T, self.window = proc_params["R"], proc_params["T"], proc_params["window"]
 
-    def run_spk(self):
+    def zeros(self, name):
+        return np.zeros_like(self.q)
+
+    def step_once(self):
         t = self.time_step - 1
         out = np.zeros_like(self.q)
         if t < self.window:
@@ -48,4 +53,4 @@ class SourceModel(PyLoihiProcessModel):
                 out = release(self.q, t, self.T)
             elif t < self.T:
                 out = (self.q >> (self.T - 1 - t)) & 1
-        self.s_out.send(out)
+        self.send("s_out", out)

@@ -14,7 +14,6 @@ step's; delay = 0: receive, compute and send in the same step.
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.ports.ports import InPort, OutPort
@@ -24,6 +23,8 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from numpy.lib.stride_tricks import sliding_window_view
 
+from hwsnn.mappings.lava.procs.common import GuardedModel
+
 __all__ = ["SynapseProcess", "SynapseModel", "apply"]
 
 
@@ -31,9 +32,9 @@ class SynapseProcess(AbstractProcess):
     """`kind` in dense/conv/pool/scale/flatten; `w`: weights (signed w_bits, checked at
     lowering); `op`: stride, padding, groups, kernel; `delay`: 0 or 1."""
 
-    def __init__(self, *, in_shape, out_shape, kind, w, op, delay, name=None):
+    def __init__(self, *, in_shape, out_shape, kind, w, op, delay, error, name=None):
         super().__init__(in_shape=in_shape, out_shape=out_shape, kind=kind, op=op, delay=delay,
-                         name=name)
+                         error=error, name=name)
         self.s_in = InPort(shape=in_shape)
         self.a_out = OutPort(shape=out_shape)
         self.w = Var(shape=w.shape, init=w)
@@ -73,7 +74,9 @@ def apply(kind, w, op, x):
 @implements(proc=SynapseProcess, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class SynapseModel(PyLoihiProcessModel):
+class SynapseModel(GuardedModel):
+    IN, OUT = ("s_in",), ("a_out",)
+
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)   # spikes or current
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=53)  # |sum| < 2^53
     w: np.ndarray = LavaPyType(np.ndarray, np.float64, precision=32)  # integers, w_bits <= 32
@@ -83,9 +86,12 @@ class SynapseModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self.kind, self.op, self.delay = proc_params["kind"], proc_params["op"], proc_params["delay"]
 
-    def run_spk(self):
+    def zeros(self, name):
+        return np.zeros_like(self.buf)
+
+    def step_once(self):
         if self.delay:
-            self.a_out.send(self.buf)
-            self.buf = apply(self.kind, self.w, self.op, self.s_in.recv())
+            self.send("a_out", self.buf)
+            self.buf = apply(self.kind, self.w, self.op, self.recv("s_in"))
         else:
-            self.a_out.send(apply(self.kind, self.w, self.op, self.s_in.recv()))
+            self.send("a_out", apply(self.kind, self.w, self.op, self.recv("s_in")))

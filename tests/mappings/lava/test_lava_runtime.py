@@ -59,13 +59,15 @@ def test_runtime_stopped_after_success_and_after_a_failing_model(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.splitlines()
     assert lines[0] == f"ran 14 0"
-    assert lines[1].startswith("error lava: the runtime failed:")
+    assert lines[1] == ("error lava: the process model of node 'n1' failed at step 3: ValueError: "
+                        "model broke at t=3")
     assert lines[2:] == ["children 0", "again 14"]
     assert _leftovers(tmp_path) == []
 
 
 def test_ctrl_c_stops_the_runtime(tmp_path):
     body = PRELUDE + textwrap.dedent("""
+        lava.run(graph, x, 2)  # imports done
         print("start", flush=True)
         lava.run(graph, x, 10 ** 7)
     """)
@@ -74,13 +76,18 @@ def test_ctrl_c_stops_the_runtime(tmp_path):
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert p.stdout.readline().strip() == "start"
-        time.sleep(4)  # compiled and running
+        time.sleep(3)  # compiling, starting workers or running (each is handled)
         os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
         _, err = p.communicate(timeout=60)
         assert p.returncode != 0 and "KeyboardInterrupt" in err
-        time.sleep(0.5)
-        with pytest.raises(ProcessLookupError):
-            os.killpg(p.pid, 0)  # no process of that group is left
+        for _ in range(100):  # a worker may linger a moment as a zombie until init reaps it
+            try:
+                os.killpg(p.pid, 0)
+            except ProcessLookupError:
+                break  # no process of that group is left
+            time.sleep(0.1)
+        else:
+            pytest.fail("Lava worker processes survived Ctrl-C")
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
@@ -102,5 +109,5 @@ def test_missing_lava_is_one_clear_error(tmp_path):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout == ("the Lava back end needs lava-nc 0.10.0, which cannot be imported "
-                        "(ModuleNotFoundError: import of lava halted; None in sys.modules); install "
+                        "(ModuleNotFoundError: No module named 'lava.magma'; 'lava' is not a package); install "
                         "it with: pip install --no-deps --ignore-requires-python lava-nc==0.10.0\n")

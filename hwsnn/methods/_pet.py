@@ -1,0 +1,138 @@
+"""SpikeZIP Paths-Ensemble Training (PET) on a float model with BatchNorm and ReLU.
+
+The model is first morphed as `hwsnn.convert.convert` does (max pools become average pools).
+
+Three paths share every parametric layer (conv, linear, BN's gamma and beta); each path has its
+own BN batch statistics (mu, sigma) and its own Q-ReLU levels n_i in {n, n/2, n/4} with the
+shared learnable step s scaled as {s, 2s, 4s} (Eq. 4: (n s / n_i) clip(round(n_i x / (n s)),
+0, n_i), round half up). Loss (Eq. 6): L_mp + alpha * sum_i (n_i / n) L_sp,i, where L_mp is the
+cross-entropy of the major path and L_sp,i the distillation loss (KL to the float teacher's
+soft labels, LSQ-style). Only the major path becomes the QANN (`export_major`).
+"""
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..convert import QReLU, convert, round_half_up
+from ..errors import ConversionError
+
+__all__ = ["PETNet", "pet_train", "export_major"]
+
+
+class _PathBN(nn.Module):
+    """BatchNorm with shared gamma/beta and per-path running statistics."""
+
+    def __init__(self, bn, paths, net):
+        super().__init__()
+        self.net = [net]                       # not a submodule (no cycle)
+        self.weight, self.bias, self.eps, self.momentum = bn.weight, bn.bias, bn.eps, bn.momentum
+        self.register_buffer("means", bn.running_mean.detach().clone().repeat(paths, 1))
+        self.register_buffer("vars", bn.running_var.detach().clone().repeat(paths, 1))
+
+    def forward(self, x):
+        p = self.net[0].path
+        return F.batch_norm(x, self.means[p], self.vars[p], self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
+
+
+class _PathQReLU(nn.Module):
+    """Q-ReLU of the current path: step s * n / n_i, levels n_i (shared learnable s)."""
+
+    def __init__(self, levels, scale, net):
+        super().__init__()
+        self.net, self.levels = [net], levels
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+
+    def forward(self, x):
+        n_i = self.net[0].levels[self.net[0].path]
+        s = self.scale * self.levels / n_i
+        if self.training:
+            s = (s - s / math.sqrt(x[0].numel() * n_i)).detach() + s / math.sqrt(x[0].numel() * n_i)
+        v = torch.clamp(x / s, 0, n_i)
+        return ((round_half_up(v) - v).detach() + v) * s
+
+
+class PETNet(nn.Module):
+    """A copy of float `model` whose BNs and ReLUs become path-aware; `forward(x, path)`."""
+
+    def __init__(self, model, levels, scales):
+        super().__init__()
+        if levels < 4 or levels % 4:
+            raise ConversionError(f"PET levels n must be a multiple of 4 (paths n, n/2, n/4), not {levels}")
+        self.levels, self.path = (levels, levels // 2, levels // 4), 0
+        self.body = copy.deepcopy(model)
+        relus = [n for n, m in self.body.named_modules() if isinstance(m, nn.ReLU)]
+        if len(relus) != len(scales):
+            raise ConversionError(f"PET needs one initial step per ReLU: {len(relus)} ReLUs, "
+                                  f"{len(scales)} steps")
+        for name, m in list(self.body.named_modules()):
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                self._set(name, _PathBN(m, 3, self))
+            elif isinstance(m, nn.MaxPool2d):      # SNN-friendly morphing, as convert() does
+                self._set(name, nn.AvgPool2d(m.kernel_size, m.stride))
+        for name, s in zip(relus, scales):
+            self._set(name, _PathQReLU(levels, s, self))
+
+    def _set(self, name, mod):
+        parent, _, leaf = name.rpartition(".")
+        setattr(self.body.get_submodule(parent) if parent else self.body, leaf, mod)
+
+    def forward(self, x, path=0):
+        self.path = path
+        return self.body(x)
+
+
+def pet_train(pet, teacher, loader, epochs, lr=1e-3, alpha=1.0, tau=1.0):
+    """Ensemble loss L_mp + alpha sum (n_i/n) KL(teacher || path i), Adam, `epochs` passes."""
+    opt = torch.optim.Adam(pet.parameters(), lr=lr)
+    teacher.eval()
+    hist = []
+    for _ in range(epochs):
+        pet.train()
+        tot = cnt = 0
+        for x, y in loader:
+            with torch.no_grad():
+                soft = F.softmax(teacher(x) / tau, 1)
+            opt.zero_grad()
+            loss = F.cross_entropy(pet(x, 0), y)
+            for i in (1, 2):
+                logp = F.log_softmax(pet(x, i) / tau, 1)
+                loss = loss + alpha * pet.levels[i] / pet.levels[0] * F.kl_div(logp, soft, reduction="batchmean")
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for m in pet.modules():
+                    if isinstance(m, _PathQReLU):
+                        m.scale.clamp_(min=1e-6)
+            tot += loss.item() * len(y)
+            cnt += len(y)
+        hist.append(tot / max(cnt, 1))
+    pet.eval()
+    return hist
+
+
+def export_major(pet, model, input_shape):
+    """QANN of the major path: `model` (same architecture) gets the shared weights and the major
+    path's BN statistics, is converted with n levels, and its Q-ReLUs get the trained steps."""
+    float_model = copy.deepcopy(model)
+    src = dict(pet.body.named_modules())
+    for name, m in float_model.named_modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            with torch.no_grad():
+                m.weight.copy_(src[name].weight)
+                m.bias.copy_(src[name].bias)
+                m.running_mean.copy_(src[name].means[0])
+                m.running_var.copy_(src[name].vars[0])
+        elif isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.load_state_dict(src[name].state_dict())
+    float_model.eval()
+    qann = convert(float_model, input_shape, levels=pet.levels[0])
+    steps = [m.scale.item() for m in pet.body.modules() if isinstance(m, _PathQReLU)]
+    for op, s in zip(qann.qrelus, steps):
+        with torch.no_grad():
+            qann.layers[op.key].scale.fill_(s)
+    return float_model, qann

@@ -1,0 +1,69 @@
+"""Verilog emission: the network's Verilog, each core's Verilog, memory images, a manifest.
+
+A thin wrapper around `amaranth.back.verilog.convert`. Every file is written atomically
+(temporary file, then rename). Memory images are `$readmemh` text: one word per line, two's
+complement, ceil(width / 4) hex digits. The Verilog already carries the same images as
+initial values; the .hex files are for other flows and for inspection.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ._core import NeuronCore
+from ._network import Network
+
+__all__ = ["emit_verilog", "memory_images", "write_atomic", "emit_network"]
+
+
+def write_atomic(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def emit_verilog(component, name):
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def _hex(values, width):
+    digits = -(-width // 4)
+    mask = (1 << width) - 1
+    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
+
+
+def memory_images(cfg):
+    """{file stem: (width, values)} of every memory of core `cfg`, lane by lane."""
+    out = {}
+    for lane in range(cfg.lanes):
+        out[f"{cfg.name}.w{lane}"] = (cfg.w_bits, cfg.weight_image(lane))
+        out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.param_image(lane, "v0"))
+        if cfg.kind != "readout":
+            out[f"{cfg.name}.theta{lane}"] = (cfg.theta_bits, cfg.param_image(lane, "theta"))
+    return out
+
+
+def _safe(name):
+    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in str(name))
+
+
+def emit_network(rtl_net, out_dir, name="hwsnn_network", cores=True):
+    """Write `<name>.v` (the whole network), `core<k>_<node>.v` (each core alone, if `cores`),
+    `mem/<node>.<memory><lane>.hex` and `manifest.json` into `out_dir`. Returns the paths."""
+    out_dir = Path(out_dir)
+    files = {f"{name}.v": emit_verilog(Network(rtl_net.cores), name)}
+    for k, cfg in enumerate(rtl_net.cores):
+        if cores:
+            files[f"core{k}_{_safe(cfg.name)}.v"] = emit_verilog(NeuronCore(cfg), f"hwsnn_core{k}")
+        for stem, (width, values) in memory_images(cfg).items():
+            files[f"mem/{_safe(stem)}.hex"] = _hex(values, width)
+    manifest = {"top": name, "delay": rtl_net.meta.get("delay", 1), "source": rtl_net.source,
+                "cores": rtl_net.summary(),
+                "files": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(files.items())}}
+    files["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True, default=int) + "\n"
+    return [write_atomic(out_dir / p, t) for p, t in files.items()]

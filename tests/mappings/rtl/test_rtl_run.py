@@ -1,0 +1,129 @@
+"""The RTL network (Amaranth -> Verilog -> cocotb) against the golden simulator, every step."""
+
+import numpy as np
+import pytest
+
+from hwsnn import ir, sim
+from hwsnn.errors import MappingError
+from hwsnn.mappings.rtl import lower, run, unroll
+from hwsnn.sim._encode import emit
+
+from randnets import random_input, random_stbif_net
+from rtlsim import need_sim
+
+pytestmark = pytest.mark.rtl
+
+
+def narrow_net(seed):
+    """Hand-made chain with other widths: bipolar ST-BIF (s_min < 0, int12 V, int4 S), an IF
+    layer with a spike cap, per-neuron theta and v0, bias released over 3 steps."""
+    rng = np.random.default_rng(seed)
+    nodes = {
+        "in": ir.Source((7,), R=2, x_bits=5),
+        "fc1": ir.Dense(rng.integers(-6, 7, (9, 7)), w_bits=4),
+        "a": ir.STBIF((9,), theta=rng.integers(3, 12, 9), v0=rng.integers(0, 3, 9),
+                      bias=rng.integers(-8, 9, 9), bias_R=3, s_min=-3, s_max=5, v_bits=12, s_bits=4),
+        "fc2": ir.Dense(rng.integers(-5, 6, (6, 9)), w_bits=4),
+        "b": ir.IF((6,), theta=4, v0=2, s_max=6, v_bits=10, s_bits=4),
+        "fc3": ir.Dense(rng.integers(-3, 4, (4, 6)), w_bits=3),
+        "out": ir.Readout((4,), v_bits=14),
+    }
+    edges = [ir.Edge("in", "fc1"), ir.Edge("fc1", "a"), ir.Edge("a", "fc2"), ir.Edge("fc2", "b"),
+             ir.Edge("b", "fc3"), ir.Edge("fc3", "out")]
+    return ir.Graph(nodes, edges, name=f"narrow-{seed}")
+
+
+def expected_sops(graph, net, x, steps, golden):
+    """SOPs each core must do, from the golden run: every nonzero input event of step t - 1
+    fans out to all n neurons, and so does every bias row used."""
+    src = graph.nodes[net.source]
+    import torch
+    out = []
+    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
+        if k == 0:
+            q = torch.as_tensor(x)
+            events = sum(int((emit(src, q, t) != 0).sum()) for t in range(steps - 1))
+        else:
+            events = int((golden.y[net.nodes[k - 1]][:steps - 1] != 0).sum())
+        out.append((events + len(x) * min(c.bias_R, steps)) * c.n)
+    return out
+
+
+def check(graph, x, steps, simulator="icarus", lanes=1):
+    trace = run(graph, x, steps, sim=simulator, lanes=lanes)
+    assert trace.graph is not None and all(e.delay == 1 for e in trace.graph.edges
+                                           if trace.graph.nodes[e.src].ROLE in ("source", "neuron"))
+    golden = sim.run(trace.graph, x, steps)
+    cmp = sim.compare(golden, trace, "rtl")
+    assert cmp.compared_values == sum(a.size for _, _, a in golden.variables())
+    assert cmp.mismatches == 0, str(cmp.first)
+    assert any(np.abs(golden.y[n]).sum() for n in golden.y), "no spikes at all: a weak test"
+    net = lower(graph, lanes=lanes)
+    assert [c["sops"] for c in trace.rtl["cores"]] == expected_sops(trace.graph, net, x, steps, golden)
+    s = trace.rtl
+    print(f"\n{graph.name} lanes={lanes}: {s['cycles_per_step']:.1f} cycles/step, "
+          f"{s['sops_per_cycle']:.2f} SOPs/cycle, SOPs/acc cycle per core "
+          + ", ".join(f"{c['node']} {c['sops_per_acc_cycle']:.2f}" for c in s["cores"]))
+    return trace
+
+
+@pytest.mark.parametrize("kind,seed,lanes", [("dense", 1, 1), ("dense", 2, 2), ("conv", 3, 3)])
+def test_random_network_every_step(kind, seed, lanes):
+    need_sim("icarus")
+    graph = random_stbif_net(seed, kind=kind, depth=2)
+    check(graph, random_input(graph, 2, seed), 12, lanes=lanes)
+
+
+def test_narrow_widths_bipolar_and_if():
+    need_sim("icarus")
+    graph = narrow_net(5)
+    x = np.random.default_rng(5).integers(-16, 16, (3, 7))
+    trace = check(graph, x, 14, lanes=4)
+    assert (trace.y["a"] < 0).any()  # the bipolar rule fired negative spikes
+
+
+def test_mutated_threshold_compare_fails_the_network_bench():
+    """Mutation check on the whole core: V' > theta instead of >= must be caught."""
+    need_sim("icarus")
+    graph = narrow_net(5)
+    x = np.random.default_rng(5).integers(-16, 16, (3, 7))
+    trace = run(graph, x, 14, sim="icarus", lanes=4, _mutate_ge=True)
+    cmp = sim.compare(sim.run(trace.graph, x, 14), trace, "rtl")
+    assert cmp.mismatches > 0
+
+
+@pytest.mark.slow
+def test_random_conv_network_on_verilator():
+    need_sim("verilator")
+    graph = random_stbif_net(7, kind="conv", depth=2)
+    check(graph, random_input(graph, 2, 7), 10, simulator="verilator", lanes=2)
+
+
+def test_unroll_equals_the_synapses():
+    graph = random_stbif_net(4, kind="conv", depth=1).with_delays(0)
+    W = unroll(graph, "out", "l0")
+    x = np.random.default_rng(0).integers(-1, 2, (5, *graph.nodes["l0"].shape))
+    import torch
+    from hwsnn.sim._ops import SynapseOp
+    y = torch.as_tensor(x, dtype=torch.float64)
+    for name in ("pool", "flat", "fc"):
+        y = SynapseOp(name, graph.nodes[name], 2 ** 10)(y).to(torch.float64)
+    assert np.array_equal(x.reshape(5, -1) @ W, y.numpy().astype(np.int64))
+
+
+def test_residual_from_the_previous_layer_folds_into_one_core():
+    need_sim("icarus")
+    graph = next(g for g in (random_stbif_net(s, kind="dense", depth=3, residual=True) for s in range(40))
+                 if any(n.endswith(".skip") for n in g.nodes))
+    check(graph, random_input(graph, 2, 3), 10, lanes=2)
+
+
+def test_lower_rejects_two_spiking_inputs_and_names_the_node():
+    nodes = {"in": ir.Source((3,)), "fa": ir.Dense(np.ones((2, 3), int)), "a": ir.STBIF((2,), theta=2),
+             "fb": ir.Dense(np.ones((2, 2), int)), "fs": ir.Dense(np.ones((2, 3), int)),
+             "b": ir.STBIF((2,), theta=2), "fo": ir.Dense(np.ones((1, 2), int)), "out": ir.Readout((1,))}
+    edges = [ir.Edge("in", "fa"), ir.Edge("fa", "a"), ir.Edge("a", "fb"), ir.Edge("fb", "b"),
+             ir.Edge("in", "fs"), ir.Edge("fs", "b"), ir.Edge("b", "fo"), ir.Edge("fo", "out")]
+    with pytest.raises(MappingError, match=r"node 'b': an RTL core takes the spikes of exactly one node, "
+                                           r"the one before it \('a'\), not \['in', 'a'\]"):
+        lower(ir.Graph(nodes, edges))
