@@ -210,24 +210,36 @@ def layer_errors(ref_qann, graph, q, T):
     return out
 
 
-def train_dualphase(model, xtr, ytr, xte, yte, steps, path, seed=0, epochs=8, n_calib=256):
-    from ._store import save_state
+def train_dualphase(model, xtr, ytr, xte, yte, steps, path, seed=0, epochs=8, n_calib=256,
+                    iters=40, log=print):
+    """Phase I and II for every T in `steps`; the file is rewritten after each T (resumable:
+    T already in the file are kept). `iters`: fine-calibration iterations per layer."""
+    import os
+    from ._store import load_state, save_state
     from ._train import accuracy, digits_loader, train_qann
     tensors, per_T = {}, {}
+    if os.path.isfile(path):
+        tensors, meta = load_state(str(path))
+        per_T = meta.get("per_T", {})
     calib = torch.as_tensor(xtr, dtype=torch.float32) / 16
     for T in steps:
+        if f"T{T}" in per_T:
+            continue
         torch.manual_seed(seed)
         qc = qc_ann(model, T, calib)
         train_qann(qc, digits_loader(xtr, ytr, seed=seed), epochs, lr=1e-3)
-        cal, v0 = calibrate(qc, xtr[:n_calib], T)
+        cal, v0 = calibrate(qc, xtr[:n_calib], T, iters=iters)
         for k, v in cal.state_dict().items():
             tensors[f"T{T}.{k}"] = v
         for k, v in v0.items():
             tensors[f"T{T}.v0.{k}"] = torch.as_tensor(v).double()
         per_T[f"T{T}"] = {"levels": T, "qc_ann_accuracy": accuracy(qc, xte, yte),
                           "calibrated_accuracy": accuracy(cal, xte, yte)}
-    save_state(path, tensors, {"method": "dualphase", "activation": "dualphase", "kwargs": {},
-                               "per_T": per_T, "seed": seed, "epochs": epochs, "n_calib": n_calib})
+        save_state(path, tensors, {"method": "dualphase", "activation": "dualphase", "kwargs": {},
+                                   "per_T": per_T, "seed": seed, "epochs": epochs, "n_calib": n_calib,
+                                   "iters": iters})
+        if log:
+            log(f"dualphase T={T}: {per_T[f'T{T}']}", flush=True)
     return per_T
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsnn.errors import MappingError
+from hwsnn.errors import MappingError, SimulationError
 from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Conv2d, Dense, Flatten, Readout, Scale, SumPool2d
-from hwsnn.ir import fits, int_range, verify
+from hwsnn.ir import bits_for, fits, int_range, verify
 
 __all__ = ["LavaNetwork", "lower", "CONTAINER_BITS"]
 
@@ -100,7 +100,7 @@ def _synapse_args(name, node, bound):
     if bound >= 2 ** CONTAINER_BITS["a"]:
         _fail(name, f"partial sums reach {bound}, beyond the exact int{CONTAINER_BITS['a']} "
                     f"synaptic accumulator")
-    widths = {"a_out": max(2, int(bound).bit_length() + 1)}
+    widths = {"a_out": bits_for(-int(bound), int(bound))}
     if isinstance(node, (Dense, Conv2d, Scale)):
         w = node.W if hasattr(node, "W") else node.w
         _check(name, "W" if hasattr(node, "W") else "w", w, node.w_bits, "w")
@@ -152,6 +152,11 @@ def lower(graph, x, steps, *, delay=1, record_dir):
     net = Network(g)  # order, ILIF timing and exact synapse bounds, as the golden run uses
     q = _as_inputs(g, x)
     batch = next(iter(q.values())).shape[0]
+    if steps < 1:
+        raise SimulationError(f"steps must be >= 1, not {steps}")
+    if net.calif_T and steps != next(iter(net.calif_T)):
+        raise SimulationError(f"a CaLIF network runs its window of T={next(iter(net.calif_T))} "
+                              f"steps, not steps={steps}")
     if net.calif_T:
         bad = [n for n in g.neurons if not isinstance(g.nodes[n], CaLIF)]
         if bad:

@@ -167,7 +167,7 @@ def execute(lnet, models=None):
         _check_errors(lnet)
         total, drop = _settle(lnet, any_proc, cfg) if lnet.calif else (lnet.steps, [])
     except KeyboardInterrupt:
-        graceful = False  # Ctrl-C reached Lava's workers too: do not wait for their replies
+        graceful = False  # the runtime may be mid-step: do not wait for its replies
         raise
     except RuntimeError as exc:  # a ProcessModel raised inside Lava's runtime
         graceful = False

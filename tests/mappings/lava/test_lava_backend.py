@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from hwsnn import sim
-from hwsnn.errors import IRError, MappingError, RangeError
+from hwsnn.errors import IRError, MappingError, RangeError, SimulationError
 from hwsnn.ir import STBIF, Dense, Edge, Graph, Readout, Source
 
 lava = pytest.importorskip("hwsnn.mappings.lava")
 from lava_nets import NETS, make  # noqa: E402
 
-pytestmark = pytest.mark.lava
+pytestmark = [pytest.mark.lava, pytest.mark.timeout(300)]  # a hang fails, never blocks
 
 
 def _same_trace(gold, tr):
@@ -36,6 +36,15 @@ def test_random_net_matches_golden(name, delay):
     _same_trace(gold, tr)
     assert sum(int(s.sum()) for s in gold.spikes.values()) > 0  # the net is not silent
     assert tr.steps == gold.steps >= steps  # Ca-LIF: settle steps appended
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3, 4])
+@pytest.mark.parametrize("name", NETS)
+def test_more_random_nets_match_golden(name, seed):
+    graph, x, steps = make(name, seed=seed)
+    tr = lava.run(graph, x, steps)
+    _same_trace(sim.run(tr.graph, x, steps), tr)
 
 
 def test_graph_delays_kept_with_delay_none():
@@ -67,8 +76,17 @@ def test_membrane_overflow_is_a_range_error_naming_the_node():
 
 def test_parameter_that_does_not_fit_fails_at_lowering(tmp_path):
     g = _tiny(v_bits=6, theta=40)
-    with pytest.raises(IRError, match=r"^node 'n': theta must fit int6 \[-32, 31\], not values in \[40, 40\]$"):
+    with pytest.raises(IRError,
+                       match=r"^node 'n': theta must fit int6 \[-32, 31\], not values in \[40, 40\]$"):
         lava.lower(g, np.zeros((1, 3), dtype=int), 3, record_dir=str(tmp_path))
+
+
+def test_steps_checked_as_golden_does(tmp_path):
+    graph, x, _ = make("CaLIF-dense")
+    with pytest.raises(SimulationError, match=r"^a CaLIF network runs its window of T=6 steps, not steps=5$"):
+        lava.lower(graph, x, 5, record_dir=str(tmp_path))
+    with pytest.raises(SimulationError, match=r"^steps must be >= 1, not 0$"):
+        lava.lower(_tiny(), np.zeros((1, 3), dtype=int), 0, record_dir=str(tmp_path))
 
 
 def test_disconnected_graph_is_a_mapping_error(tmp_path):
@@ -79,6 +97,16 @@ def test_disconnected_graph_is_a_mapping_error(tmp_path):
     with pytest.raises(MappingError, match=r"^graph 'tiny': Lava runs one connected network; nodes "
                                            r"\['fc2', 'in2', 'out2'\] are not connected to the rest$"):
         lava.lower(Graph(nodes, edges, "tiny"), x, 3, record_dir=str(tmp_path))
+
+
+def test_lowering_states_the_ir_widths(tmp_path):
+    g = _tiny(v_bits=12)
+    lnet = lava.lower(g, np.zeros((2, 3), dtype=int), 3, record_dir=str(tmp_path))
+    assert lnet.graph.edges[0].delay == 1 and lnet.batch == 2
+    assert lnet.widths["in"] == {"s_out": 8}
+    assert lnet.widths["fc"] == {"w": 8, "a_out": 11}  # |a| <= 128 * 6 = 768 < 2^10
+    assert lnet.widths["n"] == {"v": 12, "a_in": 53, "theta": 12, "v0": 12, "bias": 12, "s": 8, "y": 2}
+    assert lnet.widths["out"] == {"v": 32, "a_in": 53}
 
 
 @pytest.mark.slow

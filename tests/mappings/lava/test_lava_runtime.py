@@ -12,7 +12,7 @@ import time
 import pytest
 
 pytest.importorskip("hwsnn.mappings.lava")
-pytestmark = pytest.mark.lava
+pytestmark = [pytest.mark.lava, pytest.mark.timeout(300)]  # a hang fails, never blocks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -65,6 +65,7 @@ def test_runtime_stopped_after_success_and_after_a_failing_model(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_runtime(tmp_path):
     body = PRELUDE + textwrap.dedent("""
         lava.run(graph, x, 2)  # imports done
@@ -109,5 +110,6 @@ def test_missing_lava_is_one_clear_error(tmp_path):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout == ("the Lava back end needs lava-nc 0.10.0, which cannot be imported "
-                        "(ModuleNotFoundError: No module named 'lava.magma'; 'lava' is not a package); install "
-                        "it with: pip install --no-deps --ignore-requires-python lava-nc==0.10.0\n")
+                        "(ModuleNotFoundError: No module named 'lava.magma'; 'lava' is not a "
+                        "package); install it with: pip install --no-deps --ignore-requires-python "
+                        "lava-nc==0.10.0\n")

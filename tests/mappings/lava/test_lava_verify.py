@@ -1,6 +1,5 @@
 """A deliberately corrupted process model is caught by hwsnn.sim.verify with the right report."""
 
-import numpy as np
 import pytest
 
 from hwsnn import sim
@@ -9,7 +8,7 @@ lava = pytest.importorskip("hwsnn.mappings.lava")
 from hwsnn.mappings.lava.procs.neurons import STBIFModel  # noqa: E402
 from lava_nets import make  # noqa: E402
 
-pytestmark = pytest.mark.lava
+pytestmark = [pytest.mark.lava, pytest.mark.timeout(300)]  # a hang fails, never blocks
 
 
 class ThetaPlusOneModel(STBIFModel):
