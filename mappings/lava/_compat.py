@@ -5,6 +5,11 @@ lava-nc 0.10.0 (the last release) declares ``x: ByteEncoder = ByteEncoder()`` da
 ByteEncoder for field x is not allowed"). `install()` puts an import hook on ``sys.meta_path``
 that rewrites exactly that module's source on load to ``field(default_factory=ByteEncoder)``.
 Installed files are never touched. The hook must be in place before the first ``import lava``.
+
+The same hook fixes ``lava/magma/runtime/message_infrastructure/multiprocessing.py``, which calls
+``mp.set_start_method('fork')`` at import and so fails ("context has already been set") once
+anything in the process (a tqdm bar, torch.fx) has fixed the start method: it becomes a no-op
+when the method already is 'fork' (Linux's default), and forces 'fork' otherwise (Lava needs it).
 """
 
 import importlib.abc
@@ -16,6 +21,10 @@ from hwsnn.errors import BackendUnavailableError
 __all__ = ["install", "require_lava", "INSTALL_HINT"]
 
 PATCHED_MODULE = "lava.magma.compiler.var_model"
+PATCHED_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+_START_METHOD = "mp.set_start_method('fork')"
+_SAFE_START_METHOD = ("(mp.get_start_method(allow_none=True) == 'fork' "
+                      "or mp.set_start_method('fork', force=True))")
 INSTALL_HINT = "pip install --no-deps --ignore-requires-python lava-nc==0.10.0"
 
 
@@ -27,6 +36,8 @@ class _PatchingLoader(importlib.machinery.SourceFileLoader):
         if not path.endswith(".py"):
             return data
         src = data.decode("utf-8")
+        if _START_METHOD in src:
+            return src.replace(_START_METHOD, _SAFE_START_METHOD).encode("utf-8")
         if "= ByteEncoder()" not in src:
             return data
         src = src.replace("= ByteEncoder()", "= field(default_factory=ByteEncoder)")
@@ -41,7 +52,7 @@ class _PatchingLoader(importlib.machinery.SourceFileLoader):
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname != PATCHED_MODULE:
+        if fullname not in (PATCHED_MODULE, PATCHED_MP_MODULE):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):

@@ -113,3 +113,23 @@ def test_missing_lava_is_one_clear_error(tmp_path):
                         "(ModuleNotFoundError: No module named 'lava.magma'; 'lava' is not a "
                         "package); install it with: pip install --no-deps --ignore-requires-python "
                         "lava-nc==0.10.0\n")
+
+
+def test_lava_runs_after_the_start_method_was_fixed(tmp_path):
+    # a tqdm bar or torch.fx fixes multiprocessing's start method; Lava's own unconditional
+    # set_start_method('fork') at import must not then fail with "context has already been set"
+    script = textwrap.dedent(f"""
+        import multiprocessing, sys
+        multiprocessing.set_start_method("fork")   # before Lava is imported
+        sys.path.insert(0, {HERE!r})
+        from lava_nets import make
+        from hwsnn.mappings import lava
+        graph, x, steps = make("STBIF-dense", seed=1)
+        tr = lava.run(graph, x, steps)
+        print("ran", tr.steps)
+    """)
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-1].isdigit() and r.stdout.split()[-2] == "ran"
