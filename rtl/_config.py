@@ -10,7 +10,7 @@ import numpy as np
 from hwsnn.errors import MappingError
 from hwsnn.ir import bits_for, fits, int_range
 
-__all__ = ["CoreConfig", "CORE_KINDS", "default_core"]
+__all__ = ["CoreConfig", "ConvLayout", "CORE_KINDS", "default_core"]
 
 CORE_KINDS = ("stbif", "if", "readout")
 
@@ -18,6 +18,25 @@ CORE_KINDS = ("stbif", "if", "readout")
 def _ubits(n):
     """Address/index width for n entries (at least 1)."""
     return max(1, (int(n) - 1).bit_length())
+
+
+@dataclass(eq=False)
+class ConvLayout:
+    """Weight sharing for a Conv2d (stride 1, groups 1) core: neuron n = (co, y, x) of the
+    (C, H, W) output lives in lane co % L at address (co // L) * H*W + y*W + x. Input row r
+    reads (c, ph, pw) = rows[r] (-1: no connection) and adds K[co, c, ph + pad_h - y,
+    pw + pad_w - x] to every output in the kernel's reach. K: (C, Cin, KH, KW)."""
+
+    C: int
+    H: int
+    W: int
+    K: np.ndarray
+    pad: tuple
+    rows: np.ndarray  # (n_in, 3) int: c, ph, pw of each input row, or -1s
+
+    @property
+    def HW(self):
+        return self.H * self.W
 
 
 @dataclass(eq=False)
@@ -47,6 +66,7 @@ class CoreConfig:
     s_max: int = 1
     acc_bits: int = 0  # 0: derive from v_bits and the input bound
     in_bound: int = 1  # largest |value| of an input event
+    conv: ConvLayout = None  # weight sharing instead of the dense weight image
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -74,8 +94,15 @@ class CoreConfig:
 
     # --- derived sizes -----------------------------------------------------------------
     @property
+    def cgroups(self):
+        """Channel groups of a conv core (channels co with co // lanes equal)."""
+        return -(-self.conv.C // self.lanes)
+
+    @property
     def groups(self):
-        """Neuron n lives in lane n % lanes at address n // lanes; `groups` addresses per lane."""
+        """Addresses per lane. Dense: neuron n lives in lane n % lanes at address n // lanes."""
+        if self.conv is not None:
+            return self.cgroups * self.conv.HW
         return -(-self.n // self.lanes)
 
     @property
@@ -84,6 +111,9 @@ class CoreConfig:
 
     @property
     def w_bits(self):
+        if self.conv is not None:
+            vals = [self.conv.K, self.weights[self.n_in:]]
+            return bits_for(min(int(v.min(initial=0)) for v in vals), max(int(v.max(initial=0)) for v in vals))
         return bits_for(int(self.weights.min(initial=0)), int(self.weights.max(initial=0)))
 
     @property
@@ -101,14 +131,64 @@ class CoreConfig:
     # --- memory images -----------------------------------------------------------------
     def lane_neurons(self, lane):
         """Neuron index at each address of `lane` (-1 for padding)."""
+        if self.conv is not None:
+            addr = np.arange(self.groups)
+            co = (addr // self.conv.HW) * self.lanes + lane
+            return np.where(co < self.conv.C, co * self.conv.HW + addr % self.conv.HW, -1)
         idx = np.arange(self.groups) * self.lanes + lane
         return np.where(idx < self.n, idx, -1)
 
     def weight_image(self, lane):
-        """Weights of `lane`: address row * groups + g holds W[row, g * lanes + lane]."""
+        """Dense: address row * groups + g holds W[row, neuron of (lane, g)]. Conv: address
+        ((c * KH + ky) * KW + kx) * cgroups + cg holds K[cg * lanes + lane, c, ky, kx]."""
+        if self.conv is not None:
+            K = self.conv.K
+            C, Cin, KH, KW = K.shape
+            img = np.zeros((Cin, KH, KW, self.cgroups), dtype=np.int64)
+            for cg in range(self.cgroups):
+                co = cg * self.lanes + lane
+                if co < C:
+                    img[..., cg] = K[co]
+            return img.reshape(-1)
+        return self._rows_image(self.weights, lane)
+
+    def _rows_image(self, rows, lane):
         idx = self.lane_neurons(lane)
-        img = np.where(idx[None, :] >= 0, self.weights[:, np.maximum(idx, 0)], 0)
-        return img.reshape(-1)
+        return np.where(idx[None, :] >= 0, rows[:, np.maximum(idx, 0)], 0).reshape(-1)
+
+    def bias_image(self, lane):
+        """Conv cores: bias row t at addresses t * groups + g (dense cores keep it in the weights)."""
+        return self._rows_image(self.weights[self.n_in:], lane)
+
+    def fanout(self):
+        """SOPs one event of each input row costs: n (dense), or C x the kernel positions that
+        land inside the output (conv)."""
+        if self.conv is None:
+            return np.full(self.n_in, self.n, dtype=np.int64)
+        cv = self.conv
+        C, Cin, KH, KW = cv.K.shape
+        out = np.zeros(self.n_in, dtype=np.int64)
+        for r, (c, ph, pw) in enumerate(cv.rows):
+            if c >= 0:
+                ys = ph + cv.pad[0] - np.arange(KH)
+                xs = pw + cv.pad[1] - np.arange(KW)
+                out[r] = C * int(((ys >= 0) & (ys < cv.H)).sum()) * int(((xs >= 0) & (xs < cv.W)).sum())
+        return out
+
+    def implied_weights(self):
+        """The dense (n_in, n) matrix a conv layout computes (to check it against the unrolled one)."""
+        cv = self.conv
+        C, Cin, KH, KW = cv.K.shape
+        W = np.zeros((self.n_in, self.n), dtype=np.int64)
+        for r, (c, ph, pw) in enumerate(cv.rows):
+            if c < 0:
+                continue
+            for ky in range(KH):
+                for kx in range(KW):
+                    y, x = ph + cv.pad[0] - ky, pw + cv.pad[1] - kx
+                    if 0 <= y < cv.H and 0 <= x < cv.W:
+                        W[r, np.arange(C) * cv.HW + y * cv.W + x] += cv.K[:, c, ky, kx]
+        return W
 
     def param_image(self, lane, field):
         idx = self.lane_neurons(lane)
@@ -120,7 +200,8 @@ class CoreConfig:
                 "bias_rows": self.bias_R, "lanes": self.lanes, "w_bits": self.w_bits,
                 "x_bits": self.x_bits, "acc_bits": self.acc_bits, "v_bits": self.v_bits,
                 "s_bits": self.s_bits, "theta_bits": self.theta_bits,
-                "weight_words": self.rows * self.groups * self.lanes}
+                "weight_words": (self.conv.K.size + self.bias_R * self.n) if self.conv is not None
+                else self.rows * self.groups * self.lanes, "layout": "conv" if self.conv is not None else "dense"}
 
 
 def default_core(lanes=1, n_in=64, n=32, seed=0, name="core"):

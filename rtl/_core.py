@@ -17,7 +17,7 @@ Commands (one-cycle pulses, taken only while `busy` is low):
   (V, S, y) as it is written (readout cores: V, unchanged).
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -62,14 +62,17 @@ class NeuronCore(wiring.Component):
         depth = max(2, G)
         lanes = []
         for lane in range(L):
+            wimg = cfg.weight_image(lane)
             mems = {
-                "w": Memory(shape=signed(cfg.w_bits), depth=max(2, cfg.rows * G),
-                            init=[int(v) for v in cfg.weight_image(lane)]),
+                "w": Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg]),
                 "v": Memory(shape=signed(cfg.acc_bits), depth=depth,
                             init=[int(v) for v in cfg.param_image(lane, "v0")]),
                 "v0": Memory(shape=signed(cfg.v_bits), depth=depth,
                              init=[int(v) for v in cfg.param_image(lane, "v0")]),
             }
+            if cfg.conv is not None and cfg.bias_R:
+                bimg = cfg.bias_image(lane)
+                mems["b"] = Memory(shape=signed(cfg.w_bits), depth=max(2, len(bimg)), init=[int(v) for v in bimg])
             if cfg.kind != "readout":
                 mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
                 mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=depth,
@@ -100,8 +103,17 @@ class NeuronCore(wiring.Component):
         g = Signal(gbits)
         a1_valid, a1_g, a1_val = Signal(), Signal(gbits), Signal(signed(cfg.x_bits))
         # fire issue stage and its decide/write-back stage
-        f_active, f_g, f_l, f_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(cfg.out_index_bits)
-        f1_valid, f1_g, f1_l, f1_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(cfg.out_index_bits)
+        nbits = max(cfg.out_index_bits, _ubits(G * L))
+        f_active, f_g, f_l, f_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
+        f1_valid, f1_g, f1_l, f1_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
+        conv = cfg.conv
+        if conv is not None:  # fire slot (f_g, f_l) -> neuron ((f_cg * L + f_l) * HW + f_p)
+            Gc, HW = cfg.cgroups, conv.HW
+            f_cg, f_p = Signal(range(max(2, Gc))), Signal(range(max(2, HW)))
+            slot_n = (f_cg * L + f_l) * HW + f_p
+            slot_valid = f_cg * L + f_l < conv.C
+        else:
+            slot_n, slot_valid = f_n, f_n < cfg.n
         # init stage
         i_active, i_g, i1_valid, i1_g = Signal(), Signal(gbits), Signal(), Signal(gbits)
         ovf, sops, acc_cycles = Signal(), Signal(32), Signal(32)
@@ -131,8 +143,43 @@ class NeuronCore(wiring.Component):
         ]
 
         # --- memory addresses (all lanes share the address) ------------------------------
+        issue_addr, issue_valid, last_g, w_sel = g, Signal(), Signal(), Const(0)
+        lv = lambda cg: Mux(cg == cfg.cgroups - 1, conv.C - (cfg.cgroups - 1) * L, L)  # noqa: E731
+        if conv is not None:
+            C, Cin, KH, KW = conv.K.shape
+            Gc = cfg.cgroups
+            cbits, hbits, wbits = _ubits(Cin), _ubits(conv.H + 2 * conv.pad[0] + KH), _ubits(conv.W + 2 * conv.pad[1] + KW)
+            info = Memory(shape=unsigned(1 + cbits + hbits + wbits), depth=max(2, cfg.n_in),
+                          init=[0 if c < 0 else (1 | (c << 1) | (ph << (1 + cbits)) | (pw << (1 + cbits + hbits)))
+                                for c, ph, pw in (tuple(int(v) for v in r) for r in conv.rows)])
+            m.submodules.row_info = info
+            info_r = info.read_port(domain="comb")
+            m.d.comb += info_r.addr.eq(self.inp.payload.index)
+            i_valid = info_r.data[0]
+            i_c, i_ph, i_pw = (info_r.data[1:1 + cbits], info_r.data[1 + cbits:1 + cbits + hbits],
+                               info_r.data[1 + cbits + hbits:])
+            c_r, ph_r, pw_r = Signal(cbits), Signal(hbits), Signal(wbits)
+            ky, kx, cg = Signal(range(max(2, KH))), Signal(range(max(2, KW))), Signal(range(max(2, Gc)))
+            b_cg, b_p = Signal(range(max(2, Gc))), Signal(range(max(2, conv.HW)))
+            bias_pass, a1_bias = Signal(), Signal()
+            yy = ph_r + conv.pad[0] - ky
+            xx = pw_r + conv.pad[1] - kx
+            pos_valid = (yy >= 0) & (yy < conv.H) & (xx >= 0) & (xx < conv.W)
+            ev_addr = Signal(gbits)
+            m.d.comb += ev_addr.eq(cg * conv.HW + yy * conv.W + xx)
+            issue_addr = Mux(bias_pass, g, ev_addr)
+            m.d.comb += [issue_valid.eq(ev_active & (bias_pass | pos_valid)),
+                         last_g.eq(Mux(bias_pass, g == G - 1,
+                                       (ky == KH - 1) & (kx == KW - 1) & (cg == Gc - 1)))]
+            w_addr = ((c_r * KH + ky) * KW + kx) * Gc + cg
+            w_sel = a1_bias
+        else:
+            m.d.comb += [issue_valid.eq(ev_active), last_g.eq(g == G - 1)]
+            w_addr = row_base + g
         for p in lanes:
-            m.d.comb += [p["wr"].addr.eq(row_base + g), p["vr"].addr.eq(g), p["v0r"].addr.eq(i_g)]
+            m.d.comb += [p["wr"].addr.eq(w_addr), p["vr"].addr.eq(issue_addr), p["v0r"].addr.eq(i_g)]
+            if "br" in p:
+                m.d.comb += p["br"].addr.eq(row_base + g)
             if "sr" in p:
                 m.d.comb += [p["sr"].addr.eq(f_g), p["thetar"].addr.eq(f_g)]
 
@@ -143,11 +190,16 @@ class NeuronCore(wiring.Component):
                     m.d.sync += [i_active.eq(1), i_g.eq(0), step.eq(0), ovf.eq(0)]
                     m.next = "INIT"
                 with m.Elif(self.acc):
-                    m.d.sync += [got_last.eq(0), ev_active.eq(step < cfg.bias_R), g.eq(0),
-                                 row_base.eq((cfg.n_in + step) * G), val.eq(1)]
+                    m.d.sync += [got_last.eq(0), ev_active.eq(step < cfg.bias_R), g.eq(0), val.eq(1)]
+                    if conv is not None:  # the bias pass: bias memory row `step`, every address
+                        m.d.sync += [row_base.eq(step * G), bias_pass.eq(1), b_cg.eq(0), b_p.eq(0)]
+                    else:  # the bias is row n_in + step of the weight memory
+                        m.d.sync += row_base.eq((cfg.n_in + step) * G)
                     m.next = "ACC"
                 with m.Elif(self.fire):
                     m.d.sync += [f_active.eq(1), f_g.eq(0), f_l.eq(0), f_n.eq(0)]
+                    if conv is not None:
+                        m.d.sync += [f_cg.eq(0), f_p.eq(0)]
                     m.next = "FIRE"
 
             with m.State("INIT"):
@@ -166,25 +218,48 @@ class NeuronCore(wiring.Component):
                     m.next = "MARK"
 
             with m.State("ACC"):
-                last_g = g == G - 1
                 m.d.sync += acc_cycles.eq(acc_cycles + 1)
                 m.d.comb += self.inp.ready.eq(~got_last & (~ev_active | last_g))
-                m.d.sync += [a1_valid.eq(ev_active), a1_g.eq(g), a1_val.eq(val)]
-                with m.If(ev_active):
-                    m.d.sync += sops.eq(sops + Mux(last_g, last_count, L))
+                m.d.sync += [a1_valid.eq(issue_valid), a1_g.eq(issue_addr), a1_val.eq(val)]
+                if conv is not None:
+                    m.d.sync += a1_bias.eq(bias_pass)
+                    with m.If(issue_valid):
+                        m.d.sync += sops.eq(sops + Mux(bias_pass, lv(b_cg), lv(cg)))
+                else:
+                    with m.If(ev_active):
+                        m.d.sync += sops.eq(sops + Mux(last_g, last_count, L))
                 with m.If(self.inp.valid & self.inp.ready):
                     with m.If(self.inp.payload.last):
                         m.d.sync += [got_last.eq(1), ev_active.eq(0)]
                     with m.Else():
-                        m.d.sync += [ev_active.eq(1), g.eq(0), val.eq(self.inp.payload.value),
-                                     row_base.eq(self.inp.payload.index * G)]
+                        m.d.sync += [g.eq(0), val.eq(self.inp.payload.value)]
+                        if conv is not None:  # rows without a connection do nothing
+                            m.d.sync += [ev_active.eq(i_valid), bias_pass.eq(0), c_r.eq(i_c),
+                                         ph_r.eq(i_ph), pw_r.eq(i_pw), ky.eq(0), kx.eq(0), cg.eq(0)]
+                        else:
+                            m.d.sync += [ev_active.eq(1), row_base.eq(self.inp.payload.index * G)]
                 with m.Elif(ev_active):
                     with m.If(last_g):
                         m.d.sync += ev_active.eq(0)
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
+                        if conv is not None:
+                            with m.If(bias_pass):
+                                with m.If(b_p == conv.HW - 1):
+                                    m.d.sync += [b_p.eq(0), b_cg.eq(b_cg + 1)]
+                                with m.Else():
+                                    m.d.sync += b_p.eq(b_p + 1)
+                            with m.Else():
+                                with m.If(cg == Gc - 1):
+                                    m.d.sync += cg.eq(0)
+                                    with m.If(kx == KW - 1):
+                                        m.d.sync += [kx.eq(0), ky.eq(ky + 1)]
+                                    with m.Else():
+                                        m.d.sync += kx.eq(kx + 1)
+                                with m.Else():
+                                    m.d.sync += cg.eq(cg + 1)
                 for p in lanes:
-                    w = p["wr"].data
+                    w = Mux(w_sel, p["br"].data, p["wr"].data) if "br" in p else p["wr"].data
                     if cfg.x_bits == 2:  # spikes: the product is a choice of +w, -w, 0
                         prod = Mux(a1_val == 1, w, Mux(a1_val == -1, -w, 0))
                     else:
@@ -209,14 +284,20 @@ class NeuronCore(wiring.Component):
                                      p["vw"].addr.eq(f1_g), p["vw"].data.eq(v_out), p["vw"].en.eq(we),
                                      p["sw"].addr.eq(f1_g), p["sw"].data.eq(s_out), p["sw"].en.eq(we)]
                     m.d.comb += p["vr"].addr.eq(f_g)
-                with m.If(~stall):
-                    m.d.sync += [f1_valid.eq(f_active), f1_g.eq(f_g), f1_l.eq(f_l), f1_n.eq(f_n)]
+                with m.If(~stall):  # every (address, lane) slot; padding slots are skipped
+                    m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_g.eq(f_g), f1_l.eq(f_l),
+                                 f1_n.eq(slot_n)]
                     with m.If(f_active):
                         m.d.sync += f_n.eq(f_n + 1)
-                        with m.If(f_n == cfg.n - 1):
+                        with m.If((f_g == G - 1) & (f_l == L - 1)):
                             m.d.sync += f_active.eq(0)
                         with m.If(f_l == L - 1):
                             m.d.sync += [f_l.eq(0), f_g.eq(f_g + 1)]
+                            if conv is not None:
+                                with m.If(f_p == conv.HW - 1):
+                                    m.d.sync += [f_p.eq(0), f_cg.eq(f_cg + 1)]
+                                with m.Else():
+                                    m.d.sync += f_p.eq(f_p + 1)
                         with m.Else():
                             m.d.sync += f_l.eq(f_l + 1)
                     with m.If(~f_active & ~f1_valid):

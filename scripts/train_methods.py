@@ -1,12 +1,15 @@
 """Train the method QANNs of the study on digits and write hwsnn/data/methods/*.safetensors.
 
-    .venv/bin/python scripts/train_methods.py [--only qcfs,sliprelu,dualphase,calif]
+    .venv/bin/python scripts/train_methods.py [--only qcfs,sliprelu,spikezip,dualphase,calif]
 
 Every method starts from the bundled float digits CNN (hwsnn/data/digits_cnn.safetensors):
 spikezip: Paths-Ensemble Training (n = 8/4/2) from the bundled QANN's steps, major path kept.
 qcfs / sliprelu: convert (levels L = 8, thresholds from the 99.9th percentile), swap the
 activations, fine-tune (Adam, fixed seed). dualphase: one QC-ANN per T (Phase I with
 quant-noise) and its Phase-II calibration. calif: torch.ao QAT (see hwsnn/methods/_calif.py).
+Single-threaded; measured on the shared 2-core machine: qcfs 5 s, sliprelu 3 s, spikezip 22 s,
+calif 13 s, dualphase 17 min (T = 1..64; the file is rewritten after each T and a rerun keeps
+the T already in it: delete hwsnn/data/methods/dualphase.safetensors to retrain all).
 """
 
 import argparse

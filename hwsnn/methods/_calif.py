@@ -11,7 +11,9 @@ integers: each layer is multiplied by K = 2^k (W_int = K W_q exactly, theta = ro
 leak = round(-K B / T)) with K the smallest power of two giving theta >= 2^10.
 Average pooling (quantized avg_pool2d keeps the scale): SumPool2d + Ca-LIF without the gate,
 theta = 4 (round_half_up(sum/4)). The last Linear (per-tensor weights, no ReLU) ends in the
-Readout: V = sum W_q x_q + round(b / (S_w S_x)) through a Ca-LIF bias unit that fires once.
+Readout: V = sum W_q x_q + round(b / (S_w S_x)); the bias comes from one extra always-on
+neuron appended to the last hidden layer (zero weights, theta = T, leak = -1: count
+round_half_up(T/T) = 1) through an extra weight column b_int, so the graph stays a chain.
 """
 
 import numpy as np
@@ -139,11 +141,11 @@ def calif_graph(imported, T, q_max=255):
         if name == "f1":
             prev = add("flat", ir.Flatten(), prev)
         if name == "f2":                           # readout: per-tensor S_w, exact integer bias
-            syn = add(name, ir.Dense(W.numpy(), w_bits=8), prev)
+            b_int = np.rint(B.numpy()).astype(np.int64)
+            W = np.concatenate([W.numpy(), b_int[:, None]], axis=1)   # column of the bias neuron
+            syn = add(name, ir.Dense(W, w_bits=ir.bits_for(min(int(W.min()), -1), max(int(W.max()), 1))), prev)
             nodes["output"] = ir.Readout((W.shape[0],))
             edges.append(ir.Edge(syn, "output"))
-            b_int = np.rint(B.numpy()).astype(np.int64)
-            _bias_unit(nodes, edges, b_int, T)
             meta["logit_scale"] = float(S_w[0]) * S_x
             break
         theta_f = S_y / (S_w * S_x)
@@ -151,16 +153,22 @@ def calif_graph(imported, T, q_max=255):
         theta = torch.round(K * theta_f).to(torch.int64).clamp(min=1)
         leak = torch.round(-K * B / T).to(torch.int64)
         Wk = (W * K).numpy()
+        if name == "f1":          # one always-on neuron (count 1) carries the readout's bias
+            Wk = np.concatenate([Wk, np.zeros((1, Wk.shape[1]), dtype=np.int64)])
+            theta = torch.cat([theta, torch.tensor([T])])
+            leak = torch.cat([leak, torch.tensor([-1])])
+            meta.setdefault("bias_neurons", {})[name] = {"first": int(W.shape[0]), "counts": [1]}
         syn = (ir.Conv2d(Wk, tuple(P[f"{name}.stride"].tolist()), tuple(P[f"{name}.padding"].tolist()),
                          w_bits=ir.bits_for(int(Wk.min()), int(Wk.max())))
                if conv else ir.Dense(Wk, w_bits=ir.bits_for(int(Wk.min()), int(Wk.max()))))
         s = add(f"{name}.syn", syn, prev)
-        out_shape = (W.shape[0], *shape[1:]) if conv else (W.shape[0],)
+        out_shape = (W.shape[0], *shape[1:]) if conv else (Wk.shape[0],)
         nodes[name] = ir.CaLIF(out_shape, theta=theta.reshape(-1, *dims[:2]).numpy() if conv else theta.numpy(),
                                leak=leak.reshape(-1, *dims[:2]).numpy() if conv else leak.numpy(),
                                T=T, s_max=q_max, gate=True)
         edges.append(ir.Edge(s, name))
-        meta["layers"][name] = {"K": K, "theta_float": theta_f.tolist(), "S_y": S_y}
+        meta["layers"][name] = {"K": K, "theta_float": theta_f.tolist(), "S_y": S_y,
+                                **({"bias_neurons": meta.pop("bias_neurons")[name]} if name == "f1" else {})}
         prev, shape, S_x, z_x = name, out_shape, S_y, 0
         if pool:
             sp = add(f"{pool}.sum", ir.SumPool2d((2, 2), (2, 2)), prev)
@@ -170,20 +178,6 @@ def calif_graph(imported, T, q_max=255):
             prev = pool
     g = ir.Graph(nodes, edges, "digits_calif", dict(meta, neuron="CaLIF", T=T))
     return fit_widths(g, (0, 255)), encoder(imported)
-
-
-def _bias_unit(nodes, edges, b_int, T):
-    """A Ca-LIF unit that fires exactly once (leak -1 per step, theta T: round(T/T) = 1), fed by
-    a zero-weight Dense from the input, then Dense(b_int) into the readout."""
-    nodes["output.bias_flat"] = ir.Flatten()
-    edges.append(ir.Edge("input", "output.bias_flat"))
-    nodes["output.bias_gate"] = ir.Dense(np.zeros((1, 64), dtype=np.int64), w_bits=2)
-    edges.append(ir.Edge("output.bias_flat", "output.bias_gate"))
-    nodes["output.bias_unit"] = ir.CaLIF((1,), theta=np.array(T), leak=np.array(-1), T=T, s_max=1)
-    edges.append(ir.Edge("output.bias_gate", "output.bias_unit"))
-    nodes["output.bias"] = ir.Dense(b_int.reshape(-1, 1), w_bits=ir.bits_for(min(int(b_int.min()), -1), max(int(b_int.max()), 1)))
-    edges.append(ir.Edge("output.bias_unit", "output.bias"))
-    edges.append(ir.Edge("output.bias", "output"))
 
 
 def train_calif(xtr, ytr, xte, yte, path, seed=0, epochs=30, qat_epochs=8):

@@ -25,6 +25,7 @@ def save_state(path, tensors, meta):
     t = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
     tmp = f"{path}.tmp{os.getpid()}"
     save_file(t, tmp, metadata={"hwsnn": json.dumps(meta)})
+    os.chmod(tmp, 0o644)          # safetensors creates the file owner-only; these are shipped
     os.replace(tmp, path)
 
 

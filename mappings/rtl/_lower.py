@@ -8,6 +8,8 @@ Passes (each a function of the previous result):
    integer sums in float64 below 2^53). Dense, Conv2d, SumPool2d, Scale and Flatten all fold
    into it; several paths from the same node add up.
 3. `configure`: one CoreConfig per neuron/readout node: bias rows b_t = release(bias, t, R),
+   a shared-kernel conv layout for [SumPool2d ->] Conv2d layers (checked to give exactly the
+   unrolled matrix, else the layer stays dense),
    widths from the IR (v_bits, s_bits) and from the values (w_bits, theta_bits), the
    accumulator width from the input bound.
 The RTL delivers every edge with delay 1 (each core consumes the spikes its predecessor fired
@@ -20,8 +22,9 @@ import numpy as np
 import torch
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import IF, STBIF, Readout, verify
+from hwsnn.ir import IF, STBIF, Conv2d, Readout, SumPool2d, verify
 from hwsnn.rtl import CoreConfig
+from hwsnn.rtl._config import ConvLayout
 from hwsnn.sim import release
 from hwsnn.sim._ops import SynapseOp
 
@@ -98,7 +101,36 @@ def unroll(graph, name, src):
     return total.reshape(n_src, -1).numpy().astype(np.int64)
 
 
-def _configure(graph, name, src, W, lanes):
+def conv_layout(graph, name, src):
+    """ConvLayout when `name` is fed by [SumPool2d(k, stride k) ->] Conv2d(stride 1, groups 1)
+    from `src`, else None. The caller checks it against the unrolled matrix."""
+    ins = graph.inputs_of(name)
+    if len(ins) != 1 or not isinstance(graph.nodes[ins[0].src], Conv2d):
+        return None
+    conv = graph.nodes[ins[0].src]
+    if conv.stride != (1, 1) or conv.groups != 1:
+        return None
+    before = graph.inputs_of(ins[0].src)[0].src
+    pool = 1
+    if isinstance(graph.nodes[before], SumPool2d):
+        p = graph.nodes[before]
+        if p.kernel[0] != p.kernel[1] or p.stride != p.kernel:
+            return None
+        pool = p.kernel[0]
+        before = graph.inputs_of(before)[0].src
+    if before != src or len(graph.nodes[src].shape) != 3:
+        return None
+    Cs, Hs, Ws = graph.nodes[src].shape
+    Hp, Wp = Hs // pool, Ws // pool
+    c, h, w = np.meshgrid(np.arange(Cs), np.arange(Hs), np.arange(Ws), indexing="ij")
+    ph, pw = h // pool, w // pool
+    inside = (ph < Hp) & (pw < Wp)
+    rows = np.stack([np.where(inside, c, -1), np.where(inside, ph, -1), np.where(inside, pw, -1)], -1)
+    C, H, Wd = graph.nodes[name].shape
+    return ConvLayout(C=C, H=H, W=Wd, K=conv.W, pad=conv.padding, rows=rows.reshape(-1, 3))
+
+
+def _configure(graph, name, src, W, lanes, use_conv=True):
     node, s = graph.nodes[name], graph.nodes[src]
     n = W.shape[1]
     if s.ROLE == "source":
@@ -121,20 +153,30 @@ def _configure(graph, name, src, W, lanes):
     weights = np.concatenate([W] + [r[None] for r in rows], axis=0) if rows else W
     theta = np.broadcast_to(node.theta, node.shape).reshape(-1)
     v0 = np.broadcast_to(node.v0, node.shape).reshape(-1)
+    layout = conv_layout(graph, name, src) if use_conv else None
+    if layout is not None:
+        common["lanes"] = min(lanes, layout.C)
     if isinstance(node, STBIF):
-        return CoreConfig(kind="stbif", weights=weights, theta=theta, v0=v0, bias_R=R, s_bits=node.s_bits,
-                          s_min=node.s_min, s_max=node.s_max, **common)
-    return CoreConfig(kind="if", weights=weights, theta=theta, v0=v0, bias_R=R, s_bits=node.s_bits,
-                      s_max=node.s_max, **common)
+        cfg = CoreConfig(kind="stbif", weights=weights, theta=theta, v0=v0, bias_R=R, s_bits=node.s_bits,
+                         s_min=node.s_min, s_max=node.s_max, conv=layout, **common)
+    else:
+        cfg = CoreConfig(kind="if", weights=weights, theta=theta, v0=v0, bias_R=R, s_bits=node.s_bits,
+                         s_max=node.s_max, conv=layout, **common)
+    if layout is not None and not np.array_equal(cfg.implied_weights(), W):
+        cfg.conv = None  # the shared kernel does not reproduce the synapses: keep them dense
+        cfg.lanes = min(lanes, n)
+    return cfg
 
 
-def lower(graph, target=None, *, lanes=None):
-    """Lower `graph` to an RtlNetwork. `target`: None or a dict with "lanes" (default 1)."""
+def lower(graph, target=None, *, lanes=None, conv=True):
+    """Lower `graph` to an RtlNetwork. `target`: None or a dict with "lanes" (default 1).
+    `conv`: give Conv2d layers (after an optional SumPool2d) a shared-kernel core; else every
+    layer is a dense weight image."""
     verify(graph)
     if lanes is None:
         lanes = int((target or {}).get("lanes", 1))
     graph = graph.with_delays(DELAY)
     order = chain(graph)
-    cores = [_configure(graph, name, src, unroll(graph, name, src), lanes) for name, src in order]
+    cores = [_configure(graph, name, src, unroll(graph, name, src), lanes, conv) for name, src in order]
     return RtlNetwork(graph=graph, source=graph.sources[0], nodes=[n for n, _ in order], cores=cores,
                       meta={"delay": DELAY, "lanes": lanes})

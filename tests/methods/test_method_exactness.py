@@ -15,16 +15,18 @@ from hwsnn.methods._qann import with_levels
 from hwsnn.methods._registry import compile_fit
 from hwsnn.sim import count, run
 
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _random_qann(seed, levels):
+def _random_qann(seed, levels, conv_head=False):
+    """Random conv net; `conv_head`: the readout reads a conv layer (the compiler then feeds
+    its bias through an always-on unit instead of extra neurons in a 1-D layer)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     c1, c2, h = (int(v) for v in rng.integers(2, 6, 3))
+    head = [nn.Linear(c2 * 16, 5)] if conv_head else [nn.Linear(c2 * 16, h), nn.ReLU(), nn.Linear(h, 5)]
     model = nn.Sequential(nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
-                          nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(c2 * 16, h), nn.ReLU(), nn.Linear(h, 5))
+                          nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.Flatten(), *head)
     x = torch.rand(64, 1, 8, 8)
     return convert(model, (1, 8, 8), levels=levels, calib=x), rng
 
@@ -36,10 +38,11 @@ def _equal_final(tr, c):
 
 
 @SETTINGS
-@given(seed=st.integers(0, 10_000), bits=st.integers(1, 5), delay=st.sampled_from([0, 1]))
-def test_ilif_run_equals_count_and_qrelu_levels(seed, bits, delay):
+@given(seed=st.integers(0, 10_000), bits=st.integers(1, 5), delay=st.sampled_from([0, 1]),
+       conv_head=st.booleans())
+def test_ilif_run_equals_count_and_qrelu_levels(seed, bits, delay, conv_head):
     n = 2 ** bits - 1
-    qann, rng = _random_qann(seed, n)
+    qann, rng = _random_qann(seed, n, conv_head)
     g = to_ilif(compile_fit(qann, input_scale=1.0 / n, input_range=(0, n)), bits).with_delays(delay)
     x = rng.integers(0, n + 1, (16, 1, 8, 8))
     c = count(g, x)
@@ -55,9 +58,9 @@ def test_ilif_run_equals_count_and_qrelu_levels(seed, bits, delay):
 
 @SETTINGS
 @given(seed=st.integers(0, 10_000), levels=st.integers(1, 8), R=st.integers(1, 8),
-       delay=st.sampled_from([0, 1]))
-def test_stbif_run_reaches_count(seed, levels, R, delay):
-    qann, rng = _random_qann(seed, levels)
+       delay=st.sampled_from([0, 1]), conv_head=st.booleans())
+def test_stbif_run_reaches_count(seed, levels, R, delay, conv_head):
+    qann, rng = _random_qann(seed, levels, conv_head)
     g = compile_fit(qann, input_scale=1.0 / 16, input_range=(0, 16), R=R, bias_R=R).with_delays(delay)
     x = rng.integers(0, 17, (16, 1, 8, 8))
     tr = run(g, x, 4 * levels * 6 + 2 * R + 8, record=False)

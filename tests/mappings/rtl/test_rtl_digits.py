@@ -16,8 +16,10 @@ def test_digits_network_five_images_every_step():
         from hwsnn.examples import load_digits_ir
     except ImportError:
         pytest.skip("hwsnn.examples.load_digits_ir is not available")
-    from hwsnn.mappings.rtl import run
+    from hwsnn.mappings.rtl import lower, run
     graph, x, y, steps = load_digits_ir(5)
+    # both conv layers get shared-kernel cores (the lowering checked them against the unrolled matrix)
+    assert [c.conv is not None for c in lower(graph, lanes=16).cores] == [True, True, False, False]
     steps += 4  # delay 1 on every edge: the spikes need one step per layer more to settle
     trace = run(graph, x, steps, sim="icarus", lanes=16)
     golden = sim.run(trace.graph, x, steps)

@@ -35,22 +35,24 @@ def narrow_net(seed):
 
 def expected_sops(graph, net, x, steps, golden):
     """SOPs each core must do, from the golden run: every nonzero input event of step t - 1
-    fans out to all n neurons, and so does every bias row used."""
-    src = graph.nodes[net.source]
+    costs the fan-out of its row (all n neurons for a dense core, the kernel's reach for a
+    conv core), and every bias row used costs n."""
     import torch
+    src = graph.nodes[net.source]
     out = []
     for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
+        fan = c.fanout()
         if k == 0:
             q = torch.as_tensor(x)
-            events = sum(int((emit(src, q, t) != 0).sum()) for t in range(steps - 1))
+            active = sum((emit(src, q, t) != 0).reshape(len(x), -1).numpy().sum(0) for t in range(steps - 1))
         else:
-            events = int((golden.y[net.nodes[k - 1]][:steps - 1] != 0).sum())
-        out.append((events + len(x) * min(c.bias_R, steps)) * c.n)
+            active = (golden.y[net.nodes[k - 1]][:steps - 1] != 0).reshape(steps - 1, len(x), -1).sum((0, 1))
+        out.append(int((active * fan).sum()) + len(x) * min(c.bias_R, steps) * c.n)
     return out
 
 
-def check(graph, x, steps, simulator="icarus", lanes=1):
-    trace = run(graph, x, steps, sim=simulator, lanes=lanes)
+def check(graph, x, steps, simulator="icarus", lanes=1, conv=True):
+    trace = run(graph, x, steps, sim=simulator, lanes=lanes, conv=conv)
     assert trace.graph is not None and all(e.delay == 1 for e in trace.graph.edges
                                            if trace.graph.nodes[e.src].ROLE in ("source", "neuron"))
     golden = sim.run(trace.graph, x, steps)
@@ -58,7 +60,7 @@ def check(graph, x, steps, simulator="icarus", lanes=1):
     assert cmp.compared_values == sum(a.size for _, _, a in golden.variables())
     assert cmp.mismatches == 0, str(cmp.first)
     assert any(np.abs(golden.y[n]).sum() for n in golden.y), "no spikes at all: a weak test"
-    net = lower(graph, lanes=lanes)
+    net = lower(graph, lanes=lanes, conv=conv)
     assert [c["sops"] for c in trace.rtl["cores"]] == expected_sops(trace.graph, net, x, steps, golden)
     s = trace.rtl
     print(f"\n{graph.name} lanes={lanes}: {s['cycles_per_step']:.1f} cycles/step, "
@@ -67,11 +69,17 @@ def check(graph, x, steps, simulator="icarus", lanes=1):
     return trace
 
 
-@pytest.mark.parametrize("kind,seed,lanes", [("dense", 1, 1), ("dense", 2, 2), ("conv", 3, 3)])
-def test_random_network_every_step(kind, seed, lanes):
+@pytest.mark.parametrize("kind,seed,lanes,conv", [("dense", 1, 1, True), ("dense", 2, 2, True),
+                                                  ("conv", 3, 3, False), ("conv", 3, 1, True),
+                                                  ("conv", 6, 2, True)])
+def test_random_network_every_step(kind, seed, lanes, conv):
+    """conv=False: conv layers unrolled into dense weight images; True: shared-kernel cores."""
     need_sim("icarus")
     graph = random_stbif_net(seed, kind=kind, depth=2)
-    check(graph, random_input(graph, 2, seed), 12, lanes=lanes)
+    if kind == "conv":
+        layouts = [c.conv is not None for c in lower(graph, lanes=lanes, conv=conv).cores]
+        assert any(layouts) == conv
+    check(graph, random_input(graph, 2, seed), 12, lanes=lanes, conv=conv)
 
 
 def test_narrow_widths_bipolar_and_if():
@@ -127,3 +135,16 @@ def test_lower_rejects_two_spiking_inputs_and_names_the_node():
     with pytest.raises(MappingError, match=r"node 'b': an RTL core takes the spikes of exactly one node, "
                                            r"the one before it \('a'\), not \['in', 'a'\]"):
         lower(ir.Graph(nodes, edges))
+
+
+def test_missing_simulator_says_how_to_install(monkeypatch):
+    import shutil
+
+    from hwsnn.errors import BackendError, BackendUnavailableError
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "iverilog" else real(name, *a, **k))
+    with pytest.raises(BackendUnavailableError, match=r"simulator 'icarus' not found: install Icarus Verilog "
+                                                      r"\(apt-get install iverilog\) or set SIM=verilator"):
+        run(narrow_net(0), np.zeros((1, 7), int), 3, sim="icarus")
+    with pytest.raises(BackendError, match=r"simulator must be one of \('icarus', 'verilator'\), not 'ghdl'"):
+        run(narrow_net(0), np.zeros((1, 7), int), 3, sim="ghdl")
