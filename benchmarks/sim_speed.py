@@ -57,7 +57,9 @@ def best_of(fn, repeat=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=360)
-    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=32,
+                    help="time steps; the network settles after about 9, and the golden "
+                         "simulator skips the synapses of layers that did not spike")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

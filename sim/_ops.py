@@ -64,10 +64,11 @@ class SynapseOp:
         if isinstance(node, Conv2d):
             return F.conv2d(x, self.weight(dtype), stride=node.stride, padding=node.padding,
                             groups=node.groups)
-        if isinstance(node, SumPool2d):
-            c = x.shape[1]
-            ones = torch.ones((c, 1, *node.kernel), dtype=dtype)
-            return F.conv2d(x, ones, stride=node.stride, groups=c)
+        if isinstance(node, SumPool2d):  # depthwise conv with ones: an exact integer sum, and
+            c = x.shape[1]               # faster here than avg_pool2d(divisor_override=1)
+            if dtype not in self._weights:
+                self._weights[dtype] = torch.ones((c, 1, *node.kernel), dtype=dtype)
+            return F.conv2d(x, self._weights[dtype], stride=node.stride, groups=c)
         if isinstance(node, Scale):
             return x * self.weight(dtype)
         if isinstance(node, Flatten):

@@ -97,10 +97,10 @@ class Network:
 
     def current(self, name, syn_out, batch):
         """Sum of the synapse outputs ending in `name`, in the node's state dtype."""
-        node, dtype = self.graph.nodes[name], self.state_dtype[name]
+        dtype = self.state_dtype[name]
         parts = [syn_out[e.src] for e in self.graph.inputs_of(name) if syn_out.get(e.src) is not None]
         if not parts:
-            return torch.zeros((batch, *node.shape), dtype=dtype)
+            return None  # no input this step
         I = parts[0].to(dtype)
         for p in parts[1:]:
             I = I + p.to(dtype)
@@ -139,7 +139,7 @@ class _Runner:
                 changed |= st["changed"]
                 st["changed"] = None
             y = ys.get(n)
-            if node.ROLE == "neuron" and y is not None:
+            if y is not None:
                 self.spikes[n].add_(y.abs())
             if self.record:
                 vdt = torch.int32 if node.v_bits <= 32 else torch.int64
@@ -164,8 +164,7 @@ class _Runner:
             else:
                 I = net.current(name, syn, self.batch)
                 y = STEP_RULES[type(node)](node, self.state[name], I, t, net.ctx(name))
-                if y is not None:
-                    now[name] = ys[name] = y
+                now[name] = ys[name] = y
         self.end_step(ys)
         return now
 
@@ -189,6 +188,8 @@ class _Runner:
                 if name in net.ops:
                     syn[name] = net.synapse(name, vals, vals, syn)
             I = net.current(n, syn, self.batch)
+            if I is None:
+                I = torch.zeros_like(st["V"])
             st["V"] = st["V"] + I
             st["changed"] = (I != 0).flatten(1).any(1)
             self.end_step({})
