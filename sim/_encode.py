@@ -53,9 +53,7 @@ def check_input(name, node, x):
 
 
 def emit(node, q, t):
-    """Value Source `node` sends at step t for totals q (int64 tensor); None once it is done."""
-    if t >= source_length(node):
-        return None
+    """Value Source `node` sends at step t for totals q (int64 tensor)."""
     if node.encoding == "analog":
         return release(q, t, node.R)
     if node.encoding == "rate":

@@ -158,7 +158,8 @@ class _Runner:
         for name in net.order:
             node = g.nodes[name]
             if node.ROLE == "source":
-                now[name] = emit(node, q[name], t)
+                # None once the source is done: its synapses then skip work
+                now[name] = emit(node, q[name], t) if t < source_length(node) else None
             elif node.ROLE == "synapse":
                 syn[name] = net.synapse(name, now, prev, syn)
             else:
