@@ -4,13 +4,13 @@ Components are `amaranth.lib.wiring.Component`s whose widths come from the IR; `
 their Verilog; benches in `hwsnn.sim.benches` check them against the golden simulator.
 """
 
-from ._config import CORE_KINDS, CoreConfig, default_core
+from ._config import CORE_KINDS, ConvLayout, CoreConfig, default_core
 from ._core import NeuronCore, event_layout, monitor_signature
 from ._emit import emit_network, emit_verilog, memory_images
 from ._ilif import ILIFLayer, ILIFPipeline
 from ._network import Network
 from ._neuron import KINDS, NeuronUnit
 
-__all__ = ["NeuronUnit", "KINDS", "CoreConfig", "CORE_KINDS", "default_core", "NeuronCore", "Network",
+__all__ = ["NeuronUnit", "KINDS", "CoreConfig", "ConvLayout", "CORE_KINDS", "default_core", "NeuronCore", "Network",
            "event_layout", "monitor_signature", "emit_network", "emit_verilog", "memory_images",
            "ILIFLayer", "ILIFPipeline"]

@@ -1,7 +1,7 @@
 """NeuronCore: N neurons time-multiplexed over per-lane state memories.
 
-Neuron n lives in lane n % L at address g = n // L (G = ceil(N / L) addresses per lane).
-Commands (one-cycle pulses, taken only while `busy` is low):
+Dense layout: neuron n lives in lane n % L at address g = n // L (G = ceil(N / L) addresses
+per lane). Commands (one-cycle pulses, taken only while `busy` is low):
 
 - ``init``: V = v0, S = 0 for every neuron; step = 0; then emits an end-of-step marker on
   `out` (the step before step 0 sent no spikes).
@@ -11,10 +11,16 @@ Commands (one-cycle pulses, taken only while `busy` is low):
   lane l (L SOPs per cycle; the V read port is transparent, so back-to-back events on the same
   address see each other). V is `acc_bits` wide during accumulation: `lower` proves that the
   accumulated sum cannot wrap.
-- ``fire``: one neuron per cycle, in index order: the neuron rule (NeuronUnit) on V, S, theta;
-  writes back V, S; emits a spike event (index, y) on `out` for y != 0 (stalling on
-  backpressure), then a marker with `last`; step += 1. `mon` shows every neuron's new
-  (V, S, y) as it is written (readout cores: V, unchanged).
+- ``fire``: one neuron per cycle, slot by slot (padding slots skipped): the neuron rule
+  (NeuronUnit) on V, S, theta; writes back V, S; emits a spike event (index, y) on `out` for
+  y != 0 (stalling on backpressure), then a marker with `last`; step += 1. `mon` shows every
+  neuron's new (V, S, y) as it is written (readout cores: V, unchanged).
+
+Conv layout (`cfg.conv`, weight sharing): lane = output channel % L, address = channel
+group * H*W + y*W + x; an event of input row r reads (c, ph, pw) from a row table and walks
+the kernel positions (ky, kx) and channel groups, one address per cycle (positions outside
+the output take a cycle without SOPs); the bias is a pass over every address from a bias
+memory.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned

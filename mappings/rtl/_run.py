@@ -38,7 +38,7 @@ def stats(records, rtl_net):
             "cores": per_core}
 
 
-def run(graph, x, steps, sim=None, lanes=1, conv=True, _mutate_ge=False):
+def run(graph, x, steps, sim=None, lanes=16, conv=True, _mutate_ge=False):
     """Run `graph` on integer input x ((batch, *shape) or {source: ...}) for `steps` steps in
     RTL simulation (`sim`: "icarus" (default) or "verilator"; env SIM). Returns a Trace with
     V, S, y of every neuron node and V of the Readout at every step; `trace.graph` is
