@@ -22,6 +22,9 @@ test-quick: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 bench: setup
+	# the peer (SpikingJelly) without its torchvision/torchaudio pins, which would replace torch
+	$(VENV)/bin/python -m pip -q install --no-deps spikingjelly==2.0.0
+	$(VENV)/bin/python -m pip -q install "loguru>=0.7,<1" requests
 	$(VENV)/bin/python benchmarks/run_all.py
 
 clean:
