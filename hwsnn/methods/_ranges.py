@@ -19,38 +19,14 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .. import ir
+from ..compile._ranges import _apply  # interval image of one synapse (shared rule)
 from ..errors import CompileError, RangeError
 
 __all__ = ["fit_widths", "register_bounds"]
 
 _LIMIT = 2.0 ** 52
-
-
-def _apply(node, lo, hi):
-    """Interval image of synapse `node` (float64 tensors without batch dim)."""
-    if isinstance(node, ir.Dense):
-        w = torch.as_tensor(node.W, dtype=torch.float64)
-        wp, wn = w.clamp(min=0), w.clamp(max=0)
-        return wp @ lo + wn @ hi, wp @ hi + wn @ lo
-    if isinstance(node, ir.Conv2d):
-        w = torch.as_tensor(node.W, dtype=torch.float64)
-        wp, wn = w.clamp(min=0), w.clamp(max=0)
-        conv = lambda x, k: F.conv2d(x[None], k, None, node.stride, node.padding, 1, node.groups)[0]
-        return conv(lo, wp) + conv(hi, wn), conv(hi, wp) + conv(lo, wn)
-    if isinstance(node, ir.SumPool2d):
-        c = lo.shape[0]
-        ones = torch.ones((c, 1, *node.kernel), dtype=torch.float64)
-        pool = lambda x: F.conv2d(x[None], ones, None, node.stride, 0, 1, c)[0]
-        return pool(lo), pool(hi)
-    if isinstance(node, ir.Scale):
-        w = torch.as_tensor(node.w, dtype=torch.float64)
-        return torch.minimum(w * lo, w * hi), torch.maximum(w * lo, w * hi)
-    if isinstance(node, ir.Flatten):
-        return lo.reshape(-1), hi.reshape(-1)
-    raise CompileError(f"no range rule for synapse type {node.type}")
 
 
 def _t(a):
