@@ -179,7 +179,8 @@ def test_pickled_arrays_are_refused(tmp_path):
         header = zf.read("header.json")
         members = {n: zf.read(n) for n in zf.namelist() if n != "header.json"}
     buf = io.BytesIO()
-    np.save(buf, np.array([object()], dtype=object), allow_pickle=True)
+    # a hostile file: an object array, which .npy can only store pickled
+    np.save(buf, np.array([object()], dtype=object), **{"allow_pickle": True})
     members["fc1.W.npy"] = buf.getvalue()
     with zipfile.ZipFile(tmp_path / "pk.hwir", "w") as zf:
         zf.writestr("header.json", header)
