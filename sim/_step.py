@@ -85,6 +85,15 @@ class Network:
             self.timing[name] = (start + node.T, node.T)
         self.contexts[name] = {"start": start, "T": length}
 
+    def check_steps(self, steps):
+        """SimulationError unless `steps` is a valid run length for this network (every
+        executor uses the same rule)."""
+        if steps < 1:
+            raise SimulationError(f"steps must be >= 1, not {steps}")
+        if self.calif_T and steps != next(iter(self.calif_T)):
+            raise SimulationError(f"a CaLIF network runs its window of T={next(iter(self.calif_T))} "
+                                  f"steps, not steps={steps}")
+
     def ctx(self, name):
         return self.contexts.get(name, {})
 
@@ -217,11 +226,7 @@ def run(graph, x, steps, record=True):
     graph = net.graph
     q = _as_inputs(graph, x)
     batch = next(iter(q.values())).shape[0]
-    if steps < 1:
-        raise SimulationError(f"steps must be >= 1, not {steps}")
-    if net.calif_T and steps != next(iter(net.calif_T)):
-        raise SimulationError(f"a CaLIF network runs its window of T={next(iter(net.calif_T))} "
-                              f"steps, not steps={steps}")
+    net.check_steps(steps)
     r = _Runner(net, batch, record)
     prev = {}
     with torch.no_grad():

@@ -152,11 +152,7 @@ def lower(graph, x, steps, *, delay=1, record_dir):
     net = Network(g)  # order, ILIF timing and exact synapse bounds, as the golden run uses
     q = _as_inputs(g, x)
     batch = next(iter(q.values())).shape[0]
-    if steps < 1:
-        raise SimulationError(f"steps must be >= 1, not {steps}")
-    if net.calif_T and steps != next(iter(net.calif_T)):
-        raise SimulationError(f"a CaLIF network runs its window of T={next(iter(net.calif_T))} "
-                              f"steps, not steps={steps}")
+    net.check_steps(steps)  # same messages as the golden run
     if net.calif_T:
         bad = [n for n in g.neurons if not isinstance(g.nodes[n], CaLIF)]
         if bad:
