@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsnn.errors import MappingError, SimulationError
+from hwsnn.errors import MappingError
 from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Conv2d, Dense, Flatten, Readout, Scale, SumPool2d
 from hwsnn.ir import bits_for, fits, int_range, verify
 
