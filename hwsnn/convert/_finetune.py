@@ -49,6 +49,15 @@ def evaluate(model, loader):
     return right / max(total, 1)
 
 
+def constrain(model):
+    """Project every trainable quantizer back into its valid range after an optimizer step:
+    each module that defines `constrain()` (QReLU: step s > 0; hwsnn.methods' thresholds)."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if mod is not model and hasattr(mod, "constrain"):
+                mod.constrain()
+
+
 def finetune(qann, loader, epochs=1, lr=1e-3, progress=True, loss_fn=None):
     """Quantization-aware fine-tuning: Adam on all parameters (weights, biases, Q-ReLU steps),
     cross-entropy by default, over `epochs` passes of `loader` ((x, y) batches). Returns the
@@ -69,10 +78,7 @@ def finetune(qann, loader, epochs=1, lr=1e-3, progress=True, loss_fn=None):
             loss = loss_fn(qann(x), y)
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                for mod in qann.modules():
-                    if isinstance(mod, QReLU):
-                        mod.scale.clamp_(min=1e-6)
+            constrain(qann)
             total += loss.item() * len(y)
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.4f}")

@@ -41,6 +41,10 @@ class QReLU(nn.Module):
     def extra_repr(self):
         return f"levels={self.levels}, scale={float(self.scale):.6g}"
 
+    def constrain(self):
+        """Keep the step positive after an optimizer step (see convert.constrain)."""
+        self.scale.clamp_(min=1e-6)
+
     def level(self, x):
         """Integer level clip(floor(x/s + 1/2), 0, n) (float tensor, no gradient)."""
         return torch.clamp(round_half_up(x.detach() / self.scale.detach()), 0, self.levels)

@@ -38,6 +38,10 @@ class QCFS(nn.Module):
         s = self.scale.detach()
         return torch.clamp(torch.floor(x.detach() / s + self.phi), 0, self.levels)
 
+    def constrain(self):
+        """Keep the threshold lambda >= 1e-3 after an optimizer step (convert.constrain)."""
+        self.lam.clamp_(min=1e-3)
+
     def forward(self, x):
         L, lam = self.levels, self.lam
         v = torch.clamp(_ste_floor(x * L / lam + self.phi), 0, L)
@@ -74,6 +78,10 @@ class SlipReLU(nn.Module):
         s = self.scale.detach()
         return torch.clamp(torch.floor(x.detach() / s + self.phi), 0, self.levels)
 
+    def constrain(self):
+        """Keep the threshold lambda >= 1e-3 after an optimizer step (convert.constrain)."""
+        self.lam.clamp_(min=1e-3)
+
     def forward(self, x):
         L, lam = self.levels, self.lam
         step = torch.clamp(_ste_floor(x * L / lam + self.phi), 0, L) * lam / L
@@ -107,6 +115,10 @@ class QCNoise(nn.Module):
     def level(self, x):
         s = self.scale.detach()
         return torch.clamp(torch.floor(x.detach() / s + 0.5), 0, self.levels)
+
+    def constrain(self):
+        """Keep the threshold lambda >= 1e-3 after an optimizer step (convert.constrain)."""
+        self.lam.clamp_(min=1e-3)
 
     def forward(self, x):
         L, lam = self.levels, self.lam

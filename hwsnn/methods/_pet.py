@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..convert import QReLU, convert, round_half_up
+from ..convert import QReLU, constrain, convert, round_half_up
 from ..errors import ConversionError
 
 __all__ = ["PETNet", "pet_train", "export_major"]
@@ -46,6 +46,9 @@ class _PathQReLU(nn.Module):
         super().__init__()
         self.net, self.levels = [net], levels
         self.scale = nn.Parameter(torch.tensor(float(scale)))
+
+    def constrain(self):
+        self.scale.clamp_(min=1e-6)  # the shared step stays positive (convert.constrain)
 
     def forward(self, x):
         n_i = self.net[0].levels[self.net[0].path]
@@ -104,10 +107,7 @@ def pet_train(pet, teacher, loader, epochs, lr=1e-3, alpha=1.0, tau=1.0):
                 loss = loss + alpha * pet.levels[i] / pet.levels[0] * F.kl_div(logp, soft, reduction="batchmean")
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                for m in pet.modules():
-                    if isinstance(m, _PathQReLU):
-                        m.scale.clamp_(min=1e-6)
+            constrain(pet)
             tot += loss.item() * len(y)
             cnt += len(y)
         hist.append(tot / max(cnt, 1))

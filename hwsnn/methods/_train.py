@@ -1,12 +1,10 @@
 """Training of the method QANNs on digits (used by scripts/train_methods.py) and loading them."""
 
-import copy
-
 import numpy as np
 import torch
 from torch import nn
 
-from ..convert import convert
+from ..convert import convert, finetune
 from ..errors import ConversionError
 from ._qann import swap_activations
 from ._store import load_state, save_state
@@ -37,28 +35,9 @@ def accuracy(model, x, y):
 
 def train_qann(qann, loader, epochs, lr=1e-3, loss_fn=None):
     """Adam on every parameter (weights, biases, thresholds lambda), cross-entropy by default;
-    lambda is kept >= 1e-3 after each step. Returns the per-epoch mean losses."""
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(qann.parameters(), lr=lr)
-    hist = []
-    for _ in range(epochs):
-        qann.train()
-        tot = n = 0
-        for x, y in loader:
-            opt.zero_grad()
-            loss = loss_fn(qann(x), y)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for op in qann.qrelus:
-                    m = qann.layers[op.key]
-                    if hasattr(m, "lam"):
-                        m.lam.clamp_(min=1e-3)
-            tot += loss.item() * len(y)
-            n += len(y)
-        hist.append(tot / max(n, 1))
-    qann.eval()
-    return hist
+    lambda is kept >= 1e-3 after each step (the activations' `constrain`). Returns the
+    per-epoch mean losses."""
+    return finetune(qann, loader, epochs=epochs, lr=lr, progress=False, loss_fn=loss_fn)
 
 
 def _skeleton(kind, levels, kwargs):
