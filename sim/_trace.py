@@ -12,7 +12,15 @@ class Trace:
     """`V`, `S`, `y`: {node: int array (steps, batch, *shape)} when recorded (readouts have V
     only). `final`: {node: {"V": ..., "S": ...}} after the last step. `t_eq`: per sample, the
     number of steps after which no state changed any more; `settled`: whether that is final
-    (nothing still in flight). `spikes`: {node: int array (batch, *shape)} of sum |y|."""
+    (nothing still in flight). `spikes`: {node: int array (batch, *shape)} of sum |y|.
+
+    What `hwsnn.sim.verify.compare` reads from a back end's trace besides V, S, y:
+    `valid`: {node: bool mask} or {node: {"V"/"S"/"y": bool mask}}, each mask broadcastable to
+    (steps, batch, *shape): True where the value was read from the executor's state; values
+    under False are neither compared nor counted. A node (or variable) not listed is valid
+    everywhere. `final_readback`: {node: {"V": (batch, *shape), "S": ...}}: the state memories
+    read back after the last step (RTL), compared with golden's `final` as "V(readback)",
+    "S(readback)"."""
 
     steps: int
     batch: int
@@ -25,6 +33,8 @@ class Trace:
     y: dict = field(default_factory=dict)
     readouts: tuple = ()
     graph: object = None  # the graph that was run (a back end states its delays through it)
+    valid: dict = field(default_factory=dict)
+    final_readback: dict = field(default_factory=dict)
 
     @property
     def output(self):
@@ -39,3 +49,8 @@ class Trace:
         for var in ("V", "S", "y"):
             for node, arr in getattr(self, var).items():
                 yield node, var, arr
+
+    def mask(self, node, var):
+        """The validity mask of `node`'s `var` (see `valid`), or None when all of it is valid."""
+        m = self.valid.get(node)
+        return m.get(var) if isinstance(m, dict) else m
