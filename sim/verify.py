@@ -1,5 +1,17 @@
 """Cross-backend verification: run the golden simulator and a back end on the same inputs and
-compare every recorded variable (V, S, y) of every node at every step, at atol = 0."""
+compare every recorded variable (V, S, y) of every node at every step, at atol = 0.
+
+What `verify` does not let through:
+- a back end whose trace ran another graph: `trace.graph` must equal the given graph exactly
+  (node types, params, arrays, edges, meta), edge delays aside, and those only as the back end
+  documents them (`DELAYS`); golden runs on that documented graph, never on `trace.graph`;
+- a non-integer array on either side (float, bool): integers are compared as they are, by
+  value (numpy `==` between integer dtypes of any widths and signedness is exact), never cast;
+- values the back end did not read from its state: `trace.valid` masks them out, and they are
+  not counted (see hwsnn.sim.Trace); a comparison of 0 values is not a pass;
+- the state memories read back after the last step (`trace.final_readback`, RTL) are compared
+  with golden's final V and S as variables "V(readback)", "S(readback)".
+"""
 
 import importlib
 from dataclasses import dataclass, field
@@ -10,15 +22,33 @@ from hwsnn.errors import BackendError, HwsnnError
 
 from ._step import run as golden_run
 
-__all__ = ["Divergence", "Comparison", "compare", "verify", "BACKENDS", "get_backend"]
+__all__ = ["Divergence", "Comparison", "compare", "verify", "BACKENDS", "DELAYS", "get_backend",
+           "stated_graph", "check_graph"]
 
-# name -> "module:function" with signature run(graph, x, steps) -> Trace. A back end states its
-# delays by setting `trace.graph` to the graph it actually ran; golden is rerun on that graph.
+# name -> "module:function" (or the function) with signature run(graph, x, steps) -> Trace whose
+# `graph` is the graph the back end ran.
 BACKENDS = {
     "golden": "hwsnn.sim._step:run",
     "lava": "hwsnn.mappings.lava:run",
     "rtl": "hwsnn.mappings.rtl:run",
 }
+
+
+def _rtl_delay(graph):
+    """hwsnn.mappings.rtl.run: the iLIF pipeline delivers directly (0), the core chain one step
+    later (1, mappings/rtl/_lower.py DELAY)."""
+    return 0 if any(graph.nodes[n].type == "ILIF" for n in graph.neurons) else 1
+
+
+# name -> the delay of every edge leaving a Source or neuron in the graph the back end runs
+# (None: the given delays), or a function graph -> that delay.
+DELAYS = {
+    "golden": None,
+    "lava": 1,  # hwsnn.mappings.lava.run(delay=1), Loihi-style
+    "rtl": _rtl_delay,
+}
+
+VARIABLES = ("V", "S", "y", "V(readback)", "S(readback)")  # tie order of the first divergence
 
 
 @dataclass
@@ -42,7 +72,7 @@ class Comparison:
     compared_values: int = 0
     mismatches: int = 0
     first: Divergence = None
-    per_variable: dict = field(default_factory=dict)
+    per_variable: dict = field(default_factory=dict)  # "node.var" -> mismatches
 
     @property
     def ok(self):
@@ -53,35 +83,149 @@ class Comparison:
                 "first_divergence": None if self.first is None else vars(self.first)}
 
 
+# --- the graph a back end ran ------------------------------------------------------------
+
+def stated_graph(name, graph):
+    """The graph back end `name` documents that it runs for `graph` (its delays, `DELAYS`)."""
+    if name not in DELAYS:
+        raise BackendError(f"backend {name!r} states no delays: add it to hwsnn.sim.verify.DELAYS")
+    delay = DELAYS[name]
+    delay = delay(graph) if callable(delay) else delay
+    return graph if delay is None else graph.with_delays(delay)
+
+
+def _same(a, b):
+    """Exact equality of IR values: arrays by shape and integer values, containers item by item,
+    scalars by type and value."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype.kind == b.dtype.kind and bool(np.array_equal(a, b)))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (type(a) is type(b) and list(a) == list(b)
+                and all(_same(a[k], b[k]) for k in a))
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+def _show(value):
+    if isinstance(value, np.ndarray):
+        return f"array {value.dtype} {value.shape} {np.array2string(value, threshold=8)}"
+    return repr(value)
+
+
+def check_graph(expected, ran, backend="other"):
+    """BackendError naming the first node, field or edge where `ran` differs from `expected`."""
+    if ran is None:
+        raise BackendError(f"{backend}: the trace does not say which graph it ran (trace.graph)")
+    if ran is expected:
+        return
+    if list(ran.nodes) != list(expected.nodes):
+        raise BackendError(f"{backend}: ran nodes {list(ran.nodes)}, the graph has {list(expected.nodes)}")
+    for name, want in expected.nodes.items():
+        got = ran.nodes[name]
+        if got is want:
+            continue
+        if type(got) is not type(want):
+            raise BackendError(f"{backend}: node '{name}' is a {type(got).__name__} in the graph it "
+                               f"ran, not a {type(want).__name__}")
+        for kind, w, g in (("param", want.scalars(), got.scalars()), ("array", want.arrays(), got.arrays())):
+            for key in w:
+                if not _same(w[key], g[key]):
+                    raise BackendError(f"{backend}: node '{name}' {kind} {key} is {_show(g[key])} in "
+                                       f"the graph it ran, not {_show(w[key])}")
+    if len(ran.edges) != len(expected.edges):
+        raise BackendError(f"{backend}: ran {len(ran.edges)} edges, the graph has {len(expected.edges)}")
+    for k, (w, g) in enumerate(zip(expected.edges, ran.edges)):
+        if (g.src, g.dst) != (w.src, w.dst):
+            raise BackendError(f"{backend}: edge {k} is '{g.src}' -> '{g.dst}' in the graph it ran, "
+                               f"not '{w.src}' -> '{w.dst}'")
+        if not _same(g.delay, w.delay):
+            raise BackendError(f"{backend}: edge '{w.src}' -> '{w.dst}' has delay {g.delay!r} in the "
+                               f"graph it ran, not the documented {w.delay!r}")
+    if not _same(ran.meta, expected.meta):
+        raise BackendError(f"{backend}: the graph it ran has meta {ran.meta!r}, not {expected.meta!r}")
+
+
+# --- the comparison ----------------------------------------------------------------------
+
+def _integers(arr, who, node, var):
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "iu":
+        raise BackendError(f"{who}: node '{node}' {var} must be an integer array, not dtype {arr.dtype}")
+    return arr
+
+
+def _valid(trace, node, var, shape, who):
+    m = trace.mask(node, var)
+    if m is None:
+        return None
+    m = np.asarray(m)
+    if m.dtype != bool:
+        raise BackendError(f"{who}: node '{node}' {var} validity mask must be bool, not dtype {m.dtype}")
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError:
+        raise BackendError(f"{who}: node '{node}' {var} validity mask has shape {m.shape}, which "
+                           f"does not broadcast to {shape}") from None
+
+
+def _first(diff):
+    """Index of the earliest (C order: step, sample, neuron) True in `diff`."""
+    return np.unravel_index(int(np.argmax(diff)), diff.shape)
+
+
 def compare(golden, other, backend="other"):
-    """Compare two Traces on everything the golden trace recorded. The first divergence is the
-    earliest step; ties go to the earlier node in the golden trace's order, then V, S, y."""
+    """Compare two Traces on everything the golden trace recorded, V, S, y of each node at each
+    step where `other` marks them valid, then `other.final_readback` against golden's final
+    state. The first divergence is the earliest step; ties go to the earlier node in the golden
+    trace's order, then V, S, y, V(readback), S(readback). The traces' graphs are not looked at
+    (`verify` checks them with `check_graph`), so the runs of two graphs can be compared too."""
     result = Comparison(backend)
     if golden.steps != other.steps or golden.batch != other.batch:
         raise BackendError(f"{backend}: ran {other.steps} steps x {other.batch} samples, "
                            f"golden {golden.steps} x {golden.batch}")
-    best = None
     order = {n: i for i, n in enumerate(golden.V)}
+    best = None
+
+    def add(node, var, gold, theirs, step_of):
+        nonlocal best
+        if theirs.shape != gold.shape:
+            raise BackendError(f"{backend}: node '{node}' {var} has shape {theirs.shape}, "
+                               f"golden {gold.shape}")
+        diff = gold != theirs
+        masks = [m for m in (_valid(golden, node, var, gold.shape, "golden"),
+                             _valid(other, node, var, gold.shape, backend)) if m is not None]
+        for m in masks:
+            diff &= m
+        n_bad = int(diff.sum())
+        result.compared_values += int(np.logical_and.reduce(masks).sum()) if masks else gold.size
+        result.mismatches += n_bad
+        result.per_variable[f"{node}.{var}"] = n_bad
+        if n_bad:
+            idx = _first(diff)
+            step, sample, neuron = step_of(idx)
+            key = (step, order.get(node, len(order)), VARIABLES.index(var))
+            if best is None or key < best[0]:
+                best = (key, Divergence(node, step, sample, neuron, var,
+                                        int(gold[idx]), int(theirs[idx])))
+
+    per_step = lambda idx: (int(idx[0]), int(idx[1]), tuple(int(i) for i in idx[2:]))  # noqa: E731
     for node, var, gold in golden.variables():
         theirs = getattr(other, var).get(node)
         if theirs is None:
             raise BackendError(f"{backend}: no {var} recorded for node '{node}'")
-        theirs = np.asarray(theirs)
-        if theirs.shape != gold.shape:
-            raise BackendError(f"{backend}: node '{node}' {var} has shape {theirs.shape}, "
-                               f"golden {gold.shape}")
-        diff = gold.astype(np.int64) != theirs.astype(np.int64)
-        n_bad = int(diff.sum())
-        result.compared_values += gold.size
-        result.mismatches += n_bad
-        result.per_variable[f"{node}.{var}"] = n_bad
-        if n_bad:
-            idx = np.argwhere(diff)
-            idx = idx[np.lexsort(idx.T[::-1])][0]  # earliest step, then sample, then neuron
-            key = (int(idx[0]), order.get(node, 0), "VSy".index(var))
-            if best is None or key < best[0]:
-                best = (key, Divergence(node, int(idx[0]), int(idx[1]), tuple(int(i) for i in idx[2:]),
-                                        var, int(gold[tuple(idx)]), int(theirs[tuple(idx)])))
+        add(node, var, _integers(gold, "golden", node, var), _integers(theirs, backend, node, var),
+            per_step)
+    last = lambda idx: (golden.steps - 1, int(idx[0]), tuple(int(i) for i in idx[1:]))  # noqa: E731
+    for node, read in other.final_readback.items():
+        for var, theirs in read.items():
+            name = f"{var}(readback)"
+            if name not in VARIABLES or node not in golden.final:
+                raise BackendError(f"{backend}: read back {var} of node '{node}', which golden "
+                                   f"has no final state of")
+            add(node, name, _integers(golden.final[node][var], "golden", node, name),
+                _integers(theirs, backend, node, name), last)
     result.first = None if best is None else best[1]
     return result
 
@@ -89,16 +233,25 @@ def compare(golden, other, backend="other"):
 def get_backend(name):
     if name not in BACKENDS:
         raise HwsnnError(f"backend must be one of {sorted(BACKENDS)}, not {name!r}")
-    module, func = BACKENDS[name].split(":")
+    entry = BACKENDS[name]
+    if callable(entry):
+        return entry
+    module, func = entry.split(":")
     return getattr(importlib.import_module(module), func)
 
 
 def verify(graph, x, steps, backends=("lava",)):
     """Run golden and each back end on `x` for `steps`; return {backend: Comparison}.
-    Golden is rerun on `trace.graph`, so the back end's stated delays are part of the comparison."""
-    results = {}
+    Each back end must report (`trace.graph`) exactly the graph it documents it runs
+    (`stated_graph`: the given graph with its delays), else BackendError; golden runs on that."""
+    results, golden = {}, {}
     for name in backends:
-        trace = get_backend(name)(graph, x, steps)
-        ran = trace.graph if trace.graph is not None else graph
-        results[name] = compare(golden_run(ran, x, steps), trace, name)
+        run = get_backend(name)
+        expected = stated_graph(name, graph)
+        trace = run(graph, x, steps)
+        check_graph(expected, trace.graph, name)
+        key = tuple(e.delay for e in expected.edges)
+        if key not in golden:
+            golden[key] = golden_run(expected, x, steps)
+        results[name] = compare(golden[key], trace, name)
     return results

@@ -102,7 +102,7 @@ def _read(lnet, total, drop):
         rows = raw.reshape(total, nvar, lnet.batch, *node.shape)[keep]
         out[n] = {"V": rows[:, 0]}
         if nvar == 3:
-            out[n]["S"], out[n]["y"] = rows[:, 1], rows[:, 2].astype(np.int8)
+            out[n]["S"], out[n]["y"] = rows[:, 1], rows[:, 2]  # int64 as recorded: never narrowed before the comparison
     return out
 
 
