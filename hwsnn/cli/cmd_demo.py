@@ -2,7 +2,8 @@
 
 float model -> fine-tuned QANN -> integer IR -> golden per-step run on the 360 test images,
 then the other executors (Lava on 20 images, RTL on 3) checked against the golden run.
-Writes DIR/report.json (atomically) and DIR/digits.hwir.
+Writes DIR/report.json (atomically), DIR/digits.hwir and DIR/x_test.npz (the test images
+`x`, integer pixels, and labels `y`: the `--input` of `hwsnn energy`, `run`, `verify`).
 """
 
 import json
@@ -23,6 +24,12 @@ def _write_json(path, obj):
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
+    os.replace(tmp, path)
+
+
+def _write_npz(path, **arrays):
+    tmp = f"{path}.tmp{os.getpid()}.npz"
+    np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
 
@@ -83,7 +90,7 @@ def run_demo(out, progress=False, say=print, backends=("lava", "rtl"), batch=120
 
     from .. import ir
     from ..compile import compile_qann, integerization_report
-    from ..examples import (DIGITS_INPUT_RANGE, DIGITS_INPUT_SCALE, digits_data,
+    from ..examples import (DIGITS_INPUT_RANGE, DIGITS_INPUT_SCALE, DIGITS_NAME, digits_data,
                             load_digits_model)
     from ..sim import count
 
@@ -95,8 +102,9 @@ def run_demo(out, progress=False, say=print, backends=("lava", "rtl"), batch=120
     with torch.no_grad():
         float_acc, qann_acc = _accuracy(model(xf), y), _accuracy(qann(xf), y)
     graph = compile_qann(qann, input_scale=DIGITS_INPUT_SCALE, input_range=DIGITS_INPUT_RANGE,
-                         w_bits=info.get("w_bits", 8))
+                         w_bits=info.get("w_bits", 8), name=DIGITS_NAME)
     ir.save(graph, os.path.join(out, "digits.hwir"))
+    _write_npz(os.path.join(out, "x_test.npz"), x=x, y=y)
     ints = count(graph, x)["output"]
     steps = int(info["steps"])
     snn, t_eq, settled = _golden(graph, x, steps, batch, progress)

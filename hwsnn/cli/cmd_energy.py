@@ -3,9 +3,11 @@
 The run is golden by default; `--executor lava|rtl` counts from that back end's trace instead
 (the counts are equal, the executors being bit-exact; an RTL run adds its cycle count).
 
-Input: `--input FILE.npz` (array `x`, or one array per Source name), else random integers
-within each Source's range (analog: the signed x_bits range; rate: 0..T; bits: 0..2^T-1),
-batch `--batch` (8), seed 0. Steps: `--steps`, else the graph's meta "steps", else an error.
+Input: `--input FILE.npz` (array `x`, or one array per Source name), else `--batch` (8)
+random integers, seed 0, inside the input range recorded in the IR's meta["input_range"]
+(hwsnn.energy.default_input; never outside it). Steps: `--steps`, else
+hwsnn.energy.plan_steps: until every sample has settled (capped by `--settle-cap`, reported),
+a Ca-LIF window, or the method's meta["steps"] for IF/ILIF neurons. Both are printed.
 """
 
 import json
@@ -15,25 +17,10 @@ import typer
 from rich.console import Console
 
 from .. import ir
-from ..errors import HwsnnError, SimulationError
+from ..energy._run import DEFAULT_CAP, DEFAULT_SEED, default_input
+from ..errors import HwsnnError
 
-DEFAULT_SEED = 0
-
-
-def default_input(graph, batch, seed=DEFAULT_SEED):
-    """Random integer input for every Source (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.sources:
-        node = graph.nodes[name]
-        if node.encoding == "rate":
-            lo, hi = 0, node.T
-        elif node.encoding == "bits":
-            lo, hi = 0, 2 ** node.T - 1
-        else:
-            lo, hi = ir.int_range(node.x_bits)
-        out[name] = rng.integers(lo, hi + 1, (batch, *node.shape))
-    return out
+__all__ = ["default_input", "read_input", "execute", "run_energy", "register"]
 
 
 def read_input(path, graph):
@@ -56,14 +43,6 @@ def console():
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def resolve_steps(graph, steps):
-    if steps is not None:
-        return steps
-    if "steps" in graph.meta:
-        return int(graph.meta["steps"])
-    raise SimulationError(f"graph '{graph.name}' records no 'steps' in its meta: pass --steps")
-
-
 def execute(graph, x, steps, executor="golden"):
     """Trace of `graph` on `executor`: "golden" (hwsnn.sim, per-step y recorded) or a back end
     of hwsnn.sim.verify.BACKENDS ("lava", "rtl"), whose trace carries the graph it ran."""
@@ -82,6 +61,12 @@ def execute(graph, x, steps, executor="golden"):
     except (ImportError, AttributeError) as exc:
         raise BackendUnavailableError(f"executor {executor!r} is not available: {exc}") from None
     return run(graph, x, steps)
+
+
+def _stated(graph, executor):
+    """The graph (its edge delays) that `executor` runs: what the settle detection runs."""
+    from ..sim.verify import DELAYS, stated_graph
+    return stated_graph(executor, graph) if executor in DELAYS else graph
 
 
 def run_energy(graph, target, x, steps, ann_target=None, executor="golden"):
@@ -103,7 +88,11 @@ def register(app):
                                                   help="target pricing the ANN when --target has no "
                                                        "ANN figure (default horowitz45)"),
                    input_path: str = typer.Option(None, "--input", help=".npz with array 'x'"),
-                   steps: int = typer.Option(None, "--steps", help="time steps"),
+                   steps: int = typer.Option(None, "--steps", help="time steps (default: until "
+                                             "every sample settles, a Ca-LIF window, or the "
+                                             "IR's meta['steps'] for IF/ILIF)"),
+                   settle_cap: int = typer.Option(DEFAULT_CAP, "--settle-cap",
+                                                  help="most steps the settle detection runs"),
                    batch: int = typer.Option(8, "--batch", help="samples of the default input"),
                    executor: str = typer.Option("golden", "--executor",
                                                 help="golden, or a back end (lava, rtl) to count from"),
@@ -115,24 +104,31 @@ def register(app):
         graph = ir.load(path)
         tgt = load_target(target)
         ref = load_target(ann_target) if ann_target else None
-        steps = resolve_steps(graph, steps)
         if input_path:
             x, origin = read_input(input_path, graph), input_path
         else:
-            x, origin = default_input(graph, batch), f"random integers, seed {DEFAULT_SEED}, batch {batch}"
+            x = default_input(graph, batch)
+            ranges = "; ".join(f"{s} {list(energy.input_range(graph, s))}" for s in graph.sources)
+            origin = (f"random integers in the IR's meta['input_range'] ({ranges}), seed "
+                      f"{DEFAULT_SEED}, batch {batch}")
+        plan = energy.plan_steps(_stated(graph, executor), x, steps, settle_cap)
+        steps = plan.steps
         counts, reports = run_energy(graph, tgt, x, steps, ref, executor)
         if plot:
             energy.plot_energy(reports, plot)
         if as_json:
             print(json.dumps(energy.energy_json(counts, reports, tgt,
                                                 {"graph": graph.name, "file": path, "steps": steps,
+                                                 "steps_run": counts.steps, "step_plan": plan.to_dict(),
                                                  "executor": executor,
                                                  "input": origin, "plot": plot}), default=float))
             return
         con = console()
         con.print(energy.energy_table(counts, reports,
                                       f"{graph.name} on {tgt.name}: mean per sample"))
-        con.print(f"input: {origin}; {steps} steps, {executor} run, {counts.batch} samples")
+        con.print(f"input: {origin}; {counts.batch} samples")
+        run_note = f" ({counts.steps} with the settle phase)" if counts.steps != steps else ""
+        con.print(f"steps: {plan.describe()}{run_note}; {executor} run")
         for r in reports:
             con.print(f"[bold]{r.model}[/bold]: SNN {energy.fmt_joules(r.snn)}, "
                       f"ANN {energy.fmt_joules(r.ann)}, SNN/ANN = {r.ratio:.4g}  "

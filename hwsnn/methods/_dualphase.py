@@ -24,8 +24,9 @@ import torch.nn.functional as F
 
 from ..convert import convert
 from ..sim import release
+from ._fit import RANGE, SCALE, compile_fit
 from ._lower import to_if
-from ._qann import swap_activations
+from ._qann import swap_activations, with_levels
 
 __all__ = ["qc_ann", "if_counts", "coarse_calibrate", "fine_calibrate", "calibrate",
            "lower_calibrated", "layer_errors", "train_dualphase", "load_dualphase"]
@@ -184,8 +185,6 @@ def calibrate(qann, q, T, fine=True, iters=40):
 
 def lower_calibrated(qann, v0, T):
     """Integer IR (IF nodes) of a QC-ANN with float initial potentials v0 ({layer: array})."""
-    from ._registry import RANGE, SCALE, compile_fit
-    from ._qann import with_levels
     g = compile_fit(with_levels(qann, T), input_scale=SCALE, input_range=RANGE, R=T, bias_R=T)
     phi = {}
     for op in qann.qrelus:

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..compile import compile_qann
-from ..errors import CompileError, ConversionError
-from ._lower import hidden_layers, to_if, to_ilif
+from ..errors import ConversionError
+from ._dualphase import load_dualphase, lower_calibrated
+from ._fit import RANGE, SCALE, compile_fit, encode_levels
+from ._fit import identity as _identity
+from ._lower import to_if, to_ilif
 from ._qann import with_levels
 
 __all__ = ["Lowered", "METHODS", "get", "encode_levels", "compile_fit"]
 
-SCALE, RANGE = 1.0 / 16, (0, 16)   # digits: pixel values 0..16, float input pixel / 16
 ILIF_MAX_BITS = 12
 
 
@@ -34,26 +36,12 @@ class Lowered:
     info: dict = field(default_factory=dict)
 
 
-def compile_fit(qann, **kw):
-    """compile_qann with the smallest weight width in (8, 12, 16) that represents the QANN's
-    weights at the even thresholds it needs (fine steps need wider weights)."""
-    for w_bits in (8, 12, 16):
-        try:
-            return compile_qann(qann, w_bits=w_bits, **kw)
-        except CompileError as exc:
-            if "weights need" not in str(exc) or w_bits == 16:
-                raise
-
-
-def _identity(x):
-    return np.asarray(x, dtype=np.int64)
-
-
-def encode_levels(n):
-    """Encoder of pixels 0..16 into n levels: round_half_up(p * n / 16) (identity if n >= 16)."""
-    if n >= 16:
-        return _identity
-    return lambda x: np.floor(np.asarray(x, dtype=np.int64) * n / 16 + 0.5).astype(np.int64)
+def _record(graph, steps, input_range):
+    """Note in the graph's meta the steps the method runs and the range of its encoded input
+    (what `hwsnn energy` and `hwsnn verify` read when a lowered graph is saved)."""
+    graph.meta["steps"] = int(steps)
+    graph.meta["input_range"] = [int(v) for v in input_range]
+    return graph
 
 
 class STBIFMethod:
@@ -95,7 +83,7 @@ class IFMethod:
     def lower(self, T):
         q = with_levels(self.qann, T)
         g = compile_fit(q, input_scale=SCALE, input_range=RANGE, R=T, bias_R=T)
-        return Lowered(to_if(g, self.phi()), _identity, T, {"levels": T})
+        return Lowered(_record(to_if(g, self.phi()), T, RANGE), _identity, T, {"levels": T})
 
 
 class DualPhaseMethod:
@@ -105,16 +93,14 @@ class DualPhaseMethod:
 
     def __init__(self, per_T=None):
         if per_T is None:
-            from ._dualphase import load_dualphase
             per_T = load_dualphase()
         self.per_T = per_T     # {T: (qann, {layer: v0 float array or None})}
 
     def lower(self, T):
         if T not in self.per_T:
             return None
-        from ._dualphase import lower_calibrated
         qann, v0 = self.per_T[T]
-        return Lowered(lower_calibrated(qann, v0, T), _identity, T, {"levels": T})
+        return Lowered(_record(lower_calibrated(qann, v0, T), T, RANGE), _identity, T, {"levels": T})
 
 
 class ILIFMethod:
@@ -135,8 +121,8 @@ class ILIFMethod:
         q = with_levels(self.qann, n)
         scale, rng = (SCALE, RANGE) if n >= 16 else (1.0 / n, (0, n))
         g = compile_fit(q, input_scale=scale, input_range=rng)
-        return Lowered(to_ilif(g, b), encode_levels(n), self.windows * b,
-                       {"levels": n, "bits": b})
+        return Lowered(_record(to_ilif(g, b), self.windows * b, rng), encode_levels(n),
+                       self.windows * b, {"levels": n, "bits": b})
 
 
 class CaLIFMethod:
@@ -151,7 +137,8 @@ class CaLIFMethod:
     def lower(self, T):
         from ._calif import calif_graph
         g, encode = calif_graph(self.imported, T)
-        return Lowered(g, encode, T, {"window": T})
+        lo, hi = (int(encode(np.full((1, 1, 8, 8), p)).min()) for p in RANGE)   # codes of pixels 0, 16
+        return Lowered(_record(g, T, (lo, hi)), encode, T, {"window": T})
 
 
 METHODS = {
