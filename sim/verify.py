@@ -108,10 +108,17 @@ def _same(a, b):
     return type(a) is type(b) and a == b
 
 
-def _show(value):
-    if isinstance(value, np.ndarray):
-        return f"array {value.dtype} {value.shape} {np.array2string(value, threshold=8)}"
-    return repr(value)
+def _difference(want, got):
+    """How `got` differs from `want` (an IR param or array): " is ..." or "[i, j] is ..."."""
+    if not isinstance(want, np.ndarray):
+        return f" is {got!r} in the graph it ran, not {want!r}"
+    if not isinstance(got, np.ndarray) or got.shape != want.shape or got.dtype.kind != want.dtype.kind:
+        show = lambda a: (f"a {a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray)  # noqa: E731
+                          else repr(a))
+        return f" is {show(got)} in the graph it ran, not {show(want)}"
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(got != want)), want.shape))
+    at = f"[{', '.join(map(str, idx))}]" if idx else ""
+    return f"{at} is {got[idx]} in the graph it ran, not {want[idx]}"
 
 
 def check_graph(expected, ran, backend="other"):
@@ -132,8 +139,8 @@ def check_graph(expected, ran, backend="other"):
         for kind, w, g in (("param", want.scalars(), got.scalars()), ("array", want.arrays(), got.arrays())):
             for key in w:
                 if not _same(w[key], g[key]):
-                    raise BackendError(f"{backend}: node '{name}' {kind} {key} is {_show(g[key])} in "
-                                       f"the graph it ran, not {_show(w[key])}")
+                    raise BackendError(f"{backend}: node '{name}' {kind} {key}"
+                                       f"{_difference(w[key], g[key])}")
     if len(ran.edges) != len(expected.edges):
         raise BackendError(f"{backend}: ran {len(ran.edges)} edges, the graph has {len(expected.edges)}")
     for k, (w, g) in enumerate(zip(expected.edges, ran.edges)):
