@@ -10,7 +10,7 @@ import torch
 from hwsnn.errors import SimulationError
 from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Readout, verify
 
-from ._step import Network, _as_inputs
+from ._step import Network, _as_inputs, _check_width
 
 __all__ = ["count"]
 
@@ -19,8 +19,15 @@ def _floordiv(a, b):
     return torch.div(a.to(torch.int64), b.to(torch.int64), rounding_mode="floor")
 
 
+def _check_register(name, node, V):
+    """The register check of `run` (RangeError naming node, V range and width)."""
+    if V.numel():
+        _check_width(name, node, {"V": V})
+
+
 def count(graph, x):
-    """Final S of every neuron node and final V of every Readout, in one pass.
+    """Final S of every neuron node and final V of every Readout, in one pass. A final V
+    outside its node's v_bits register raises the same RangeError as `run`.
 
     Returns {"S": {node: int array (batch, *shape)}, "V": {node: ...}, "output": readout V}.
     """
@@ -47,6 +54,7 @@ def count(graph, x):
                 z = z + vals[e.src]
             if isinstance(node, Readout):
                 V[name] = z
+                _check_register(name, node, z)
                 continue
             theta = torch.as_tensor(node.theta, dtype=torch.float64)
             bias = torch.as_tensor(node.bias if hasattr(node, "bias") else 0, dtype=torch.float64)
@@ -74,6 +82,7 @@ def count(graph, x):
                 V[name] = tot - s * theta
             else:
                 raise SimulationError(f"node '{name}': no count semantics for {node.type}")
+            _check_register(name, node, V[name])
             S[name] = s
             vals[name] = s
     to_np = lambda d: {k: v.to(torch.int64).numpy() for k, v in d.items()}

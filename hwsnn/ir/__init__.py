@@ -3,6 +3,7 @@
 from ._bits import bits_for, dtype_for, fits, int_range
 from ._format import FORMAT, VERSION, from_dict, load, save, to_dict
 from ._graph import Edge, Graph
+from ._inputs import check_input_range
 from ._nodes import (ENCODINGS, IF, ILIF, NEURONS, NODE_TYPES, STBIF, SYNAPSES, CaLIF, Conv2d,
                      Dense, Flatten, Node, Readout, Scale, Source, SumPool2d)
 from ._verify import out_shape, verify
@@ -11,5 +12,5 @@ __all__ = [
     "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten", "STBIF", "IF", "ILIF",
     "CaLIF", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS", "ENCODINGS", "Edge", "Graph",
     "verify", "out_shape", "save", "load", "to_dict", "from_dict", "FORMAT", "VERSION",
-    "int_range", "fits", "bits_for", "dtype_for",
+    "int_range", "fits", "bits_for", "dtype_for", "check_input_range",
 ]

@@ -1,5 +1,9 @@
 """IR file format (docs/ir-format.md): a ZIP archive holding `header.json` and one `.npy` per
-integer array (so numpy's `np.load(path, allow_pickle=False)` opens it too). Never pickle."""
+integer array (so numpy's `np.load(path, allow_pickle=False)` opens it too). Never pickle.
+
+`load` checks the header completely (every param's kind and range, every array ref) and the
+graph with placeholder arrays of the declared shapes before it reads any array data, so no
+member is read beyond the size the graph gives it. Every error names the file."""
 
 import io
 import json
@@ -9,11 +13,13 @@ import zipfile
 
 import numpy as np
 
-from ..errors import IRFormatError
-from ._bits import dtype_for
+from ..errors import IRError, IRFormatError
+from ._bits import dtype_for, fits, int_range
 from ._graph import Edge, Graph
+from ._header import parse_header, parse_json
 from ._nodes import NODE_TYPES
 from ._verify import verify
+from ._zip import Archive
 
 __all__ = ["save", "load", "to_dict", "from_dict", "FORMAT", "VERSION"]
 
@@ -21,16 +27,15 @@ FORMAT = "hwsnn-ir"
 VERSION = 1
 
 
-def _array_bits(node, field):
-    for attr in ("w_bits", "v_bits"):
-        if hasattr(node, attr):
-            return getattr(node, attr)
-    return 64
+def _array_bits(node):
+    return node.w_bits if hasattr(node, "w_bits") else node.v_bits
 
 
 def _json_scalar(value):
     if isinstance(value, tuple):
-        return list(value)
+        return [_json_scalar(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     return value
@@ -46,7 +51,7 @@ def to_dict(graph):
             entry["params"][key] = _json_scalar(value)
         for field, arr in node.arrays().items():
             key = f"{name}.{field}"
-            bits = _array_bits(node, field)
+            bits = _array_bits(node)
             arrays[key] = arr.astype(dtype_for(bits))
             entry["arrays"][field] = {"key": key, "shape": list(arr.shape), "bits": bits}
         nodes.append(entry)
@@ -58,39 +63,59 @@ def to_dict(graph):
     return header, arrays
 
 
-def from_dict(header, arrays, where="<memory>"):
-    def bad(msg):
-        raise IRFormatError(f"{where}: {msg}")
+def _graph(name, meta, specs, edges, arrays):
+    nodes = {s.name: NODE_TYPES[s.tname](**s.params, **arrays(s)) for s in specs}
+    return Graph(nodes, [Edge(*e) for e in edges], name, meta)
 
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        bad(f"format must be {FORMAT!r}, not {header.get('format') if isinstance(header, dict) else header!r}")
-    if header.get("version") != VERSION:
-        bad(f"version must be {VERSION}, not {header.get('version')!r}")
-    nodes = {}
-    try:
-        for entry in header["nodes"]:
-            name, tname = entry["name"], entry["type"]
-            if tname not in NODE_TYPES:
-                bad(f"node '{name}': unknown type {tname!r}; expected one of {sorted(NODE_TYPES)}")
-            kwargs = dict(entry["params"])
-            for field, ref in entry["arrays"].items():
-                if ref["key"] not in arrays:
-                    bad(f"node '{name}': array {ref['key']!r} is missing")
-                arr = arrays[ref["key"]]
-                if list(arr.shape) != list(ref["shape"]):
-                    bad(f"node '{name}': array {ref['key']!r} has shape {list(arr.shape)}, "
-                        f"header says {ref['shape']}")
-                kwargs[field] = arr
-            try:
-                nodes[name] = NODE_TYPES[tname](**kwargs)
-            except TypeError as exc:
-                bad(f"node '{name}' ({tname}): {exc}")
-        edges = [Edge(e["src"], e["dst"], int(e.get("delay", 0))) for e in header["edges"]]
-    except (KeyError, TypeError) as exc:
-        bad(f"malformed header: missing or wrong field {exc}")
-    graph = Graph(nodes, edges, header.get("name", "net"), header.get("meta", {}))
+
+def _placeholders(spec):
+    """Read-only arrays of the declared shapes (all ones: theta > 0, fits every width)."""
+    return {f: np.broadcast_to(np.int64(1), shape) for f, (key, shape, dt) in spec.refs.items()}
+
+
+def _check_values(spec, field, arr):
+    key, shape, dtype = spec.refs[field]
+    bits = spec.params["w_bits"] if "w_bits" in spec.params else spec.params["v_bits"]
+    if not fits(arr, bits):
+        lo, hi = int_range(bits)
+        raise IRFormatError(f"node {spec.name!r}: array {field} ({key!r}) holds values in "
+                            f"[{int(arr.min())}, {int(arr.max())}], outside its declared bits "
+                            f"{bits} [{lo}, {hi}]")
+    return arr
+
+
+def _build(header, fetch, check_members=None):
+    """Header dict -> verified Graph; `fetch(key, shape, dtype)` returns one stored array."""
+    name, meta, specs, edges = parse_header(header)
+    if check_members:
+        check_members(specs)
+    verify(_graph(name, meta, specs, edges, _placeholders))  # shapes, before reading data
+    graph = _graph(name, meta, specs, edges, lambda s: {
+        f: _check_values(s, f, fetch(*s.refs[f])) for f in s.refs})
     verify(graph)
     return graph
+
+
+def _named(where, fn, *args):
+    """Run fn; an IRError gets `where` (the file) in front of its message."""
+    try:
+        return fn(*args)
+    except IRError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def from_dict(header, arrays, where="<memory>"):
+    """Graph from a header dict and {key: array}, with every check `load` makes."""
+    def fetch(key, shape, dtype):
+        arr = arrays.get(key) if isinstance(arrays, dict) else None
+        if not isinstance(arr, np.ndarray):
+            raise IRFormatError(f"array {key!r} is missing")
+        if arr.dtype.kind != "i" or arr.dtype.itemsize != dtype.itemsize:
+            raise IRFormatError(f"array {key!r} has dtype {arr.dtype}; its declared bits need {dtype}")
+        if arr.shape != shape:
+            raise IRFormatError(f"array {key!r} has shape {list(arr.shape)}, header says {list(shape)}")
+        return arr
+    return _named(where, _build, header, fetch)
 
 
 def save(graph, path):
@@ -98,12 +123,16 @@ def save(graph, path):
     verify(graph)
     header, arrays = to_dict(graph)
     path = os.fspath(path)
+    try:
+        text = json.dumps(header, indent=1, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise IRError(f"{path}: graph name or meta cannot be stored as JSON ({exc})") from None
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".hwir-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("header.json", json.dumps(header, indent=1))
+            zf.writestr("header.json", text)
             for key, arr in arrays.items():
                 buf = io.BytesIO()
                 np.save(buf, arr, allow_pickle=False)
@@ -116,23 +145,30 @@ def save(graph, path):
     return path
 
 
+def _load(path):
+    with Archive(path) as archive:
+        def members(specs):
+            wanted = {"header.json"}
+            for s in specs:
+                for field, (key, shape, dtype) in s.refs.items():
+                    if f"{key}.npy" not in archive.infos:
+                        raise IRFormatError(f"node {s.name!r}: array {key!r} is missing")
+                    wanted.add(f"{key}.npy")
+            extra = [n for n in archive.names() if n not in wanted]
+            if extra:
+                raise IRFormatError(f"member {extra[0]!r} is not an array of header.json "
+                                    f"({len(extra)} such member(s))")
+        header = parse_json(archive.read_header())
+        return _build(header, archive.read_array, members)
+
+
 def load(path):
-    """Read an IR file; IRFormatError naming the file on anything malformed or truncated."""
+    """Read an IR file. Anything malformed, truncated or oversized raises IRFormatError (or
+    IRError for a graph rule) whose message starts with the path; see docs/ir-format.md."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise IRFormatError(f"{path}: no such IR file")
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "header.json" not in names:
-                raise IRFormatError(f"{path}: not an hwsnn IR file (no header.json)")
-            header = json.loads(zf.read("header.json").decode("utf-8"))
-            arrays = {}
-            for name in names - {"header.json"}:
-                if name.endswith(".npy"):
-                    arrays[name[:-4]] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-    except IRFormatError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise IRFormatError(f"{path}: not a readable hwsnn IR file (truncated or corrupt: {exc})") from None
-    return from_dict(header, arrays, where=path)
+        return _named(path, _load, path)
+    except OSError as exc:  # unreadable file (permissions, I/O error)
+        raise IRFormatError(f"{path}: cannot read the file ({exc.strerror or exc})") from None

@@ -41,25 +41,30 @@ class Graph:
         return [n for n, node in self.nodes.items() if node.ROLE == "neuron"]
 
     def topo_order(self):
-        """Node names in topological order (Kahn, ties in insertion order); IRError on a cycle."""
+        """Node names in topological order (Kahn, ties in the nodes' order); IRError on a cycle.
+        O(nodes + edges): one pass builds the adjacency."""
+        from collections import deque
+
         from ..errors import IRError
         indeg = {n: 0 for n in self.nodes}
+        succ = {n: [] for n in self.nodes}
         for e in self.edges:
-            if e.dst in indeg:
+            if e.dst in indeg and e.src in succ:
                 indeg[e.dst] += 1
-        ready = [n for n in self.nodes if indeg[n] == 0]
+                succ[e.src].append(e.dst)
+        ready = deque(n for n in self.nodes if indeg[n] == 0)
         order = []
         while ready:
-            n = ready.pop(0)
+            n = ready.popleft()
             order.append(n)
-            for e in self.outputs_of(n):
-                if e.dst in indeg:
-                    indeg[e.dst] -= 1
-                    if indeg[e.dst] == 0:
-                        ready.append(e.dst)
+            for d in succ[n]:
+                indeg[d] -= 1
+                if indeg[d] == 0:
+                    ready.append(d)
         if len(order) != len(self.nodes):
-            stuck = sorted(n for n in self.nodes if n not in order)
-            raise IRError(f"graph '{self.name}' has a cycle through nodes {stuck}")
+            done = set(order)
+            stuck = sorted(n for n in self.nodes if n not in done)
+            raise IRError(f"graph {self.name!r} has a cycle through nodes {stuck}")
         return order
 
     def with_delays(self, delay):

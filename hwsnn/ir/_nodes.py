@@ -6,9 +6,11 @@ declared signed two's-complement bit width (`*_bits`). Per-neuron parameters (`t
 ``(C, 1, 1)``, or full). Equations: see docs/ir-format.md and DESIGN.md.
 """
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
+
+from ._params import is_int
 
 __all__ = [
     "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten",
@@ -21,12 +23,26 @@ ENCODINGS = ("analog", "rate", "bits")
 
 def _int_array(value):
     arr = np.asarray(value)
+    if arr.dtype == np.int64 and not arr.flags.writeable:
+        return arr  # read-only already (a loaded file's array, a broadcast placeholder)
     if arr.dtype.kind not in "iub":
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
             raise TypeError(f"expected an integer array, not dtype {arr.dtype}")
     return arr.astype(np.int64)
+
+
+def _ints(value, n=None):
+    """Tuple of Python ints from a list/tuple/array (an int repeated `n` times if `n`). Entries
+    that are not integers stay as they are, so `verify` can name them (no silent coercion)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if n and is_int(value):
+        return (int(value),) * n
+    if isinstance(value, (list, tuple)):  # torch.Size is a tuple
+        return tuple(int(x) if is_int(x) else x for x in value)
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +54,7 @@ class Node:
 
     def __post_init__(self):
         if hasattr(self, "shape"):
-            object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+            object.__setattr__(self, "shape", _ints(self.shape))
         for name in self.ARRAYS:
             object.__setattr__(self, name, _int_array(getattr(self, name)))
 
@@ -98,8 +114,8 @@ class Conv2d(Node):
 
     def __post_init__(self):
         super().__post_init__()
-        object.__setattr__(self, "stride", tuple(int(s) for s in np.broadcast_to(self.stride, 2)))
-        object.__setattr__(self, "padding", tuple(int(p) for p in np.broadcast_to(self.padding, 2)))
+        object.__setattr__(self, "stride", _ints(self.stride, 2))
+        object.__setattr__(self, "padding", _ints(self.padding, 2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,8 +127,8 @@ class SumPool2d(Node):
     ROLE = "synapse"
 
     def __post_init__(self):
-        object.__setattr__(self, "kernel", tuple(int(k) for k in np.broadcast_to(self.kernel, 2)))
-        object.__setattr__(self, "stride", tuple(int(s) for s in np.broadcast_to(self.stride, 2)))
+        object.__setattr__(self, "kernel", _ints(self.kernel, 2))
+        object.__setattr__(self, "stride", _ints(self.stride, 2))
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,18 +1,20 @@
-"""`verify(graph)`: structural, shape and bit-width checks; returns every node's output shape."""
+"""`verify(graph)`: param, structure, shape and bit-width checks (the rules listed in
+docs/ir-format.md, "Loader rules"); returns every node's output shape."""
+
+import math
 
 import numpy as np
 
 from ..errors import IRError
 from ._bits import fits, int_range
-from ._nodes import ENCODINGS, NODE_TYPES, CaLIF, Conv2d, Dense, Flatten, IF, ILIF, STBIF, Scale, Source, SumPool2d
+from ._nodes import NODE_TYPES, CaLIF, Conv2d, Dense, Flatten, IF, STBIF, Scale, Source, SumPool2d
+from ._params import MAX_NEURONS, MAX_V_BITS, PARAMS, param_error, show
 
-__all__ = ["verify", "out_shape"]
-
-MAX_V_BITS = 48  # the golden simulator keeps state in float64: exact below 2^53
+__all__ = ["verify", "out_shape", "MAX_V_BITS"]
 
 
 def _fail(name, msg):
-    raise IRError(f"node '{name}': {msg}")
+    raise IRError(f"node {name!r}: {msg}")
 
 
 def _check_fits(name, field, values, bits):
@@ -20,11 +22,6 @@ def _check_fits(name, field, values, bits):
         lo, hi = int_range(bits)
         _fail(name, f"{field} must fit int{bits} [{lo}, {hi}], not values in "
                     f"[{int(np.min(values))}, {int(np.max(values))}]")
-
-
-def _check_width(name, field, bits, lo=2, hi=MAX_V_BITS):
-    if not isinstance(bits, (int, np.integer)) or not lo <= bits <= hi:
-        _fail(name, f"{field} must be an integer in [{lo}, {hi}], not {bits!r}")
 
 
 def out_shape(name, node, in_shape):
@@ -43,13 +40,13 @@ def out_shape(name, node, in_shape):
             _fail(name, f"input shape must be ({cin_g * node.groups}, H, W), not {in_shape}")
         (sh, sw), (ph, pw) = node.stride, node.padding
         h, w = (in_shape[1] + 2 * ph - kh) // sh + 1, (in_shape[2] + 2 * pw - kw) // sw + 1
-        if h < 1 or w < 1 or min(sh, sw) < 1 or min(ph, pw) < 0:
+        if h < 1 or w < 1:
             _fail(name, f"kernel {(kh, kw)}, stride {node.stride}, padding {node.padding} "
                         f"do not fit input {in_shape}")
         return (cout, h, w)
     if isinstance(node, SumPool2d):
         (kh, kw), (sh, sw) = node.kernel, node.stride
-        if len(in_shape) != 3 or in_shape[1] < kh or in_shape[2] < kw or min(kh, kw, sh, sw) < 1:
+        if len(in_shape) != 3 or in_shape[1] < kh or in_shape[2] < kw:
             _fail(name, f"input shape must be (C, H>={kh}, W>={kw}), not {in_shape}")
         return (in_shape[0], (in_shape[1] - kh) // sh + 1, (in_shape[2] - kw) // sw + 1)
     if isinstance(node, Scale):
@@ -59,27 +56,25 @@ def out_shape(name, node, in_shape):
             _fail(name, f"w of shape {node.w.shape} must broadcast to input shape {in_shape}")
         return tuple(in_shape)
     if isinstance(node, Flatten):
-        return (int(np.prod(in_shape)),)
-    raise IRError(f"node '{name}': unknown synapse type {type(node).__name__!r}")
+        return (math.prod(in_shape),)
+    raise IRError(f"node {name!r}: unknown synapse type {type(node).__name__!r}")
 
 
 def _check_params(name, node):
+    """Every scalar param has its kind and range (_params.PARAMS); then the cross rules."""
+    for pname in PARAMS[node.type]:
+        err = param_error(node.type, pname, getattr(node, pname))
+        if err:
+            _fail(name, f"{pname} {err}")
     if isinstance(node, Source):
-        if node.encoding not in ENCODINGS:
-            _fail(name, f"encoding must be one of {ENCODINGS}, not {node.encoding!r}")
-        _check_width(name, "x_bits", node.x_bits, hi=32)
-        if node.encoding == "analog" and node.R < 1:
-            _fail(name, f"R must be >= 1, not {node.R}")
         if node.encoding in ("rate", "bits") and node.T < 1:
             _fail(name, f"T must be >= 1 for {node.encoding} encoding, not {node.T}")
         return
     if hasattr(node, "w_bits"):
-        _check_width(name, "w_bits", node.w_bits, hi=32)
         for field, arr in node.arrays().items():
             _check_fits(name, field, arr, node.w_bits)
     if node.ROLE not in ("neuron", "readout"):
         return
-    _check_width(name, "v_bits", node.v_bits)
     for field, arr in node.arrays().items():
         try:
             np.broadcast_to(arr, node.shape)
@@ -88,67 +83,75 @@ def _check_params(name, node):
         _check_fits(name, field, arr, node.v_bits)
     if node.ROLE == "neuron" and np.any(node.theta <= 0):
         _fail(name, f"theta must be > 0, not min {int(node.theta.min())}")
-    if isinstance(node, (STBIF, IF, CaLIF)):
-        _check_width(name, "s_bits", node.s_bits)
     if isinstance(node, STBIF):
-        if not node.s_min <= 0 <= node.s_max:
-            _fail(name, f"s_min <= 0 <= s_max must hold, not s_min={node.s_min}, s_max={node.s_max}")
         _check_fits(name, "s_min/s_max", [node.s_min, node.s_max], node.s_bits)
-    if isinstance(node, (STBIF, IF)) and node.bias_R < 1:
-        _fail(name, f"bias_R must be >= 1, not {node.bias_R}")
-    if isinstance(node, (ILIF, CaLIF)) and node.T < 1:
-        _fail(name, f"T must be >= 1, not {node.T}")
-    if isinstance(node, (IF, CaLIF)) and node.s_max < 0:
-        _fail(name, f"s_max must be >= 0 (0 = unbounded), not {node.s_max}")
+    if isinstance(node, (IF, CaLIF)):
+        _check_fits(name, "s_max", [node.s_max], node.s_bits)
+
+
+def _check_edges(graph):
+    seen = set()
+    for e in graph.edges:
+        where = f"edge {show(e.src)} -> {show(e.dst)}"
+        for end in (e.src, e.dst):
+            if not isinstance(end, str) or end not in graph.nodes:
+                raise IRError(f"{where}: node {show(end)} does not exist")
+        if not (type(e.delay) is int or isinstance(e.delay, np.integer)) or e.delay not in (0, 1):
+            raise IRError(f"{where}: delay must be 0 or 1, not {show(e.delay)}")
+        if (e.src, e.dst) in seen:
+            raise IRError(f"{where}: duplicate edge (each pair of nodes is joined at most once)")
+        seen.add((e.src, e.dst))
+        src, dst = graph.nodes[e.src], graph.nodes[e.dst]
+        if e.delay and src.ROLE not in ("source", "neuron"):
+            raise IRError(f"{where}: a delay is allowed only on edges leaving a Source or neuron, "
+                          f"not a {src.type}")
+        if src.ROLE == "readout":
+            raise IRError(f"{where}: a Readout has no outputs")
+        if dst.ROLE == "source":
+            raise IRError(f"{where}: a Source has no inputs")
+        if dst.ROLE in ("neuron", "readout") and src.ROLE != "synapse":
+            raise IRError(f"{where}: a {dst.type} takes input only through synapses, "
+                          f"not from a {src.type}")
 
 
 def verify(graph):
     """Check `graph`; raise IRError naming the node or edge at fault. Returns {name: shape}."""
     if not graph.nodes:
-        raise IRError(f"graph '{graph.name}' has no nodes")
+        raise IRError(f"graph {graph.name!r} has no nodes")
     for name, node in graph.nodes.items():
         if type(node).__name__ not in NODE_TYPES or NODE_TYPES[type(node).__name__] is not type(node):
-            raise IRError(f"node '{name}': unknown type {type(node).__name__!r}; "
+            raise IRError(f"node {show(name)}: unknown type {type(node).__name__!r}; "
                           f"expected one of {sorted(NODE_TYPES)}")
         _check_params(name, node)
-    for e in graph.edges:
-        for end in (e.src, e.dst):
-            if end not in graph.nodes:
-                raise IRError(f"edge {e.src!r} -> {e.dst!r}: node {end!r} does not exist")
-        if e.delay not in (0, 1):
-            raise IRError(f"edge {e.src!r} -> {e.dst!r}: delay must be 0 or 1, not {e.delay!r}")
-        src, dst = graph.nodes[e.src], graph.nodes[e.dst]
-        if e.delay and src.ROLE not in ("source", "neuron"):
-            raise IRError(f"edge {e.src!r} -> {e.dst!r}: a delay is allowed only on edges "
-                          f"leaving a Source or neuron, not a {src.type}")
-        if src.ROLE == "readout":
-            raise IRError(f"edge {e.src!r} -> {e.dst!r}: a Readout has no outputs")
-        if dst.ROLE == "source":
-            raise IRError(f"edge {e.src!r} -> {e.dst!r}: a Source has no inputs")
-        if dst.ROLE in ("neuron", "readout") and src.ROLE != "synapse":
-            raise IRError(f"edge {e.src!r} -> {e.dst!r}: a {dst.type} takes input only "
-                          f"through synapses, not from a {src.type}")
+    _check_edges(graph)
     if not graph.sources:
-        raise IRError(f"graph '{graph.name}' has no Source node")
+        raise IRError(f"graph {graph.name!r} has no Source node")
     if not graph.readouts:
-        raise IRError(f"graph '{graph.name}' has no Readout node")
+        raise IRError(f"graph {graph.name!r} has no Readout node")
+    ins = {n: [] for n in graph.nodes}
+    outs = {n: 0 for n in graph.nodes}
+    for e in graph.edges:
+        ins[e.dst].append(e.src)
+        outs[e.src] += 1
     shapes = {}
     for name in graph.topo_order():
-        node, ins = graph.nodes[name], graph.inputs_of(name)
+        node = graph.nodes[name]
         if node.ROLE == "source":
             shapes[name] = node.shape
         elif node.ROLE == "synapse":
-            if len(ins) != 1:
-                _fail(name, f"a synapse must have exactly 1 input, not {len(ins)}")
-            if not graph.outputs_of(name):
+            if len(ins[name]) != 1:
+                _fail(name, f"a synapse must have exactly 1 input, not {len(ins[name])}")
+            if not outs[name]:
                 _fail(name, "synapse output is not connected to anything")
-            shapes[name] = out_shape(name, node, shapes[ins[0].src])
+            shapes[name] = out_shape(name, node, shapes[ins[name][0]])
+            if math.prod(shapes[name]) > MAX_NEURONS:
+                _fail(name, f"output shape {shapes[name]} must hold at most {MAX_NEURONS} values")
         else:
-            if not ins:
+            if not ins[name]:
                 _fail(name, f"missing input: no synapse ends in this {node.type}")
-            for e in ins:
-                if shapes[e.src] != node.shape:
-                    _fail(name, f"input from '{e.src}' has shape {shapes[e.src]}, "
+            for src in ins[name]:
+                if shapes[src] != node.shape:
+                    _fail(name, f"input from {src!r} has shape {shapes[src]}, "
                                 f"expected the node shape {node.shape}")
             shapes[name] = node.shape
     return shapes

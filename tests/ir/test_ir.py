@@ -186,5 +186,6 @@ def test_pickled_arrays_are_refused(tmp_path):
         zf.writestr("header.json", header)
         for n, b in members.items():
             zf.writestr(n, b)
-    with pytest.raises(IRFormatError, match="pk.hwir: not a readable hwsnn IR file"):
+    with pytest.raises(IRFormatError, match=r"pk.hwir: member 'fc1.W.npy' is stored as dtype object; "
+                                            r"its declared bits need int8 \(integers, never pickled"):
         ir.load(tmp_path / "pk.hwir")
