@@ -3,9 +3,10 @@ static range analysis, and the per-layer integerization report."""
 
 from ._integerize import choose_theta
 from ._pipeline import PASSES, compile_qann, lower
-from ._ranges import bounds
+from ._ranges import bounds, fit_widths, register_bounds
 from ._report import integerization_report, qann_levels
 from ._state import Options
 
-__all__ = ["compile_qann", "lower", "PASSES", "Options", "bounds", "choose_theta",
+__all__ = ["compile_qann", "lower", "PASSES", "Options", "bounds", "fit_widths",
+           "register_bounds", "choose_theta",
            "integerization_report", "qann_levels"]

@@ -1,102 +1,237 @@
-"""Pass `analyze_ranges`: prove every membrane V and tracer S register fits its width.
+"""Range analysis for every neuron type: prove each membrane V and tracer S register fits.
 
-Interval analysis on cumulative counts. Up to any step t, a spiking node has emitted in total
-C_t, with C_t in [0, q] (Source, analog: partial releases of q, q in input_range) or
-C_t = S_t in [s_min, s_max] (ST-BIF). Synapses are linear, so the cumulative input of a neuron
-Z_t = sum_j W_j C_j,t lies in [sum min(W lo, W hi), sum max(W lo, W hi)] (any delays). With
-the released bias B_t between 0 and b, the identity V_t = v0 + Z_t + B_t - S_t * theta
-(and V' before reset: S_{t-1} instead of S_t) bounds the register at every step:
-    V in [v0 + Z_lo + min(b, 0) - s_max*theta,  v0 + Z_hi + max(b, 0) - s_min*theta].
-A Readout holds V_t = Z_t. Exact integer arithmetic (int64 bounds via float64 < 2^53).
+Interval analysis on cumulative counts, valid for any delays and at every step. Up to any
+step, a spiking node has emitted in total C, with C in
+  Source analog [min(lo, 0), max(hi, 0)] (partial releases of q); rate [0, T];
+  bits and ILIF: [0, 2^T - 1] (the Horner prefix an ILIF / horner Readout sees; it holds
+  the plain count too); STBIF [s_min, s_max]; IF and CaLIF: derived below.
+Synapses are linear, so a neuron's cumulative input Z = sum_j W_j C_j lies in [Z_lo, Z_hi].
+Intervals are kept per channel where that is all a layer needs: a Conv2d's bound per output
+channel is sum over the kernel of max(W lo_c, W hi_c) per input channel c (zero padding adds
+terms 0), with no convolution at full resolution; Dense is exact per neuron.
+
+The drive D = Z + released bias (- t*leak for Ca-LIF, t <= T) also lies in an interval. Each
+neuron then satisfies two bounds, and its register is bounded by their intersection:
+  identity: V = v0 + D - theta*S (V' before reset: S of the step before), S in [S_lo, S_hi];
+  one spike per step: after an up spike V >= a_lo, after a down spike V <= a_hi, and in
+  between V moves only with D, so V in [min(v0 + D_lo, a_lo + D_lo - D_hi),
+  max(v0 + D_hi, a_hi + D_hi - D_lo)] (STBIF a = [0, theta-1]; IF has no down spike;
+  Ca-LIF a = [-theta//2, (theta-1)//2] with its settle phase).
+S of an IF / Ca-LIF without s_max, and of a Ca-LIF without gate, follows from the identity.
+ILIF: accumulate A = Horner prefix of I (+ bias) in [Z_lo + min(b, 0), Z_hi + max(b, 0)];
+generate V = 2V - y*theta (y = 1 only if 2V >= theta, leaving V >= 0) stays within
+[2^T min(A_lo, 0), 2^T max(A_hi, 0)], the transient 2V included.
+Readout (also horner): V = Z. Bounds are exact integers in float64 (below 2^52, else RangeError).
 """
 
-import torch
-import torch.nn.functional as F
+from dataclasses import replace
+
+import numpy as np
 
 from .. import ir
 from ..errors import CompileError, RangeError
+from ..ir._verify import out_shape
 
-__all__ = ["analyze_ranges", "bounds"]
+__all__ = ["analyze_ranges", "bounds", "register_bounds", "fit_widths"]
 
 _LIMIT = 2.0 ** 52
+_CHUNK = 1 << 21  # weights converted to float64 at a time (16 MB)
 
 
-def _apply(node, lo, hi):
-    """Interval image [lo', hi'] of synapse `node` (float64 tensors, no batch dim)."""
+def _f(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _check(name, what, *arrays):
+    m = max(float(np.abs(a).max(initial=0)) for a in arrays)
+    if m >= _LIMIT:
+        raise RangeError(f"node '{name}': {what} bound {m:.0f} exceeds 2^52")
+
+
+def _dense(name, W, lo, hi):
+    """Exact [lo', hi'] of W @ x for x in [lo, hi] (lo, hi broadcastable to (in,))."""
+    n_out, n_in = W.shape
+    lo, hi = np.broadcast_to(lo, (n_in,)), np.broadcast_to(hi, (n_in,))
+    mag = np.maximum(np.abs(lo), np.abs(hi))
+    out_lo, out_hi = np.empty(n_out), np.empty(n_out)
+    rows = max(1, _CHUNK // max(n_in, 1))
+    for r in range(0, n_out, rows):
+        w = W[r:r + rows].astype(np.float64)
+        wp = np.maximum(w, 0)
+        w -= wp  # now the negative part
+        _check(name, "partial sum", (wp - w) @ mag)
+        out_lo[r:r + rows] = wp @ lo + w @ hi
+        out_hi[r:r + rows] = wp @ hi + w @ lo
+    return out_lo, out_hi
+
+
+def _conv(name, node, lo, hi):
+    """Per output channel [lo', hi'] (C_out, 1, 1) of Conv2d `node` for input channels in
+    [lo, hi] (scalar or (C_in, 1, 1) after taking the hull over positions)."""
+    W = node.W
+    c_out, cg = W.shape[:2]
+    c_in = cg * node.groups
+    lo = np.broadcast_to(lo.min(axis=(1, 2)) if lo.ndim == 3 else lo, (c_in,))
+    hi = np.broadcast_to(hi.max(axis=(1, 2)) if hi.ndim == 3 else hi, (c_in,))
+    if any(node.padding):  # padded positions contribute 0
+        lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
+    wp, wn = np.empty((c_out, cg)), np.empty((c_out, cg))
+    rows = max(1, _CHUNK // max(W[0].size, 1))
+    for r in range(0, c_out, rows):
+        w = W[r:r + rows]
+        wp[r:r + rows] = np.maximum(w, 0).sum(axis=(2, 3), dtype=np.int64)
+        wn[r:r + rows] = np.minimum(w, 0).sum(axis=(2, 3), dtype=np.int64)
+    group = np.arange(c_out) // (c_out // node.groups)
+    glo, ghi = lo.reshape(node.groups, cg)[group], hi.reshape(node.groups, cg)[group]
+    _check(name, "partial sum", (wp * np.maximum(np.abs(glo), np.abs(ghi))).sum(1)
+           - (wn * np.maximum(np.abs(glo), np.abs(ghi))).sum(1))
+    out_lo = (wp * glo + wn * ghi).sum(1)
+    out_hi = (wp * ghi + wn * glo).sum(1)
+    return out_lo.reshape(-1, 1, 1), out_hi.reshape(-1, 1, 1)
+
+
+def _synapse(name, node, lo, hi, in_shape):
+    """Interval image of one synapse; ends are arrays broadcastable to its output shape."""
     if isinstance(node, ir.Dense):
-        w = torch.as_tensor(node.W, dtype=torch.float64)
-        wp, wn = w.clamp(min=0), w.clamp(max=0)
-        return wp @ lo + wn @ hi, wp @ hi + wn @ lo
+        return _dense(name, node.W, lo.reshape(-1) if lo.ndim else lo, hi.reshape(-1) if hi.ndim else hi)
     if isinstance(node, ir.Conv2d):
-        w = torch.as_tensor(node.W, dtype=torch.float64)
-        wp, wn = w.clamp(min=0), w.clamp(max=0)
-        conv = lambda x, k: F.conv2d(x[None], k, None, node.stride, node.padding, 1, node.groups)[0]
-        return conv(lo, wp) + conv(hi, wn), conv(hi, wp) + conv(lo, wn)
+        return _conv(name, node, lo, hi)
     if isinstance(node, ir.SumPool2d):
-        c = lo.shape[0]
-        ones = torch.ones((c, 1, *node.kernel), dtype=torch.float64)
-        pool = lambda x: F.conv2d(x[None], ones, None, node.stride, 0, 1, c)[0]
-        return pool(lo), pool(hi)
+        k = node.kernel[0] * node.kernel[1]
+        if lo.ndim == 3:
+            lo, hi = lo.min(axis=(1, 2), keepdims=True), hi.max(axis=(1, 2), keepdims=True)
+        return k * lo, k * hi
     if isinstance(node, ir.Scale):
-        w = torch.as_tensor(node.w, dtype=torch.float64)
-        return torch.minimum(w * lo, w * hi), torch.maximum(w * lo, w * hi)
+        w = _f(node.w)
+        return np.minimum(w * lo, w * hi), np.maximum(w * lo, w * hi)
     if isinstance(node, ir.Flatten):
-        return lo.reshape(-1), hi.reshape(-1)
-    raise CompileError(f"no range rule for synapse type {node.type}")
+        if lo.ndim == 0:
+            return lo, hi
+        return (np.broadcast_to(lo, in_shape).reshape(-1), np.broadcast_to(hi, in_shape).reshape(-1))
+    raise CompileError(f"node '{name}': no range rule for synapse type {node.type}")
+
+
+def _source(node, input_range):
+    qlo, qhi = input_range
+    if node.encoding == "analog":
+        return min(qlo, 0), max(qhi, 0)
+    if node.encoding == "rate":
+        return 0, node.T
+    return 0, 2 ** node.T - 1
+
+
+def _one_spike(v0, dlo, dhi, a_lo, a_hi):
+    """V bound from 'one spike per step' (module docstring); a_hi None: no down spikes."""
+    lo = np.minimum(v0 + dlo, a_lo + dlo - dhi)
+    hi = v0 + dhi if a_hi is None else np.maximum(v0 + dhi, a_hi + dhi - dlo)
+    return lo, hi
+
+
+def _neuron(name, node, zlo, zhi):
+    """(V_lo, V_hi, S_lo, S_hi) arrays of a neuron or readout with cumulative input in [zlo, zhi]."""
+    if isinstance(node, ir.Readout):
+        return zlo, zhi, None, None
+    th = _f(node.theta)
+    if isinstance(node, ir.ILIF):
+        b = _f(node.bias)
+        alo, ahi = zlo + np.minimum(b, 0), zhi + np.maximum(b, 0)
+        return (2.0 ** node.T) * np.minimum(alo, 0), (2.0 ** node.T) * np.maximum(ahi, 0), 0, 2 ** node.T - 1
+    if isinstance(node, ir.CaLIF):
+        leak, v0 = _f(node.leak), 0.0
+        dlo, dhi = zlo - node.T * np.maximum(leak, 0), zhi - node.T * np.minimum(leak, 0)
+        vlo, vhi = _one_spike(v0, dlo, dhi, -(th // 2), (th - 1) // 2)
+        # floor / ceil of float quotients: outward, so a rounding error cannot tighten them
+        slo = 0 if node.gate else np.floor((dlo - vhi) / th)
+        shi = node.s_max if node.s_max > 0 else np.ceil((dhi - vlo) / th)
+    else:
+        b, v0 = _f(node.bias), _f(node.v0)
+        dlo, dhi = zlo + np.minimum(b, 0), zhi + np.maximum(b, 0)
+        if isinstance(node, ir.STBIF):
+            vlo, vhi = _one_spike(v0, dlo, dhi, 0, th - 1)
+            slo, shi = node.s_min, node.s_max
+        elif isinstance(node, ir.IF):
+            vlo, vhi = _one_spike(v0, dlo, dhi, 0, None)
+            slo, shi = 0, node.s_max if node.s_max > 0 else np.ceil((v0 + dhi - vlo) / th)
+        else:
+            raise CompileError(f"node '{name}': no range rule for {node.type}")
+    # the identity V = v0 + D - theta*S with S in [slo, shi]
+    vlo = np.maximum(vlo, v0 + dlo - shi * th)
+    vhi = np.minimum(vhi, v0 + dhi - slo * th)
+    return vlo, vhi, slo, shi
 
 
 def bounds(graph, input_range):
-    """{node: (lo, hi)} of cumulative outputs (spiking nodes, synapses) and, for neurons and
-    readouts, of the register V: {node: (V_lo, V_hi)} as a second dict (Python ints)."""
-    cum, vreg = {}, {}
-    qlo, qhi = input_range
+    """Interval analysis of `graph` (module docstring) for Source values in `input_range`.
+
+    Returns (cum, regs): cum[node] = (lo, hi) of the cumulative output of every Source,
+    synapse and neuron (float64 arrays broadcastable to its shape: scalar, per channel or
+    full); regs[node] = {"V": (lo, hi), "S": (lo, hi) or None} as Python ints for every
+    neuron and readout (the extremes over the layer)."""
+    cum, regs, shapes = {}, {}, {}
     for name in graph.topo_order():
-        node = graph.nodes[name]
-        ins = graph.inputs_of(name)
+        node, ins = graph.nodes[name], graph.inputs_of(name)
         if node.ROLE == "source":
-            shape = node.shape
-            cum[name] = (torch.full(shape, float(min(qlo, 0)), dtype=torch.float64),
-                         torch.full(shape, float(max(qhi, 0)), dtype=torch.float64))
+            lo, hi = _source(node, input_range)
+            cum[name], shapes[name] = (_f(lo), _f(hi)), node.shape
             continue
         if node.ROLE == "synapse":
-            cum[name] = _apply(node, *cum[ins[0].src])
+            src = ins[0].src
+            shapes[name] = out_shape(name, node, shapes[src])
+            cum[name] = _synapse(name, node, *cum[src], shapes[src])
             continue
+        if not ins:
+            raise CompileError(f"node '{name}': no synapse ends in this {node.type}")
         zlo = sum(cum[e.src][0] for e in ins)
         zhi = sum(cum[e.src][1] for e in ins)
-        if isinstance(node, ir.Readout):
-            vlo, vhi = zlo, zhi
-        elif isinstance(node, ir.STBIF):
-            b = torch.as_tensor(node.bias, dtype=torch.float64)
-            v0 = torch.as_tensor(node.v0, dtype=torch.float64)
-            th = torch.as_tensor(node.theta, dtype=torch.float64)
-            vlo = v0 + zlo + b.clamp(max=0) - node.s_max * th
-            vhi = v0 + zhi + b.clamp(min=0) - node.s_min * th
-            shape = node.shape
-            cum[name] = (torch.full(shape, float(node.s_min), dtype=torch.float64),
-                         torch.full(shape, float(node.s_max), dtype=torch.float64))
-        else:
-            raise CompileError(f"node '{name}': range analysis supports STBIF and Readout, "
-                               f"not {node.type}")
-        lo, hi = float(vlo.min()), float(vhi.max())
-        if max(abs(lo), abs(hi)) >= _LIMIT:
-            raise RangeError(f"layer '{name}': membrane V bound [{lo:.0f}, {hi:.0f}] exceeds 2^52")
-        vreg[name] = (int(lo), int(hi))
-    return cum, vreg
+        vlo, vhi, slo, shi = _neuron(name, node, zlo, zhi)
+        _check(name, "membrane V", vlo, vhi)
+        shapes[name] = node.shape
+        s = None
+        if slo is not None:
+            cum[name] = (_f(slo), _f(shi))
+            _check(name, "tracer S", *cum[name])
+            s = (int(np.min(slo)), int(np.max(shi)))
+        regs[name] = {"V": (int(np.floor(np.min(vlo))), int(np.ceil(np.max(vhi)))), "S": s}
+    return cum, regs
+
+
+def register_bounds(graph, input_range):
+    """{node: (V_lo, V_hi)} (Python ints) for every neuron and readout of `graph`."""
+    return {name: r["V"] for name, r in bounds(graph, input_range)[1].items()}
+
+
+def _widths(node, reg):
+    """(v_bits, s_bits or None, V bound) that hold the register bound and the node's arrays."""
+    lo, hi = reg["V"]
+    arrays = [a for a in node.arrays().values() if a.size]
+    lo = min([lo] + [int(a.min()) for a in arrays])
+    hi = max([hi] + [int(a.max()) for a in arrays])
+    s_bits = None
+    if reg["S"] is not None and hasattr(node, "s_bits"):
+        s_bits = ir.bits_for(*reg["S"])
+    return ir.bits_for(lo, hi), s_bits, (lo, hi)
+
+
+def fit_widths(graph, input_range):
+    """Copy of `graph` with every neuron's / readout's v_bits (and s_bits) set from the bounds."""
+    _, regs = bounds(graph, input_range)
+    nodes = dict(graph.nodes)
+    for name, reg in regs.items():
+        v_bits, s_bits, _ = _widths(nodes[name], reg)
+        kw = {"v_bits": v_bits} if s_bits is None else {"v_bits": v_bits, "s_bits": s_bits}
+        nodes[name] = replace(nodes[name], **kw)
+    return ir.Graph(nodes, list(graph.edges), graph.name, dict(graph.meta))
 
 
 def analyze_ranges(st):
-    """Set v_bits / s_bits of every neuron and readout from the bounds, or check a fixed v_bits."""
-    from dataclasses import replace
-
+    """Pass: set v_bits / s_bits of every neuron and readout from the bounds, or check a fixed
+    v_bits (RangeError naming the layer and its bound if it does not fit)."""
     g = st.graph
-    _, vreg = bounds(g, st.options.input_range)
+    _, regs = bounds(g, st.options.input_range)
     fixed = st.options.v_bits
-    for name, (lo, hi) in vreg.items():
+    for name, reg in regs.items():
         node = g.nodes[name]
-        arrays = [a for a in node.arrays().values()]
-        alo = min([lo] + [int(a.min()) for a in arrays if a.size])
-        ahi = max([hi] + [int(a.max()) for a in arrays if a.size])
-        need = ir.bits_for(alo, ahi)
+        need, s_bits, (alo, ahi) = _widths(node, reg)
         if fixed is not None and name in st.layers:
             if need > fixed:
                 rlo, rhi = ir.int_range(fixed)
@@ -104,9 +239,7 @@ def analyze_ranges(st):
                                  f"bound), which does not fit v_bits={fixed} [{rlo}, {rhi}]; "
                                  f"need v_bits >= {need}")
             need = fixed
-        kw = {"v_bits": need}
-        if isinstance(node, ir.STBIF):
-            kw["s_bits"] = ir.bits_for(node.s_min, node.s_max)
+        kw = {"v_bits": need} if s_bits is None else {"v_bits": need, "s_bits": s_bits}
         g.nodes[name] = replace(node, **kw)
         if name in st.layers:
             st.layers[name].update(v_bound=[alo, ahi], v_bits=need)
