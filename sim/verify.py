@@ -73,14 +73,18 @@ class Comparison:
     mismatches: int = 0
     first: Divergence = None
     per_variable: dict = field(default_factory=dict)  # "node.var" -> mismatches
+    layouts: dict = None  # RTL: {node: "shared-kernel" or "dense"}, the core layout it ran
 
     @property
     def ok(self):
         return self.mismatches == 0 and self.compared_values > 0
 
     def to_dict(self):
-        return {"compared_values": self.compared_values, "mismatches": self.mismatches,
-                "first_divergence": None if self.first is None else vars(self.first)}
+        out = {"compared_values": self.compared_values, "mismatches": self.mismatches,
+               "first_divergence": None if self.first is None else vars(self.first)}
+        if self.layouts is not None:
+            out["layouts"] = self.layouts
+        return out
 
 
 # --- the graph a back end ran ------------------------------------------------------------
@@ -261,4 +265,7 @@ def verify(graph, x, steps, backends=("lava",)):
         if key not in golden:
             golden[key] = golden_run(expected, x, steps)
         results[name] = compare(golden[key], trace, name)
+        cores = (getattr(trace, "rtl", None) or {}).get("cores")
+        if cores and all("layout" in c for c in cores):
+            results[name].layouts = {c["node"]: c["layout"] for c in cores}
     return results

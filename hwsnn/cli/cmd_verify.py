@@ -1,8 +1,12 @@
 """`hwsnn verify NET.hwir --backends lava[,rtl]`: run golden and back ends, compare every step.
 
-Compares V, S, y of every neuron node (V of readouts) at every step, at atol = 0, through
-`hwsnn.sim.verify.verify`; the golden run uses the delays each back end states it ran.
-Exit 0 when every back end matches, 1 at the first difference (printed), as with any error.
+Compares V, S, y of every neuron node (V of readouts) at every step, at atol = 0, and the
+state memories read back after the last step (RTL), through `hwsnn.sim.verify.verify`: integers
+as they are (no cast), only the values the back end read from its state, on the graph it was
+given (a back end reporting another graph, other than in its documented delays, is an error);
+the golden run uses those documented delays. For RTL, each core's layout (shared-kernel or
+dense) is printed too. Exit 0 when every back end matches, 1 at the first difference (printed)
+or when nothing was compared, as with any error.
 """
 
 import json
@@ -112,8 +116,12 @@ def register(app):
                               "backends": {n: c.to_dict() for n, c in results.items()}}))
         else:
             for name, c in results.items():
+                if c.layouts is not None:
+                    print(f"{name}: core layouts " + ", ".join(f"{n} {lay}" for n, lay in c.layouts.items()))
                 if c.ok:
                     print(f"{name}: {c.compared_values} values compared, 0 mismatches")
+                elif c.compared_values == 0:
+                    print(f"{name}: no values compared (the back end read none back)")
                 else:
                     print(f"{name}: {c.mismatches} of {c.compared_values} values differ; "
                           f"first: {c.first}")

@@ -100,3 +100,53 @@ def test_corrupted_model_reports_first_divergence(net_file, monkeypatch):
     assert r.exit_code == 1
     first = json.loads(r.output)["backends"]["lava"]["first_divergence"]
     assert first == {**vars(expected.first), "neuron": list(expected.first.neuron)}
+
+
+def _fake(monkeypatch, edit):
+    """Back end "fake" (documented delay 1): golden's trace of the delay-1 graph, then `edit`."""
+    from hwsnn.sim.verify import BACKENDS, DELAYS
+
+    def run(graph, x, steps):
+        trace = sim.run(graph.with_delays(1), x, steps)
+        edit(trace)
+        return trace
+    monkeypatch.setitem(BACKENDS, "fake", run)
+    monkeypatch.setitem(DELAYS, "fake", 1)
+
+
+def test_a_backend_reporting_another_graph_is_an_error(net_file, monkeypatch):
+    path, graph = net_file
+    _fake(monkeypatch, lambda tr: setattr(tr, "graph", graph.with_delays(0)))
+    r = runner.invoke(app, ["verify", path, "--backends", "fake", "--samples", "2"])
+    assert r.exit_code == 1
+    assert str(r.exception) == ("fake: edge 'in' -> 'fc1' has delay 0 in the graph it ran, "
+                                "not the documented 1")
+
+
+def test_nothing_compared_fails(net_file, monkeypatch):
+    path, graph = net_file
+    _fake(monkeypatch, lambda tr: setattr(tr, "valid", {n: np.zeros(1, bool) for n in tr.V}))
+    r = runner.invoke(app, ["verify", path, "--backends", "fake", "--samples", "2"])
+    assert r.exit_code == 1
+    assert r.output.splitlines()[-1] == "fake: no values compared (the back end read none back)"
+
+
+@pytest.mark.rtl
+def test_rtl_json_names_the_core_layouts(tmp_path):
+    from randnets import random_input, random_stbif_net
+    from require_backends import need
+    need("icarus")
+    graph = random_stbif_net(3, kind="conv", depth=2)
+    path = str(tmp_path / "conv.hwir")
+    ir.save(graph, path)
+    np.savez(tmp_path / "in.npz", x=random_input(graph, 2, 3))
+    r = runner.invoke(app, ["verify", path, "--backends", "rtl", "--input", str(tmp_path / "in.npz"),
+                            "--steps", "10", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)["backends"]["rtl"]
+    assert res["mismatches"] == 0
+    # per step: V, S, y of l0 and l1 (C x 5 x 5 each) and V of the 3 readouts; read back after
+    # the last step: V and S of both layers and V of the readout
+    n_neurons = sum(int(np.prod(graph.nodes[n].shape)) for n in ("l0", "l1"))
+    assert res["compared_values"] == 10 * 2 * (3 * n_neurons + 3) + 2 * (2 * n_neurons + 3)
+    assert res["layouts"] == {"l0": "shared-kernel", "l1": "shared-kernel", "out": "dense"}
