@@ -1,5 +1,8 @@
 """`hwsnn sweep [digits] --methods ... --steps ...`: accuracy vs time steps of every conversion
-method on the digits test set (golden simulator), as a table, JSON and/or a plot."""
+method on the digits test set (golden simulator), as a table, JSON and/or a plot.
+
+Each row is one configuration (method, budget T: `hwsnn.methods._study.evaluate`), run in a
+plain loop (`sweep`); it records the steps every sample really runs (mean, max) beside T."""
 
 import json
 import sys
@@ -29,11 +32,12 @@ def register(app):
                   steps: str = typer.Option(DEFAULT_STEPS, "--steps", help="comma-separated step budgets T"),
                   n_test: int = typer.Option(None, "--n-test", help="first N test images (default all 360)"),
                   as_json: bool = typer.Option(False, "--json", help="print JSON rows"),
-                  plot_path: str = typer.Option(None, "--plot", help="write accuracy-vs-T plot (PNG)"),
+                  plot_path: str = typer.Option(None, "--plot", help="write accuracy vs steps run (PNG)"),
+                  threads: int = typer.Option(None, "--threads", help="torch threads (default: torch's)"),
                   quiet: bool = typer.Option(False, "--quiet", help="no progress lines")):
-        """Accuracy, steps to equilibrium, spikes and SOPs per image of each method at each T."""
+        """Accuracy, steps run per sample, equilibrium, spikes and SOPs of each method at each T."""
         from ..methods import METHODS
-        from ..methods._study import plot, references, sweep, table
+        from ..methods._study import base_models, details_table, plot, references, sweep, table
 
         if net != "digits":
             raise HwsnnError(f"network must be 'digits' (the bundled model), not {net!r}")
@@ -42,24 +46,22 @@ def register(app):
         if bad:
             raise HwsnnError(f"--methods must be among {', '.join(METHODS)}, not {', '.join(bad)}")
         Ts = _ints(steps, "steps")
+        if threads is not None:
+            if threads < 1:
+                raise HwsnnError(f"--threads must be >= 1, not {threads}")
+            import torch
+            torch.set_num_threads(threads)
         show = not quiet and not as_json and sys.stderr.isatty()
         prog = (lambda r: print(f"{r['method']} T={r['T']}: {r['accuracy']}", file=sys.stderr)) if show else None
         rows = sweep(names, Ts, n_test=n_test, progress=prog)
-        refs = references()
+        refs, bases = references(), base_models(names)
         if plot_path:
             plot(rows, plot_path, refs)
         if as_json:
-            print(json.dumps({"references": refs, "rows": rows}))
+            print(json.dumps({"references": refs, "base_models": bases, "rows": rows}))
             return
-        print(table(rows, refs))
+        print(table(rows, refs, bases))
         print()
-        print("| method | T | steps run | t_eq mean | settled | spikes/img | SOPs/img |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        for r in rows:
-            if r["accuracy"] is None:
-                continue
-            sops = "—" if r["sops"] is None else f"{r['sops']:.0f}"
-            print(f"| {r['method']} | {r['T']} | {r['steps']} | {r['t_eq_mean']:.1f} | {r['settled']:.2f} "
-                  f"| {r['spikes']:.0f} | {sops} |")
+        print(details_table(rows))
         if plot_path:
             print(f"\nplot: {plot_path}")

@@ -11,7 +11,7 @@ from hwsnn import ir
 from hwsnn.cli.main import app
 from hwsnn.errors import CompileError, ConversionError
 from hwsnn.methods import QCFS, SlipReLU, fit_widths, get, register_bounds, to_if, to_ilif
-from hwsnn.methods._study import evaluate, table
+from hwsnn.methods._study import evaluate
 from hwsnn.sim import run
 
 
@@ -89,7 +89,26 @@ def test_sweep_cli_json():
     assert rows[("ilif", 2)]["accuracy"] is None
     r = rows[("stbif", 8)]
     assert 0 <= r["accuracy"] <= 1 and r["steps"] == 8 and r["sops"] > 0 and r["spikes"] > 0
+    assert r["steps_mean"] == 8 and r["steps_max"] == 8 and 0 <= r["equals_qann"] <= 1
+    assert rows[("ilif", 8)]["steps_max"] == 8 and rows[("ilif", 8)]["equals_qann"] == 1.0  # exact
     assert set(data["references"]) == {"float", "qann"}
+    assert set(data["base_models"]) == {"stbif", "ilif"}
+    assert data["base_models"]["stbif"]["float"] == data["references"]["float"]
+
+
+def test_calif_steps_are_each_samples_own_run():
+    """steps_mean/max of a Ca-LIF row equal the lengths of one-sample runs (window + that
+    sample's settle phase), not the batch's longest settle phase."""
+    from hwsnn.examples import digits_data
+    _, _, x, y = digits_data()
+    m = get("calif")
+    row = evaluate(m, 2, x[:5], y[:5])
+    low = m.lower(2)
+    alone = [run(low.graph, low.encode(x[i:i + 1]), 2, record=False).steps for i in range(5)]
+    assert row["steps_max"] == max(alone) and row["steps_mean"] == pytest.approx(np.mean(alone), abs=0)
+    batched = run(low.graph, low.encode(x[:5]), 2, record=False).steps
+    assert row["steps"] == batched and batched >= max(alone)
+    assert len(set(alone)) > 1 and row["equals_qann"] == 1.0
 
 
 def _error(argv, capsys):
@@ -107,3 +126,14 @@ def test_sweep_cli_errors(capsys):
         "error: --methods must be among stbif, spikezip, qcfs, sliprelu, dualphase, ilif, calif, not bogus")
     assert _error(["sweep", "--steps", "0"], capsys) == "error: --steps must list integers >= 1, not '0'"
     assert _error(["sweep", "cifar"], capsys) == "error: network must be 'digits' (the bundled model), not 'cifar'"
+
+
+def test_table_and_plot_place_rows_by_steps_run(tmp_path):
+    from hwsnn.methods._study import plot, table
+    rows = [{"method": "a", "T": 2, "accuracy": 0.5, "steps_mean": 2.0, "steps_max": 2},
+            {"method": "c", "T": 2, "accuracy": 0.9, "steps_mean": 401.4, "steps_max": 588},
+            {"method": "c", "T": 4, "accuracy": None}]
+    text = table(rows)
+    assert "| a | 0.500 |" in text and "| c | 0.900 @ 401/588 | — |" in text
+    png = plot(rows, tmp_path / "s.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and len(list(tmp_path.iterdir())) == 1
