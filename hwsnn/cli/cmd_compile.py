@@ -10,9 +10,34 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ConversionError, ShapeError
+from ..errors import CompileError, ConversionError, ShapeError
 
-__all__ = ["load_factory", "parse_ints", "compile_model", "print_report", "register"]
+__all__ = ["load_factory", "parse_ints", "input_quantization", "compile_model", "print_report",
+           "register"]
+
+INPUT_HELP = ("--input-scale S and --input-range LO,HI say how the float input the model was "
+              "trained on is quantized: float input = S * q for integers q in LO..HI (the digits "
+              "images: --input-scale 0.0625 --input-range 0,16)")
+
+
+def input_quantization(input_scale, input_range, meta=None):
+    """(scale, (lo, hi)) from the required flags; never guessed. A weights file that records
+    other values gives a note (returned as text, or None)."""
+    if input_scale is None or input_range is None:
+        missing = " and ".join(f for f, v in (("--input-scale", input_scale),
+                                               ("--input-range", input_range)) if v is None)
+        raise CompileError(f"{missing} required: {INPUT_HELP}")
+    if not input_scale > 0:
+        raise CompileError(f"--input-scale must be a positive number, not {input_scale!r}")
+    lo, hi = input_range
+    if lo > hi:
+        raise CompileError(f"--input-range must be LO,HI with LO <= HI, not {lo},{hi}")
+    meta = meta or {}
+    rec = (meta.get("input_scale"), meta.get("input_range"))
+    if rec[0] is not None and (float(rec[0]) != input_scale or rec[1] != f"{lo},{hi}"):
+        return (f"the weights file records --input-scale {rec[0]} --input-range {rec[1]}, "
+                f"compiled with {input_scale:g} and {lo},{hi} as given")
+    return None
 
 
 def load_factory(spec):
@@ -43,21 +68,23 @@ def parse_ints(text, what, n=None):
 
 
 def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bits=None, delays=0,
-                  input_scale=None, input_range=None, calib=None, progress=False):
-    """(graph, qann, x_calib, notes): load, convert (calibrate if the file has no QANN), compile."""
+                  input_scale=None, input_range=None, calib=None, progress=False, name=None):
+    """(graph, qann, x_calib, notes): load, convert (calibrate if the file has no QANN), compile.
+    input_scale and input_range are required (CompileError naming both otherwise)."""
     import torch
 
     from ..compile import compile_qann
     from ..convert import calibrate, convert, load_weights
 
+    input_quantization(input_scale, input_range)
     model = load_factory(model_spec)
     model, qann, meta = load_weights(model, weights, input_shape, levels)
-    notes = []
-    if input_range is None:
-        input_range = (parse_ints(meta["input_range"], "input_range", 2) if "input_range" in meta
-                       else (0, 255))
-    if input_scale is None:
-        input_scale = float(meta.get("input_scale", 1.0 / max(input_range[1], 1)))
+    note = input_quantization(input_scale, input_range, meta)
+    notes = [note] if note else []
+    if calib is not None and np.asarray(calib).size and (calib.min() < input_range[0]
+                                                        or calib.max() > input_range[1]):
+        raise CompileError(f"--calib values lie in [{calib.min()}, {calib.max()}], outside "
+                           f"--input-range {input_range[0]},{input_range[1]}")
     if calib is None:
         rng = np.random.default_rng(0)
         calib = rng.integers(input_range[0], input_range[1] + 1, (64, *input_shape))
@@ -68,7 +95,7 @@ def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bit
         notes.append(f"{weights} holds no fine-tuned QANN: Q-ReLU steps calibrated (99.9th "
                      f"percentile), not fine-tuned")
     graph = compile_qann(qann, input_scale=input_scale, input_range=input_range, w_bits=w_bits,
-                         v_bits=v_bits, delays=delays)
+                         v_bits=v_bits, delays=delays, name=name)
     return graph, qann, calib, notes
 
 
@@ -105,8 +132,11 @@ def register(app):
         w_bits: int = typer.Option(8, "--w-bits", help="signed weight width"),
         v_bits: int = typer.Option(None, "--v-bits", help="fixed membrane width (default: from range analysis)"),
         delays: int = typer.Option(0, "--delays", help="edge delay, 0 or 1"),
-        input_scale: float = typer.Option(None, "--input-scale", help="float input = scale * integer q"),
-        input_range: str = typer.Option(None, "--input-range", help="lo,hi of the integer input q"),
+        input_scale: float = typer.Option(None, "--input-scale",
+                                          help="required: float input = scale * integer q (digits: 0.0625)"),
+        input_range: str = typer.Option(None, "--input-range",
+                                        help="required: lo,hi of the integer input q (digits: 0,16)"),
+        name: str = typer.Option(None, "--name", help="IR graph name (default: the model's class name)"),
         calib: str = typer.Option(None, "--calib", help=".npz of integer inputs (calibration, report)"),
         as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     ):
@@ -118,8 +148,9 @@ def register(app):
         shape = parse_ints(input_shape, "--input-shape")
         rng = parse_ints(input_range, "--input-range", 2) if input_range else None
         x = load_inputs(calib) if calib else None
+        input_quantization(input_scale, rng)
         graph, qann, x, notes = compile_model(model, weights, shape, levels, w_bits, v_bits, delays,
-                                              input_scale, rng, x)
+                                              input_scale, rng, x, name=name)
         rows = integerization_report(qann, graph, x)
         ir.save(graph, output)
         if as_json:

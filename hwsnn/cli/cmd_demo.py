@@ -90,7 +90,7 @@ def run_demo(out, progress=False, say=print, backends=("lava", "rtl"), batch=120
 
     from .. import ir
     from ..compile import compile_qann, integerization_report
-    from ..examples import (DIGITS_INPUT_RANGE, DIGITS_INPUT_SCALE, digits_data,
+    from ..examples import (DIGITS_INPUT_RANGE, DIGITS_INPUT_SCALE, DIGITS_NAME, digits_data,
                             load_digits_model)
     from ..sim import count
 
@@ -102,7 +102,7 @@ def run_demo(out, progress=False, say=print, backends=("lava", "rtl"), batch=120
     with torch.no_grad():
         float_acc, qann_acc = _accuracy(model(xf), y), _accuracy(qann(xf), y)
     graph = compile_qann(qann, input_scale=DIGITS_INPUT_SCALE, input_range=DIGITS_INPUT_RANGE,
-                         w_bits=info.get("w_bits", 8))
+                         w_bits=info.get("w_bits", 8), name=DIGITS_NAME)
     ir.save(graph, os.path.join(out, "digits.hwir"))
     _write_npz(os.path.join(out, "x_test.npz"), x=x, y=y)
     ints = count(graph, x)["output"]

@@ -55,6 +55,7 @@ def register(app):
             raise HwsnnError(f"--backend must be one of golden, lava, rtl, not {backend!r}")
         graph = ir.load(path)
         x = load_inputs(input)
+        ir.check_input_range(graph, x)
         trace = run_graph(graph, x, steps, backend)
         out = trace.output.reshape(trace.batch, -1)
         result = {"backend": backend, "steps": steps, "predictions": out.argmax(1).tolist(),

@@ -44,8 +44,9 @@ def _bias_through(op, mod, bias):
     if op.kind == "linear":
         w, b = mod.weight.detach().double(), mod.bias.detach().double()
         return b + (w @ bias if bool(bias.any()) else 0)
-    if op.kind == "avgpool":
-        return F.avg_pool2d(bias[None], op.attrs["kernel"], op.attrs["stride"])[0]
+    if op.kind == "avgpool":  # zero padding counts in the mean (count_include_pad)
+        return F.avg_pool2d(bias[None], op.attrs["kernel"], op.attrs["stride"],
+                            op.attrs.get("padding", 0))[0]
     if op.kind == "flatten":
         return bias.reshape(-1)
     raise CompileError(f"layer '{op.name}': no folding rule for kind {op.kind!r}")

@@ -71,6 +71,10 @@ def _chain(st, t, u, target, wbits):
             peak = max(peak, int(np.abs(w).max(initial=0)))
             node = (ir.Conv2d(w, mod.stride, mod.padding, mod.groups, w_bits=wbits)
                     if op.kind == "conv" else ir.Dense(w, w_bits=wbits))
+        elif op.kind == "avgpool" and any(op.attrs.get("padding", (0, 0))):
+            c = op.shape[0]  # zero-padded sum pool: depthwise conv with a kernel of ones
+            node = ir.Conv2d(np.ones((c, 1, *op.attrs["kernel"]), dtype=np.int64), op.attrs["stride"],
+                             op.attrs["padding"], c, w_bits=wbits)
         elif op.kind == "avgpool":
             node = ir.SumPool2d(op.attrs["kernel"], op.attrs["stride"])
         else:
@@ -81,19 +85,32 @@ def _chain(st, t, u, target, wbits):
         peak = max(peak, abs(w))
         if w != 1 or not made:
             made.append((f"{target}.shortcut", ir.Scale(np.array(w), w_bits=wbits)))
-    for name, node in made:
+    # leading weightless ops (pools, flatten) are shared by every term of the same source:
+    # ResNet's max pool feeds both the block's conv1 and its identity shortcut through one node
+    shared = st.__dict__.setdefault("shared_prefixes", {})  # (src, op names) -> IR node
+    free = next((i for i, op in enumerate(ops) if op.kind in ("conv", "linear")), len(ops))
+    for i, (name, node) in enumerate(made):
+        key = (t.src, tuple(n for n, _ in made[:i + 1]))
+        if i < free and key in shared:
+            prev = shared[key]
+            continue
         name = st.unique(name)
         st.nodes[name] = node
         st.edges.append(ir.Edge(prev, name))
         prev = name
+        if i < free:
+            shared[key] = name
     st.edges.append(ir.Edge(prev, target))
     return peak
 
 
 def _bias_unit(st, target, b_int, first_src, wbits):
-    """Fallback for a readout bias (see _bias_neurons): an always-on ST-BIF unit (fires once)
-    feeds b_int through its own Dense (as wide as b_int needs). Its input is a zero-weight Dense
-    from `first_src` (a neuron needs a synapse input). The readout then has two inputs."""
+    """Fallback for a readout bias (see _bias_neurons): m always-on ST-BIF units (each fires
+    once) feed b_int through a Dense whose m columns sum to b_int, each weight within w_bits
+    (m = ceil(max|b_int| / (2^(w_bits-1) - 1))). Their input is a zero-weight Dense from
+    `first_src` (a neuron needs a synapse input). The readout then has two inputs."""
+    wmax = _wmax(wbits)
+    m = max(1, int(-(-int(np.abs(b_int).max(initial=0)) // wmax)))
     shapes = {n: getattr(st.nodes[n], "shape", None) for n in st.nodes}
     src, n_in = first_src, int(np.prod(shapes[first_src]))
     if len(shapes[first_src]) != 1:
@@ -102,15 +119,14 @@ def _bias_unit(st, target, b_int, first_src, wbits):
         st.edges.append(ir.Edge(src, flat))
         src = flat
     gate = st.unique(f"{target}.bias_gate")
-    st.nodes[gate] = ir.Dense(np.zeros((1, n_in), dtype=np.int64), w_bits=2)
+    st.nodes[gate] = ir.Dense(np.zeros((m, n_in), dtype=np.int64), w_bits=2)
     st.edges.append(ir.Edge(src, gate))
     unit = st.unique(f"{target}.bias_unit")
-    st.nodes[unit] = ir.STBIF((1,), theta=np.array(2), v0=np.array(1), bias=np.array(1),
+    st.nodes[unit] = ir.STBIF((m,), theta=np.array(2), v0=np.array(1), bias=np.array(1),
                               s_min=0, s_max=1, v_bits=4, s_bits=2)
     st.edges.append(ir.Edge(gate, unit))
     syn = st.unique(f"{target}.bias")
-    bits = max(wbits, ir.bits_for(int(b_int.min()), int(b_int.max())))
-    st.nodes[syn] = ir.Dense(b_int.reshape(-1, 1), w_bits=bits)
+    st.nodes[syn] = ir.Dense(_split(b_int, m, wmax), w_bits=wbits)
     st.edges.append(ir.Edge(unit, syn))
     st.edges.append(ir.Edge(syn, target))
 

@@ -71,11 +71,13 @@ def lower(qann, options):
     return st
 
 
-def compile_qann(qann, *, input_scale=1.0, input_range=(-128, 127), w_bits=8, v_bits=None,
-                 delays=0, R=1, bias_R=None, thresholds="max"):
+def compile_qann(qann, *, input_scale, input_range, w_bits=8, v_bits=None, delays=0, R=1,
+                 bias_R=None, thresholds="max", name=None):
     """Integer IR graph of `qann` (see the pass docstrings for the equations).
 
-    input_scale, input_range: the float input is input_scale * q with integer q in input_range.
+    input_scale, input_range (required, never guessed): the float input is input_scale * q
+    with integer q in input_range (digits: 1/16 and (0, 16)); both go to graph.meta.
+    name: the graph's name (default: the QANN's, i.e. the model's class name).
     w_bits: signed weight width. v_bits: None to size every membrane register from the range
     analysis, or a fixed width (RangeError if a bound does not fit). delays: 0 or 1 on every
     edge leaving a spiking node. R / bias_R: release steps of input / biases.
@@ -83,4 +85,7 @@ def compile_qann(qann, *, input_scale=1.0, input_range=(-128, 127), w_bits=8, v_
     """
     opts = Options(input_scale=float(input_scale), input_range=tuple(input_range), w_bits=w_bits,
                    v_bits=v_bits, delays=delays, R=R, bias_R=bias_R, thresholds=thresholds)
-    return lower(qann, opts).graph
+    graph = lower(qann, opts).graph
+    if name is not None:
+        graph.name = str(name)
+    return graph

@@ -11,8 +11,9 @@ __all__ = ["calibrate", "finetune", "evaluate"]
 
 @torch.no_grad()
 def calibrate(qann, x, percentile=99.9):
-    """Set every Q-ReLU's step s = percentile(pre-activation) / n, layer by layer on batch `x`
-    (each layer sees the already-quantized outputs of the layers before it)."""
+    """Set every Q-ReLU's step s = percentile(pre-activation) / n (at most its ceiling / n, e.g.
+    ReLU6's 6 / n), layer by layer on batch `x` (each layer sees the already-quantized outputs of
+    the layers before it)."""
     was = qann.training
     qann.eval()
     x = torch.as_tensor(x, dtype=torch.float32)
@@ -22,6 +23,8 @@ def calibrate(qann, x, percentile=99.9):
         v = inp[0].detach().flatten().double()
         v = v[v > 0][:1 << 24]
         top = float(torch.quantile(v, percentile / 100)) if v.numel() else 1.0
+        if getattr(mod, "ceiling", None) is not None:  # ReLU6: never clip above the model's own ceiling
+            top = min(top, float(mod.ceiling))
         mod.scale.fill_(max(top, 1e-6) / mod.levels)
 
     for mod in qann.modules():

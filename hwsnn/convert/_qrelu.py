@@ -37,6 +37,7 @@ class QReLU(nn.Module):
             raise ValueError(f"levels must be an integer >= 1, not {levels!r}")
         self.levels = int(levels)
         self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.ceiling = None  # float clip of the model's activation (ReLU6: 6.0); calibration stays below
 
     def extra_repr(self):
         return f"levels={self.levels}, scale={float(self.scale):.6g}"

@@ -1,8 +1,18 @@
 """Trace a float model with torch.fx and morph it into a QANN.
 
 Rules: BatchNorm fused into the preceding Conv2d/Linear; MaxPool2d (and adaptive pools that
-tile evenly) become average pools; ReLU becomes a Q-ReLU with `levels` levels; Dropout and
-Identity vanish; Flatten, residual adds pass through. Anything else: UnsupportedLayerError.
+tile evenly) become average pools (zero padding allowed: inputs are >= 0 after a ReLU); ReLU
+(module, F.relu, torch.relu, Tensor.relu) and ReLU6 become a Q-ReLU with `levels` levels;
+Dropout and Identity vanish; Flatten (and view/reshape to (batch, -1)), residual adds pass
+through. Anything else: UnsupportedLayerError naming the op.
+
+Op names (and so IR node names) are the model's module paths. A module called at several
+sites gets one op per call: the first call is named `path`, the k-th further call `path.k`
+(torchvision's BasicBlock calls `self.relu` twice: `layer1.0.relu`, `layer1.0.relu.1`).
+A function or method is named after the module whose forward calls it and the function,
+`layer1.0.add` (`add` for operator.add/iadd, torch.add; `relu`, `flatten`, ...), numbered the
+same way; at the top level it is the bare function name. A name already taken gets the next
+free number.
 """
 
 import operator
@@ -17,14 +27,16 @@ from ._qrelu import QReLU
 
 __all__ = ["convert", "trace", "fuse_bn", "SUPPORTED"]
 
-SUPPORTED = ("Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d",
-             "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten", "Dropout", "Identity", "add",
-             "torch.flatten", "F.relu")
+SUPPORTED = ("Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d", "ReLU", "ReLU6", "MaxPool2d",
+             "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten", "Dropout", "Identity",
+             "x + y", "torch.add", "F.relu", "torch.relu", "torch.flatten", "view/reshape to flat")
 _PASS = (nn.Dropout, nn.Identity)
-_MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d,
-            nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten) + _PASS
+_MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.MaxPool2d,
+            nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten) + _PASS
 _ADD = (operator.add, operator.iadd, torch.add)
 _RELU = (F.relu, torch.relu)
+_FN_NAMES = {operator.add: "add", operator.iadd: "add", torch.add: "add", F.relu: "relu",
+             torch.relu: "relu"}
 
 
 def trace(model, input_shape):
@@ -101,45 +113,101 @@ class _Builder:
         self.gm, self.levels = gm, levels
         self.mods = dict(gm.named_modules())
         self.ops, self.modules, self.alias = [], {}, {}
+        self.calls, self.taken = {}, {"input", "output"}
+        self.up = {}  # fx node name -> (C, in_hw, out_hw, flat) of an enlarging adaptive pool
+
+    def site(self, node):
+        """The op name of fx `node` (see the module docstring), given once per node."""
+        if "hwsnn_name" in node.meta:
+            return node.meta["hwsnn_name"]
+        if node.op == "call_module":
+            base = node.target
+        else:
+            f = node.target
+            fname = _FN_NAMES.get(f, f if isinstance(f, str) else getattr(f, "__name__", str(f)))
+            stack = list((node.meta.get("nn_module_stack") or {}).values())
+            owner = stack[-1][0] if stack else ""
+            base = f"{owner}.{fname}" if owner else fname
+        k = self.calls.get(base, 0)
+        name = base if k == 0 else f"{base}.{k}"
+        while name in self.taken:
+            k += 1
+            name = f"{base}.{k}"
+        self.calls[base] = k + 1
+        self.taken.add(name)
+        node.meta["hwsnn_name"] = name
+        return name
 
     def src(self, arg, node):
         if not isinstance(arg, fx.Node):
-            raise _unsupported(node.name, f"constant operand {arg!r}")
+            raise _unsupported(self.site(node), f"constant operand {arg!r}")
+        if arg.name in self.up and not self._takes_copies(node, self.up[arg.name][3]):
+            c, hw, out, _ = self.up[arg.name]
+            raise UnsupportedLayerError(
+                f"layer '{self.site(node)}' reads an adaptive pool that enlarges its input {hw} to "
+                f"{out}; only flatten then Linear may follow one (the Linear's weights are summed "
+                f"over the copies)")
         return self.alias.get(arg.name, arg.name)
 
+    def _takes_copies(self, node, flat):
+        """Whether `node` may read an enlarged map: a flatten, or (once flat) a Linear."""
+        mod = self.mods.get(node.target) if node.op == "call_module" else None
+        if flat:
+            return isinstance(mod, nn.Linear)
+        return (isinstance(mod, nn.Flatten) or node.target is torch.flatten
+                or (node.op == "call_method" and node.target in ("flatten", "view", "reshape")))
+
     def add(self, node, kind, inputs, module=None, source="", name=None, **attrs):
-        name = name or (node.target if node.op == "call_module" else node.name)
+        name = name or self.site(node)
         key = module_key(name) if module is not None else ""
+        if key and key in self.modules_keys():
+            raise ConversionError(f"layer '{name}': its parameter key '{key}' is taken by another "
+                                  f"layer; rename one of the modules")
         if module is not None:
             self.modules[name] = module
         self.ops.append(Op(name, kind, tuple(inputs), key, _shape(node), source, attrs))
         self.alias[node.name] = name
 
+    def modules_keys(self):
+        return {module_key(k) for k in self.modules}
+
     def op(self, name):
         return next(op for op in self.ops if op.name == name)
 
-    def pool(self, node, path, what, inp, kernel, stride, padding=0, ceil=False, dilation=1):
-        if _pair(padding) != (0, 0) or ceil or _pair(dilation) != (1, 1):
-            raise UnsupportedLayerError(f"layer '{path}' ({what}): padding, dilation and ceil_mode "
-                                        f"must be 0, 1, False, not {padding}, {dilation}, {ceil}")
-        stride = kernel if stride is None or stride == [] else stride
-        self.add(node, "avgpool", [inp], nn.AvgPool2d(_pair(kernel), _pair(stride)), what,
-                 name=path, kernel=_pair(kernel), stride=_pair(stride))
+    def pool(self, node, what, inp, kernel, stride, padding=0, ceil=False, dilation=1):
+        path = self.site(node)
+        kernel, padding = _pair(kernel), _pair(padding)
+        if ceil or _pair(dilation) != (1, 1) or padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+            raise UnsupportedLayerError(f"layer '{path}' ({what}): dilation 1, ceil_mode False and "
+                                        f"padding <= kernel/2 are required, not dilation={dilation}, "
+                                        f"ceil_mode={ceil}, padding={padding}")
+        stride = kernel if stride is None or stride == [] else _pair(stride)
+        self.add(node, "avgpool", [inp], nn.AvgPool2d(kernel, stride, padding), what,
+                 kernel=kernel, stride=stride, padding=padding)
 
-    def adaptive(self, node, path, what, inp, out_size):
+    def adaptive(self, node, what, inp, out_size):
+        path = self.site(node)
         in_shape = _shape(node.args[0])
         out = _pair(out_size)
         out = tuple(in_shape[1 + i] if o is None else o for i, o in enumerate(out))
-        if in_shape[1] % out[0] or in_shape[2] % out[1]:
-            raise UnsupportedLayerError(f"layer '{path}' ({what}): input {in_shape[1:]} must be a "
-                                        f"multiple of the output size {out}")
-        k = (in_shape[1] // out[0], in_shape[2] // out[1])
+        hw = tuple(in_shape[1:])
+        if all(o % i == 0 for o, i in zip(out, hw)) and out != hw:
+            # enlarging: every output cell is a copy of one input cell (torchvision's VGG at
+            # inputs below 224: AdaptiveAvgPool2d((7, 7)) of a 1x1 map)
+            self.alias[node.name] = inp
+            self.up[node.name] = (in_shape[0], hw, out, False)
+            return
+        if hw[0] % out[0] or hw[1] % out[1]:
+            raise UnsupportedLayerError(f"layer '{path}' ({what}): input {hw} must be a multiple "
+                                        f"of the output size {out} (or divide it)")
+        k = (hw[0] // out[0], hw[1] // out[1])
         if k == (1, 1):
             self.alias[node.name] = inp
             return
-        self.pool(node, path, what, inp, k, k)
+        self.pool(node, what, inp, k, k)
 
-    def batchnorm(self, node, path, mod, inp):
+    def batchnorm(self, node, mod, inp):
+        path = self.site(node)
         prev = self.op(inp)
         if prev.kind not in ("conv", "linear") or len(node.args[0].users) > 1 or prev.attrs.get("bn"):
             raise UnsupportedLayerError(f"layer '{path}' ({type(mod).__name__}) must directly follow "
@@ -151,9 +219,14 @@ class _Builder:
         prev.shape = _shape(node)
         self.alias[node.name] = prev.name
 
+    def qrelu(self, node, inp, what, ceiling=None):
+        q = QReLU(self.levels, scale=ceiling / self.levels if ceiling else 1.0)
+        q.ceiling = ceiling
+        self.add(node, "qrelu", [inp], q, what)
+
     def module(self, node):
-        path, mod = node.target, self.mods[node.target]
-        what = type(mod).__name__
+        mod = self.mods[node.target]
+        path, what = self.site(node), type(mod).__name__
         inp = self.src(node.args[0], node)
         if isinstance(mod, nn.Conv2d):
             if _pair(mod.dilation) != (1, 1) or mod.padding_mode != "zeros" or isinstance(mod.padding, str):
@@ -162,71 +235,100 @@ class _Builder:
                                             f"padding={mod.padding!r}, padding_mode={mod.padding_mode!r}")
             self.add(node, "conv", [inp], fuse_bn(mod, None), what)
         elif isinstance(mod, nn.Linear):
-            self.add(node, "linear", [inp], fuse_bn(mod, None), what)
+            self.linear(node, mod, inp)
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            self.batchnorm(node, path, mod, inp)
+            self.batchnorm(node, mod, inp)
+        elif isinstance(mod, nn.ReLU6):
+            self.qrelu(node, inp, what, ceiling=6.0)
         elif isinstance(mod, nn.ReLU):
-            self.add(node, "qrelu", [inp], QReLU(self.levels), what)
+            self.qrelu(node, inp, what)
         elif isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
             kw = {"dilation": mod.dilation} if isinstance(mod, nn.MaxPool2d) else {}
             if isinstance(mod, nn.AvgPool2d) and not mod.count_include_pad and mod.padding:
                 raise _unsupported(path, what + " with count_include_pad=False")
-            self.pool(node, path, what, inp, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, **kw)
+            self.pool(node, what, inp, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, **kw)
         elif isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-            self.adaptive(node, path, what, inp, mod.output_size)
+            self.adaptive(node, what, inp, mod.output_size)
         elif isinstance(mod, nn.Flatten):
-            self.flatten(node, path, what, inp, mod.start_dim, mod.end_dim)
+            self.flatten(node, what, inp, mod.start_dim, mod.end_dim)
         elif isinstance(mod, _PASS):
             self.alias[node.name] = inp
         else:
             raise _unsupported(path, what)
 
-    def flatten(self, node, path, what, inp, start=1, end=-1):
+    def linear(self, node, mod, inp):
+        """A Linear; after an enlarging adaptive pool its weight is summed over the copies."""
+        lin = fuse_bn(mod, None)
+        if node.args[0].name in self.up:
+            c, (h, w), (oh, ow), _ = self.up[node.args[0].name]
+            if mod.in_features != c * oh * ow:
+                raise ShapeError(f"layer '{self.site(node)}' (Linear): {mod.in_features} inputs, "
+                                 f"not {c * oh * ow}")
+            wt = lin.weight.detach().reshape(-1, c, h, oh // h, w, ow // w)
+            folded = nn.Linear(c * h * w, mod.out_features, dtype=lin.weight.dtype)
+            with torch.no_grad():
+                folded.weight.copy_(wt.sum(dim=(3, 5)).reshape(-1, c * h * w))
+                folded.bias.copy_(lin.bias)
+            lin = folded
+        self.add(node, "linear", [inp], lin, type(mod).__name__)
+
+    def flatten(self, node, what, inp, start=1, end=-1):
+        path = self.site(node)
         in_shape = _shape(node.args[0])
         if start != 1 or end not in (-1, len(in_shape)):
             raise UnsupportedLayerError(f"layer '{path}' ({what}) must flatten dims 1..-1, "
                                         f"not {start}..{end}")
+        if node.args[0].name in self.up:  # flatten the small map; the next Linear sums its copies
+            c, (h, w), out, _ = self.up[node.args[0].name]
+            self.add(node, "flatten", [inp], nn.Flatten(1), what)
+            self.ops[-1].shape = (c * h * w,)
+            self.up[node.name] = (c, (h, w), out, True)
+            return
         if len(in_shape) <= 1:
             self.alias[node.name] = inp
             return
-        self.add(node, "flatten", [inp], nn.Flatten(1), what, name=path)
+        self.add(node, "flatten", [inp], nn.Flatten(1), what)
 
     def function(self, node):
         f, args = node.target, node.args
         fname = getattr(f, "__name__", str(f))
+        path = self.site(node)
         if f in _ADD:
             if len(args) != 2 or node.kwargs:
-                raise _unsupported(node.name, f"{fname} with arguments {args}")
+                raise _unsupported(path, f"{fname} with arguments {args}")
             self.add(node, "add", [self.src(a, node) for a in args], source=fname)
         elif f in _RELU:
-            self.add(node, "qrelu", [self.src(args[0], node)], QReLU(self.levels), fname)
+            self.qrelu(node, self.src(args[0], node), fname)
+        elif f is F.relu6:
+            self.qrelu(node, self.src(args[0], node), fname, ceiling=6.0)
         elif f is torch.flatten:
             start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
             end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
-            self.flatten(node, node.name, "torch.flatten", self.src(args[0], node), start, end)
+            self.flatten(node, "torch.flatten", self.src(args[0], node), start, end)
         elif f in (F.max_pool2d, F.avg_pool2d):
             kw = dict(zip(("kernel", "stride", "padding"), args[1:]), **node.kwargs)
-            self.pool(node, node.name, fname, self.src(args[0], node), kw.get("kernel", kw.get("kernel_size")),
+            self.pool(node, fname, self.src(args[0], node), kw.get("kernel", kw.get("kernel_size")),
                       kw.get("stride"), kw.get("padding", 0), kw.get("ceil_mode", False))
         elif f in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
-            self.adaptive(node, node.name, fname, self.src(args[0], node),
+            self.adaptive(node, fname, self.src(args[0], node),
                           args[1] if len(args) > 1 else node.kwargs["output_size"])
         else:
-            raise _unsupported(node.name, f"function {fname}")
+            raise _unsupported(path, f"function {fname}")
 
     def method(self, node):
         m, args = node.target, node.args
         if m == "size":
             return  # only feeds view/reshape arguments
+        path = self.site(node)
         if m == "relu":
-            self.add(node, "qrelu", [self.src(args[0], node)], QReLU(self.levels), "Tensor.relu")
+            self.qrelu(node, self.src(args[0], node), "Tensor.relu")
         elif m == "flatten":
             start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
-            self.flatten(node, node.name, "Tensor.flatten", self.src(args[0], node), start)
+            self.flatten(node, "Tensor.flatten", self.src(args[0], node), start)
         elif m in ("view", "reshape") and len(_shape(node)) == 1:
-            self.flatten(node, node.name, f"Tensor.{m}", self.src(args[0], node))
+            self.flatten(node, f"Tensor.{m}", self.src(args[0], node))
         else:
-            raise _unsupported(node.name, f"method Tensor.{m}")
+            raise _unsupported(path, f"method Tensor.{m}")
 
     def build(self):
         for node in self.gm.graph.nodes:

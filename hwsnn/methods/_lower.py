@@ -102,10 +102,11 @@ def _rewire_bias_unit(graph, nodes, edges, T):
             nodes[f"{unit}.flatten"] = ir.Flatten()
             edges.append(ir.Edge(prev, f"{unit}.flatten"))
             prev = f"{unit}.flatten"
-        nodes[f"{unit}.gate"] = ir.Dense(np.zeros((1, int(np.prod(shape))), dtype=np.int64), w_bits=2)
+        m = nodes[unit].shape  # compile splits a wide bias over m units (each weight within w_bits)
+        nodes[f"{unit}.gate"] = ir.Dense(np.zeros((m[0], int(np.prod(shape))), dtype=np.int64), w_bits=2)
         edges.append(ir.Edge(prev, f"{unit}.gate"))
         edges.append(ir.Edge(f"{unit}.gate", unit))
-        nodes[unit] = ir.ILIF((1,), theta=np.array(2 ** T), T=T, bias=np.array(1))
+        nodes[unit] = ir.ILIF(m, theta=np.array(2 ** T), T=T, bias=np.array(1))
 
 
 def to_ilif(graph, T, input_range=None):

@@ -82,7 +82,7 @@ def test_w_bits_too_small_raises():
 def test_two_weighted_layers_without_activation():
     model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
     with pytest.raises(CompileError, match=r"^layer '1': linear directly after '0' with no activation"):
-        compile_qann(convert(model, (3,)), input_range=(0, 3))
+        compile_qann(convert(model, (3,)), input_scale=1 / 3, input_range=(0, 3))
 
 
 def test_range_bound_is_reached_by_an_adversarial_input():
@@ -132,7 +132,10 @@ def test_readout_bias_unit_fallback():
     assert (c["S"]["output.bias_unit"] == 1).all()
     u = g.meta["layers"]["output"]["unit"]
     b_int = np.rint(q.layers["3"].bias.detach().double().numpy() / u).astype(np.int64)
-    np.testing.assert_array_equal(g.nodes["output.bias"].W[:, 0], b_int)
+    bias_w = g.nodes["output.bias"].W  # b_int split over always-on units, each weight in int8
+    assert bias_w.shape[1] == g.nodes["output.bias_unit"].shape[0] == -(-np.abs(b_int).max() // 127)
+    assert np.abs(bias_w).max() <= 127 and g.nodes["output.bias"].w_bits == 8
+    np.testing.assert_array_equal(bias_w.sum(1), b_int)
     W = g.nodes["3"].W
     np.testing.assert_array_equal(c["output"], c["S"]["1"].reshape(20, -1) @ W.T + b_int)
 

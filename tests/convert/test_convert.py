@@ -49,6 +49,7 @@ def test_bn_fusion_matches_conv_then_bn():
 def test_qann_with_many_levels_tracks_the_avgpool_float_model():
     """With MaxPool -> AvgPool done by hand in the float model, a 4096-level QANN is the float
     model up to the quantization step."""
+    torch.manual_seed(0)
     model = _randomize_bn(small_cnn())
     model[3] = nn.AvgPool2d(2)
     x = torch.rand(64, 1, 4, 4)
@@ -93,8 +94,9 @@ def test_unsupported_layer_names_module_path():
         convert(WithLSTM(), (4,))
     assert str(info.value) == (
         "layer 'features.3' (LSTM) has no conversion rule; supported: Conv2d, Linear, BatchNorm1d, "
-        "BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Flatten, "
-        "Dropout, Identity, add, torch.flatten, F.relu")
+        "BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, "
+        "Flatten, Dropout, Identity, x + y, torch.add, F.relu, torch.relu, torch.flatten, "
+        "view/reshape to flat")
 
 
 def test_unsupported_function():

@@ -1,0 +1,114 @@
+"""Train the bundled digits ResNet (hwsnn.examples.DigitsResNet: torchvision-style blocks, one
+ReLU module called twice per block), convert, fine-tune, write its weights.
+
+    .venv/bin/python scripts/train_digits_resnet.py [--levels 8] [--epochs 30] [--qat-epochs 15]
+
+Float training (Adam, fixed seed) -> convert (fuse BN, Q-ReLU per call site, steps calibrated on
+the training set) -> QAT fine-tuning (LSQ) -> compile (w_bits 8, input 1/16 on 0..16) ->
+float / QANN / integer / SNN accuracy and steps to equilibrium -> write
+hwsnn/data/digits_resnet.safetensors and digits_resnet.json.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwsnn.compile import compile_qann
+from hwsnn.convert import convert, evaluate, finetune, save_weights
+from hwsnn.examples import (DIGITS_INPUT_RANGE, DIGITS_INPUT_SCALE, DIGITS_INPUT_SHAPE,
+                            digits_data, digits_resnet)
+from hwsnn.sim import count, run
+
+DATA = Path(__file__).resolve().parent.parent / "hwsnn" / "data"
+
+
+def loader(x, y, batch, shuffle, seed=0):
+    ds = torch.utils.data.TensorDataset(torch.as_tensor(x, dtype=torch.float32) * DIGITS_INPUT_SCALE,
+                                        torch.as_tensor(y))
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=shuffle, generator=g)
+
+
+def train_float(model, train, epochs, lr):
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    for _ in range(epochs):
+        model.train()
+        for x, y in train:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        sched.step()
+    model.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--levels", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--qat-epochs", type=int, default=15)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--qat-lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=DATA)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    t0 = time.time()
+    xtr, ytr, xte, yte = digits_data()
+    train, test = loader(xtr, ytr, 64, True, args.seed), loader(xte, yte, 360, False)
+    model = digits_resnet()
+    train_float(model, train, args.epochs, args.lr)
+    float_acc = evaluate(model, test)
+    calib = torch.as_tensor(xtr, dtype=torch.float32) * DIGITS_INPUT_SCALE
+    qann = convert(model, DIGITS_INPUT_SHAPE, levels=args.levels, calib=calib)
+    ptq_acc = evaluate(qann, test)
+    finetune(qann, train, epochs=args.qat_epochs, lr=args.qat_lr, progress=sys.stderr.isatty())
+    qann_acc = evaluate(qann, test)
+    graph = compile_qann(qann, input_scale=DIGITS_INPUT_SCALE, input_range=DIGITS_INPUT_RANGE,
+                         w_bits=8, name="digits-resnet")
+    ints = count(graph, xte)
+    int_acc = float(np.mean(ints["output"].argmax(1) == yte))
+    steps = 8 * args.levels * 4
+    tr = run(graph, xte, steps, record=False)
+    tr1 = run(graph.with_delays(1), xte, steps, record=False)
+    equal = float(np.mean(np.all(tr.output == ints["output"], axis=1)))
+    equal_d1 = float(np.mean(np.all(tr1.output == ints["output"], axis=1)))
+    t_eq = int(max(tr.t_eq.max(), tr1.t_eq.max()))
+    info = {
+        "architecture": DigitsResNetDoc, "factory": "hwsnn.examples:digits_resnet",
+        "input_shape": list(DIGITS_INPUT_SHAPE), "input_scale": DIGITS_INPUT_SCALE,
+        "input_range": list(DIGITS_INPUT_RANGE),
+        "split": "sklearn load_digits: first 1437 train, last 360 test, pixels/16",
+        "levels": args.levels, "w_bits": 8, "seed": args.seed, "epochs": args.epochs,
+        "qat_epochs": args.qat_epochs,
+        "scales": {op.name: float(qann.layers[op.key].scale.detach()) for op in qann.qrelus},
+        "float_accuracy": float_acc, "ptq_accuracy": ptq_acc, "qann_accuracy": qann_acc,
+        "int_qann_accuracy": int_acc, "snn_accuracy": float(np.mean(tr.output.argmax(1) == yte)),
+        "snn_equals_qann": equal, "snn_equals_qann_delay1": equal_d1,
+        "t_eq_max": int(tr.t_eq.max()), "t_eq_max_delay1": int(tr1.t_eq.max()),
+        "settled": bool(tr.settled.all() and tr1.settled.all()),
+        "steps": max(2 * t_eq, t_eq + 8), "train_seconds": round(time.time() - t0, 1),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_weights(args.out / "digits_resnet.safetensors", model, qann,
+                 {"levels": args.levels, "input_scale": DIGITS_INPUT_SCALE, "input_range": "0,16"})
+    os.chmod(args.out / "digits_resnet.safetensors", 0o644)
+    tmp = args.out / f"digits_resnet.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, args.out / "digits_resnet.json")
+    print(json.dumps(info, indent=2))
+
+
+DigitsResNetDoc = ("conv(1->16,3,p1)-BN-ReLU -> BasicBlock(16) -> BasicBlock(16->32, stride 2, "
+                   "1x1 downsample) -> AdaptiveAvgPool2d(1) -> flatten -> linear(32->10); one ReLU "
+                   "module per block, called twice")
+
+if __name__ == "__main__":
+    main()
