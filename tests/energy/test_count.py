@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hwsnn import energy, ir, sim
-from hwsnn.errors import BackendUnavailableError, MappingError
+from hwsnn.errors import BackendUnavailableError
 
 from randnets import random_input, random_stbif_net
 from refcount import fanout, input_macs_by_loops, paths, sops_by_loops
@@ -172,10 +172,7 @@ def test_cycles_passed_through():
 
 
 def test_digits_network_matches_loops():
-    try:
-        from hwsnn.examples import load_digits_ir
-    except ImportError:
-        pytest.skip("hwsnn.examples.load_digits_ir not available")
+    from hwsnn.examples import load_digits_ir
     graph, x, _, steps = load_digits_ir(n_test=3)
     for delay in (0, 1):
         g = graph.with_delays(delay)
@@ -190,15 +187,12 @@ def test_counts_equal_across_executors(backend):
     import importlib
     from hwsnn.sim.verify import BACKENDS
     mod, fn = BACKENDS[backend].split(":")
-    try:
-        run = getattr(importlib.import_module(mod), fn)
-    except (ImportError, AttributeError):
-        pytest.skip(f"{backend} back end not built")
-    g = random_stbif_net(1, kind="dense", depth=2)
+    run = getattr(importlib.import_module(mod), fn)
+    g = random_stbif_net(1, kind="dense", depth=2)  # maps onto both (a MappingError fails)
     x = random_input(g, 2, 1)
     try:
         other = run(g, x, 10)
-    except (BackendUnavailableError, MappingError) as exc:  # not installed / net not supported
+    except BackendUnavailableError as exc:  # not installed: HWSNN_REQUIRE_BACKENDS=1 fails it
         pytest.skip(str(exc))
     golden = sim.run(other.graph, x, 10, record=True)
     a, b = energy.count_events(golden, x), energy.count_events(other, x)
