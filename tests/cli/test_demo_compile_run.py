@@ -16,7 +16,8 @@ import cli_models  # noqa: E402
 
 DIGITS = ["--model", "hwsnn.examples:digits_cnn", "--weights",
           os.path.join(os.path.dirname(__file__), "..", "..", "hwsnn", "data", "digits_cnn.safetensors"),
-          "--input-shape", "1,8,8"]
+          "--input-scale", "0.0625", "--input-range", "0,16", "--input-shape", "1,8,8"]
+SCALE_01 = ["--input-scale", str(1 / 255), "--input-range", "0,255"]
 
 
 def cli(argv, capsys):
@@ -84,13 +85,44 @@ def test_compile_then_run(tmp_path, capsys):
 def test_compile_pt_weights_calibrates(tmp_path, capsys):
     torch.save(cli_models.tiny_mlp().state_dict(), tmp_path / "w.pt")
     code, out, err = cli(["compile", "--model", "cli_models:tiny_mlp", "--weights", str(tmp_path / "w.pt"),
-                          "--input-shape", "1,4,4", "--levels", "4", "--w-bits", "6",
+                          "--input-shape", "1,4,4", "--levels", "4", "--w-bits", "6", *SCALE_01,
                           "-o", str(tmp_path / "m.hwir"), "--json"], capsys)
     assert code == 0, err
     rep = json.loads(out)
     assert "no fine-tuned QANN" in rep["notes"][1]
+    assert g_meta(tmp_path / "m.hwir") == (1 / 255, [0, 255])
     g = ir.load(tmp_path / "m.hwir")
     assert g.nodes["2"].s_max == 4 and g.nodes["1"].w_bits == 6
+
+
+def g_meta(path):
+    g = ir.load(path)
+    return g.meta["input_scale"], g.meta["input_range"]
+
+
+def test_compile_requires_input_quantization(tmp_path, capsys):
+    args = [a for a in DIGITS]
+    del args[args.index("--input-scale"):args.index("--input-scale") + 4]
+    line = _error(["compile", *args, "-o", str(tmp_path / "x.hwir")], capsys)
+    assert line == ("error: --input-scale and --input-range required: --input-scale S and "
+                    "--input-range LO,HI say how the float input the model was trained on is "
+                    "quantized: float input = S * q for integers q in LO..HI (the digits images: "
+                    "--input-scale 0.0625 --input-range 0,16)")
+    line = _error(["compile", *args, "--input-range", "0,16", "-o", str(tmp_path / "x.hwir")], capsys)
+    assert line.startswith("error: --input-scale required: ")
+    assert not (tmp_path / "x.hwir").exists()
+
+
+def test_compile_records_input_quantization_and_run_rejects_outside(tmp_path, capsys):
+    net = tmp_path / "d.hwir"
+    assert cli(["compile", *DIGITS, "--name", "digits-cnn", "-o", str(net)], capsys)[0] == 0
+    assert g_meta(net) == (0.0625, [0, 16]) and ir.load(net).name == "digits-cnn"
+    x = np.zeros((2, 1, 8, 8), dtype=np.int64)
+    x[1, 0, 3, 4] = 17
+    np.savez(tmp_path / "x.npz", x=x)
+    line = _error(["run", str(net), "--input", str(tmp_path / "x.npz"), "--steps", "5"], capsys)
+    assert line == ("error: input 'input': values in [0, 17] lie outside the input range [0, 16] "
+                    "this IR was compiled for (--input-range 0,16); quantize inputs into it")
 
 
 def _error(argv, capsys):
@@ -109,13 +141,13 @@ def _pt(tmp_path, factory):
 
 def test_error_unsupported_layer(tmp_path, capsys):
     line = _error(["compile", "--model", "cli_models:with_lstm", "--weights", _pt(tmp_path, "with_lstm"),
-                   "--input-shape", "1,4,4", "-o", str(tmp_path / "x.hwir")], capsys)
+                   "--input-shape", "1,4,4", *SCALE_01, "-o", str(tmp_path / "x.hwir")], capsys)
     assert line.startswith("error: layer 'features.3' (LSTM) has no conversion rule; supported: Conv2d")
 
 
 def test_error_not_traceable(tmp_path, capsys):
     line = _error(["compile", "--model", "cli_models:branchy", "--weights", _pt(tmp_path, "branchy"),
-                   "--input-shape", "1,4,4", "-o", str(tmp_path / "x.hwir")], capsys)
+                   "--input-shape", "1,4,4", *SCALE_01, "-o", str(tmp_path / "x.hwir")], capsys)
     assert line == ("error: model _Branchy cannot be traced by torch.fx: TraceError: symbolically "
                     "traced variables cannot be used as inputs to control flow")
 
