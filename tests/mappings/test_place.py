@@ -127,10 +127,7 @@ def test_conv_axons_are_the_union_of_receptive_fields(tmp_path):
 
 
 def test_digits_network_fits_loihi():
-    try:
-        from hwsnn.examples import load_digits_ir
-    except ImportError:
-        pytest.skip("hwsnn.examples.load_digits_ir not available")
+    from hwsnn.examples import load_digits_ir
     graph, *_ = load_digits_ir(n_test=1)
     p = place(graph, load_target("loihi"))
     assert p.cores >= len(p.layers) and p.chips == 1

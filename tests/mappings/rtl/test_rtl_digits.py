@@ -12,10 +12,7 @@ pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 
 def test_digits_network_five_images_every_step():
     need_sim("icarus")
-    try:
-        from hwsnn.examples import load_digits_ir
-    except ImportError:
-        pytest.skip("hwsnn.examples.load_digits_ir is not available")
+    from hwsnn.examples import load_digits_ir
     from hwsnn.mappings.rtl import lower, run
     graph, x, y, steps = load_digits_ir(5)
     # both conv layers get shared-kernel cores (the lowering checked them against the unrolled matrix)
