@@ -8,7 +8,7 @@ __all__ = [
     "HwsnnError", "IRError", "IRFormatError", "ShapeError", "RangeError",
     "ConversionError", "UnsupportedLayerError", "TraceError", "CompileError",
     "SimulationError", "BackendError", "BackendUnavailableError", "MismatchError",
-    "TargetError", "MappingError",
+    "TargetError", "MappingError", "ClusterError",
 ]
 
 
@@ -70,3 +70,7 @@ class TargetError(HwsnnError):
 
 class MappingError(HwsnnError):
     """A network does not fit a target; names layer, limit and excess."""
+
+
+class ClusterError(HwsnnError):
+    """Sharded work failed: Ray missing, a shard failed twice, a cluster address unreachable."""

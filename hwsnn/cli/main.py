@@ -22,7 +22,7 @@ def _root():
     """hwsnn: PyTorch ANN -> exact integer SNN -> golden simulator, Lava, RTL, energy."""
 
 # Each module defines register(app). Add a command by adding its module here.
-COMMANDS = ["demo", "compile", "run", "inspect", "verify", "rtl", "energy", "map", "sweep"]
+COMMANDS = ["demo", "compile", "run", "inspect", "verify", "eval", "rtl", "energy", "map", "sweep"]
 
 
 def _register():

@@ -1,0 +1,144 @@
+"""Sharding on a real local Ray instance (2 workers): merged results equal one worker's."""
+
+import importlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+try:
+    import ray  # noqa: F401
+except ImportError:  # under HWSNN_REQUIRE_BACKENDS=1 (CI) a missing Ray fails the run
+    if os.environ.get("HWSNN_REQUIRE_BACKENDS") == "1":
+        raise ImportError("HWSNN_REQUIRE_BACKENDS=1: Ray is missing: pip install 'hwsnn[cluster]'")
+    pytest.skip("Ray is not installed: pip install 'hwsnn[cluster]'", allow_module_level=True)
+
+import shard_helpers  # noqa: E402
+from randnets import random_stbif_net  # noqa: E402
+
+from hwsnn.cluster import Pool, merge_comparisons, sample_ranges, verify_sharded  # noqa: E402
+from hwsnn.errors import ClusterError  # noqa: E402
+sim_verify = importlib.import_module("hwsnn.sim.verify")
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with Pool(workers=2, progress=False) as p:
+        yield p
+
+
+@pytest.fixture
+def corrupt(monkeypatch):
+    monkeypatch.setitem(sim_verify.BACKENDS, "corrupt", "shard_helpers:corrupt_backend")
+    monkeypatch.setitem(sim_verify.DELAYS, "corrupt", None)  # it runs the graph as given
+
+
+def _net_and_inputs(batch=12):
+    graph = random_stbif_net(3, depth=2)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 17, (batch, *graph.nodes["in"].shape))
+    x[:, 0] = np.arange(batch)  # a tag per sample (see shard_helpers.corrupt_backend)
+    return graph, x
+
+
+def test_sample_ranges_cover_every_sample_once():
+    for n in (1, 2, 7, 360):
+        for k in (1, 2, 3, 8, 500):
+            r = sample_ranges(n, k)
+            assert r[0][0] == 0 and r[-1][1] == n and all(a < b for a, b in r)
+            assert all(b == c for (_, b), (c, _) in zip(r, r[1:]))
+
+
+def test_verify_two_shards_equals_one_worker(pool, corrupt):
+    graph, x = _net_and_inputs()
+    one = sim_verify.verify(graph, x, 9, backends=["golden", "corrupt"])
+    two = verify_sharded(graph, x, 9, ["golden", "corrupt"], pool)
+    assert pool.size == 2
+    for name in ("golden", "corrupt"):
+        assert two[name].compared_values == one[name].compared_values > 0
+        assert two[name].mismatches == one[name].mismatches
+        assert two[name].per_variable == one[name].per_variable
+        assert two[name].first == one[name].first
+    assert one["golden"].mismatches == 0
+    # the earliest divergence is in the second shard (sample 7, step 1), at its global index
+    first = two["corrupt"].first
+    assert (first.sample, first.step, first.variable) == (7, 1, "V")
+    assert two["corrupt"].mismatches >= 2
+
+
+def test_merge_is_exact_for_any_shard_count(corrupt):
+    graph, x = _net_and_inputs()
+    one = sim_verify.verify(graph, x, 9, backends=["corrupt"])["corrupt"]
+    for k in (1, 3, 12):
+        with Pool(progress=False) as serial:
+            merged = verify_sharded(graph, x, 9, ["corrupt"], serial, shards=k)["corrupt"]
+        assert (merged.compared_values, merged.mismatches, merged.first) == \
+            (one.compared_values, one.mismatches, one.first)
+
+
+def test_merge_rejects_mixed_backends():
+    a, b = sim_verify.Comparison("lava"), sim_verify.Comparison("rtl")
+    with pytest.raises(ClusterError, match="different back ends"):
+        merge_comparisons([a, b], [0, 1], [])
+
+
+def test_killed_worker_is_retried_once(pool, tmp_path):
+    out = pool.map(shard_helpers.die_once, [0, 1, 2], setup=lambda m: m,
+                   setup_args=(str(tmp_path / "died"),))
+    assert out == [0, 10, 20] and (tmp_path / "died").exists()
+
+
+def test_shard_that_kills_its_worker_twice_fails_naming_it(pool):
+    with pytest.raises(ClusterError, match=r"shard 1 failed twice: its worker died"):
+        pool.map(shard_helpers.die_always, [0, 1, 2])
+
+
+def test_pool_stops_the_ray_it_started():
+    code = ("from hwsnn.cluster import Pool\n"
+            "with Pool(workers=1, progress=False) as p:\n"
+            "    assert p.map(lambda s, i: i + 1, [1, 2]) == [2, 3]\n"
+            "import ray; print(ray.is_initialized())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("False")
+
+
+def test_ctrl_c_stops_the_cluster_it_started(tmp_path):
+    """SIGINT during a sharded `hwsnn eval` ends it (exit 130) and leaves no Ray process."""
+    import signal
+    import tempfile
+    import time
+
+    from hwsnn import ir
+    graph = random_stbif_net(3)
+    ir.save(graph, str(tmp_path / "net.hwir"))
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).integers(0, 17, (200_000, 6)))
+    ray_tmp = tempfile.mkdtemp(prefix="hwray", dir="/tmp")  # short: Ray's sockets live there
+    env = dict(os.environ, RAY_TMPDIR=ray_tmp)
+    cmd = [sys.executable, "-m", "hwsnn.cli", "eval", str(tmp_path / "net.hwir"), "--input",
+           str(tmp_path / "x.npz"), "--steps", "400", "--chunk", "500", "--workers", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def ray_processes():
+        ps = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if ray_tmp in line]
+
+    deadline = time.time() + 120
+    while time.time() < deadline and len(ray_processes()) < 3 and proc.poll() is None:
+        time.sleep(0.5)  # wait until the head and the workers run
+    assert proc.poll() is None, proc.communicate()
+    assert ray_processes(), "Ray did not start"
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err  # typer ends a Ctrl-C with exit 130, after our clean-up ran
+    for _ in range(40):
+        if not ray_processes():
+            break
+        time.sleep(0.5)
+    assert ray_processes() == []
