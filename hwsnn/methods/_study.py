@@ -178,6 +178,10 @@ def sweep(methods, steps, n_test=None, progress=None):
     return rows
 
 
+def _fmt(v):
+    return "—" if v is None else f"{v:.3f}"
+
+
 def _cell(r):
     if r is None or r["accuracy"] is None:
         return "—"
@@ -207,15 +211,19 @@ def table(rows, refs=None, bases=None):
 
 
 def details_table(rows):
-    """Markdown table, one line per row: steps run per sample, equilibrium, spikes, SOPs."""
-    lines = ["| method | T | steps run mean | max | t_eq mean | settled | equals QANN | spikes/img "
-             "| SOPs/img |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """Markdown table, one line per row: steps run per sample, equilibrium, equality with the
+    count semantics, IF residual error (ideal accuracy, count mismatch), spikes, SOPs."""
+    lines = ["| method | T | steps run mean | max | t_eq mean | settled | equals QANN | IF ideal acc. "
+             "| IF count mismatch | spikes/img | SOPs/img |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         if r["accuracy"] is None:
             continue
+        ideal = _fmt(r.get("accuracy_ideal"))
+        mis = "—" if r.get("count_mismatch") is None else f"{r['count_mismatch']:.4f}"
         lines.append(f"| {r['method']} | {r['T']} | {r['steps_mean']:.1f} | {r['steps_max']} | "
-                     f"{r['t_eq_mean']:.1f} | {r['settled']:.2f} | {r['equals_qann']:.3f} | "
-                     f"{r['spikes']:.0f} | {r['sops']:.0f} |")
+                     f"{r['t_eq_mean']:.1f} | {r['settled']:.2f} | {r['equals_qann']:.3f} | {ideal} | "
+                     f"{mis} | {r['spikes']:.0f} | {r['sops']:.0f} |")
     return "\n".join(lines)
 
 
