@@ -34,7 +34,11 @@ def register(app):
                   as_json: bool = typer.Option(False, "--json", help="print JSON rows"),
                   plot_path: str = typer.Option(None, "--plot", help="write accuracy vs steps run (PNG)"),
                   threads: int = typer.Option(None, "--threads", help="torch threads (default: torch's)"),
-                  quiet: bool = typer.Option(False, "--quiet", help="no progress lines")):
+                  quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
+                  workers: int = typer.Option(None, "--workers", help="run the configurations on N "
+                                              "local Ray workers (starts Ray, stops it at the end)"),
+                  address: str = typer.Option(None, "--address", help="run them on an existing Ray "
+                                              "cluster: auto or HOST:PORT")):
         """Accuracy, steps run per sample, equilibrium, spikes and SOPs of each method at each T."""
         from ..methods import METHODS
         from ..methods._study import base_models, details_table, plot, references, sweep, table
@@ -53,7 +57,12 @@ def register(app):
             torch.set_num_threads(threads)
         show = not quiet and not as_json and sys.stderr.isatty()
         prog = (lambda r: print(f"{r['method']} T={r['T']}: {r['accuracy']}", file=sys.stderr)) if show else None
-        rows = sweep(names, Ts, n_test=n_test, progress=prog)
+        if workers is None and address is None:
+            rows = sweep(names, Ts, n_test=n_test, progress=prog)
+        else:
+            from ..cluster import Pool, sweep_sharded
+            with Pool(workers, address, progress=False) as pool:
+                rows = sweep_sharded(names, Ts, pool, n_test=n_test, progress=prog)
         refs, bases = references(), base_models(names)
         if plot_path:
             plot(rows, plot_path, refs)

@@ -10,6 +10,7 @@ or when nothing was compared, as with any error.
 """
 
 import json
+import sys
 
 import numpy as np
 import typer
@@ -76,10 +77,15 @@ def load_inputs(graph, path, samples=None):
     return out
 
 
-def verify_file(graph, backends, x, steps):
-    """{backend: Comparison} (see hwsnn.sim.verify)."""
-    from ..sim.verify import verify
-    return verify(graph, x, steps, backends=backends)
+def verify_file(graph, backends, x, steps, workers=None, address=None, progress=False):
+    """{backend: Comparison} (see hwsnn.sim.verify); with `workers` or `address` the samples
+    are sharded over Ray workers and the results merged exactly (hwsnn.cluster)."""
+    if workers is None and address is None:
+        from ..sim.verify import verify
+        return verify(graph, x, steps, backends=backends)
+    from ..cluster import Pool, verify_sharded
+    with Pool(workers, address, progress=progress, desc="verify") as pool:
+        return verify_sharded(graph, x, steps, backends, pool)
 
 
 def register(app):
@@ -97,6 +103,10 @@ def register(app):
                                        "meta['input_range'] if set, else within each Source's "
                                        f"x_bits (rate 0..T, bits 0..2^T-1), numpy seed {DEFAULT_SEED}"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        workers: int = typer.Option(None, "--workers", help="shard the samples over N local Ray "
+                                    "workers (starts Ray here, stops it at the end)"),
+        address: str = typer.Option(None, "--address", help="shard over an existing Ray cluster: "
+                                    "auto or HOST:PORT"),
     ):
         """Compare back ends with the golden simulator on V, S, y of every node at every step."""
         graph = ir.load(path)
@@ -110,7 +120,8 @@ def register(app):
         else:
             x = default_inputs(graph, samples or DEFAULT_SAMPLES)
         steps = steps or default_steps(graph)
-        results = verify_file(graph, names, x, steps)
+        results = verify_file(graph, names, x, steps, workers, address,
+                              progress=not as_json and sys.stderr.isatty())
         if as_json:
             print(json.dumps({"steps": steps, "samples": int(next(iter(x.values())).shape[0]),
                               "backends": {n: c.to_dict() for n, c in results.items()}}))

@@ -142,3 +142,17 @@ def test_ctrl_c_stops_the_cluster_it_started(tmp_path):
             break
         time.sleep(0.5)
     assert ray_processes() == []
+
+
+def test_sweep_two_workers_gives_the_serial_rows(pool):
+    from hwsnn.cluster import sweep_sharded
+    from hwsnn.methods._study import sweep
+    methods, steps = ["stbif", "qcfs", "calif"], [2, 4]
+    serial = sweep(methods, steps, n_test=40)
+    sharded = sweep_sharded(methods, steps, pool, n_test=40)
+
+    def strip(rows):  # wall time is the only field that may differ
+        return [{k: v for k, v in r.items() if k != "seconds_per_image"} for r in rows]
+
+    assert [(r["method"], r["T"]) for r in sharded] == [(m, t) for m in methods for t in steps]
+    assert strip(sharded) == strip(serial)
