@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from hwsnn.errors import SimulationError
 from hwsnn.ir import Conv2d, Dense, Flatten, Scale, SumPool2d
 
+from ._devices import conv2d_gemm
+
 __all__ = ["SynapseOp", "output_bound"]
 
 F32_EXACT = 2 ** 24
@@ -43,15 +45,16 @@ class SynapseOp:
         self._weights = {}
 
     def weight(self, dtype):
-        if dtype not in self._weights:
+        key = (dtype, torch.get_default_device())  # a weight copy per dtype and device
+        if key not in self._weights:
             node = self.node
             if isinstance(node, Dense):
-                self._weights[dtype] = torch.as_tensor(node.W, dtype=dtype).t().contiguous()
+                self._weights[key] = torch.as_tensor(node.W, dtype=dtype).t().contiguous()
             elif isinstance(node, Conv2d):
-                self._weights[dtype] = torch.as_tensor(node.W, dtype=dtype)
+                self._weights[key] = torch.as_tensor(node.W, dtype=dtype)
             elif isinstance(node, Scale):
-                self._weights[dtype] = torch.as_tensor(node.w, dtype=dtype)
-        return self._weights.get(dtype)
+                self._weights[key] = torch.as_tensor(node.w, dtype=dtype)
+        return self._weights.get(key)
 
     def __call__(self, x, dtype=None):
         """Apply to x (batch, *in_shape); `dtype` overrides the proven one (count semantics
@@ -61,14 +64,16 @@ class SynapseOp:
         node = self.node
         if isinstance(node, Dense):
             return x @ self.weight(dtype)
+        conv = F.conv2d if x.device.type == "cpu" else conv2d_gemm  # see sim/_devices.py
         if isinstance(node, Conv2d):
-            return F.conv2d(x, self.weight(dtype), stride=node.stride, padding=node.padding,
-                            groups=node.groups)
+            return conv(x, self.weight(dtype), stride=node.stride, padding=node.padding,
+                        groups=node.groups)
         if isinstance(node, SumPool2d):  # depthwise conv with ones: an exact integer sum, and
             c = x.shape[1]               # faster here than avg_pool2d(divisor_override=1)
-            if dtype not in self._weights:
-                self._weights[dtype] = torch.ones((c, 1, *node.kernel), dtype=dtype)
-            return F.conv2d(x, self._weights[dtype], stride=node.stride, groups=c)
+            key = ("ones", c, dtype, x.device)
+            if key not in self._weights:
+                self._weights[key] = torch.ones((c, 1, *node.kernel), dtype=dtype, device=x.device)
+            return conv(x, self._weights[key], stride=node.stride, padding=(0, 0), groups=c)
         if isinstance(node, Scale):
             return x * self.weight(dtype)
         if isinstance(node, Flatten):

@@ -6,6 +6,7 @@ import torch
 from hwsnn.errors import RangeError, SimulationError
 from hwsnn.ir import ILIF, CaLIF, Readout, int_range, verify
 
+from ._devices import on_device
 from ._encode import check_input, emit, source_bound, source_length
 from ._neurons import STEP_RULES, init_state, settle_calif
 from ._ops import SynapseOp
@@ -215,38 +216,41 @@ class _Runner:
                 self.end_step({n: y})
 
 
-def run(graph, x, steps, record=True):
+def run(graph, x, steps, record=True, device=None):
     """Run `graph` for `steps` steps on integer input `x` ((batch, *shape), or a dict per Source).
 
     Returns a Trace. With `record=False` only final states, spike counts and t_eq are kept.
     A CaLIF network runs its window (steps must equal the nodes' T) and then its settle phase,
-    which appends settle steps to the trace.
+    which appends settle steps to the trace. `device` ("cpu" default, "cuda", "cuda:1"): where
+    the tensors live; the dtypes and the results are the same everywhere (see `_devices`).
     """
     net = graph if isinstance(graph, Network) else Network(graph)
     graph = net.graph
-    q = _as_inputs(graph, x)
-    batch = next(iter(q.values())).shape[0]
-    net.check_steps(steps)
-    r = _Runner(net, batch, record)
-    prev = {}
-    with torch.no_grad():
-        for t in range(steps):
-            prev = r.step(q, t, prev)
+    with on_device(device):
+        q = _as_inputs(graph, x)
+        batch = next(iter(q.values())).shape[0]
+        net.check_steps(steps)
+        r = _Runner(net, batch, record)
+        prev = {}
+        with torch.no_grad():
+            for t in range(steps):
+                prev = r.step(q, t, prev)
+            if net.calif_T:
+                r.settle(prev)
         if net.calif_T:
-            r.settle(prev)
-    if net.calif_T:
-        settled = torch.ones(batch, dtype=torch.bool)
-    else:
-        ends = [source_length(graph.nodes[s]) for s in graph.sources]
-        ends += [getattr(graph.nodes[n], "bias_R", 0) for n in graph.neurons]
-        ends += [sum(net.timing[n]) for n in graph.neurons if isinstance(graph.nodes[n], ILIF)]
-        settled = (r.last_change < steps) & (max(ends) <= steps - 1)
-    final = {n: {"V": r.state[n]["V"].to(torch.int64).numpy(),
-                 "S": r.state[n]["S"].to(torch.int64).numpy()} for n in r.stateful}
-    trace = Trace(steps=r.nstep, batch=batch, final=final, t_eq=r.last_change.numpy(),
-                  settled=settled.numpy(), readouts=tuple(graph.readouts), graph=graph,
-                  spikes={n: s.to(torch.int64).numpy() for n, s in r.spikes.items()})
+            settled = torch.ones(batch, dtype=torch.bool)
+        else:
+            ends = [source_length(graph.nodes[s]) for s in graph.sources]
+            ends += [getattr(graph.nodes[n], "bias_R", 0) for n in graph.neurons]
+            ends += [sum(net.timing[n]) for n in graph.neurons if isinstance(graph.nodes[n], ILIF)]
+            settled = (r.last_change < steps) & (max(ends) <= steps - 1)
+    host = lambda t: t.cpu().numpy()  # noqa: E731
+    final = {n: {"V": host(r.state[n]["V"].to(torch.int64)),
+                 "S": host(r.state[n]["S"].to(torch.int64))} for n in r.stateful}
+    trace = Trace(steps=r.nstep, batch=batch, final=final, t_eq=host(r.last_change),
+                  settled=host(settled), readouts=tuple(graph.readouts), graph=graph,
+                  spikes={n: host(s.to(torch.int64)) for n, s in r.spikes.items()})
     if record:
         for var in ("V", "S", "y"):
-            setattr(trace, var, {n: torch.stack(v).numpy() for n, v in r.rec[var].items() if v})
+            setattr(trace, var, {n: host(torch.stack(v)) for n, v in r.rec[var].items() if v})
     return trace

@@ -65,6 +65,8 @@ def register(app):
                                     "(starts Ray here, stops it at the end)"),
         address: str = typer.Option(None, "--address", help="use an existing Ray cluster: auto or "
                                     "HOST:PORT"),
+        device: str = typer.Option("cpu", "--device", help="golden simulator device: cpu or "
+                                   "cuda[:N] (same dtypes and bit-identical results)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ):
@@ -73,13 +75,15 @@ def register(app):
         from .cmd_verify import default_steps
         if chunk < 1:
             raise HwsnnError(f"--chunk must be >= 1, not {chunk}")
+        from ..sim._devices import resolve
+        resolve(device)  # a missing GPU is one line here, not an error in every worker
         graph = ir.load(path)
         chunks = open_inputs(graph, input_path, chunk)
         y = read_labels(labels, input_path) if labels else None
         steps = steps or default_steps(graph)
         progress = not quiet and sys.stderr.isatty()
         with Pool(workers, address, progress=progress, desc="eval") as pool:
-            result = evaluate(graph, chunks, steps, pool, labels=y)
+            result = evaluate(graph, chunks, steps, pool, labels=y, device=device)
         s = result.summary()
         if as_json:
             print(json.dumps(s))

@@ -42,16 +42,17 @@ class Evaluation:
         return out
 
 
-def _setup(graph):
+def _setup(graph, device):
     from ..sim import Network
-    return Network(graph)  # verified and prepared once per worker
+    return Network(graph), device  # verified and prepared once per worker
 
 
-def _work(net, shard):
+def _work(state, shard):
     from ..energy import count_events
     from ..sim import run
+    net, device = state
     start, x, steps = shard
-    trace = run(net, x, steps, record=False)
+    trace = run(net, x, steps, record=False, device=device)
     events = count_events(trace, x, net.graph)
     sops = sum(layer.counts["sops"] for layer in events.layers)
     spikes = sum(layer.counts["spikes"] for layer in events.layers)
@@ -60,10 +61,11 @@ def _work(net, shard):
     return start, trace.predict(), trace.t_eq, trace.settled, sops, spikes, layers
 
 
-def evaluate(graph, chunks, steps, pool, labels=None, check=None):
+def evaluate(graph, chunks, steps, pool, labels=None, check=None, device=None):
     """Evaluate `graph` for `steps` steps on the samples of `chunks` (an ArrayChunks-like object
     with len() and .chunks(rows)), `rows` samples per shard. `labels`: (samples,) ints or None.
-    `check(x)`: called on every chunk before it is sent (e.g. the IR's input range)."""
+    `check(x)`: called on every chunk before it is sent (e.g. the IR's input range).
+    `device`: where each worker's golden simulator runs ("cpu", "cuda")."""
     n = len(chunks)
     if n < 1:
         raise HwsnnError("the input set holds no samples")
@@ -83,7 +85,7 @@ def evaluate(graph, chunks, steps, pool, labels=None, check=None):
                 check(x)
             yield start, x, steps
 
-    work = pool.imap(_work, shards(), setup=_setup, setup_args=(graph,), total=n,
+    work = pool.imap(_work, shards(), setup=_setup, setup_args=(graph, device), total=n,
                      labels=lambda i: f"chunk {i} (samples {i * rows}..{min(n, (i + 1) * rows) - 1})",
                      weight=lambda shard: len(shard[1]))
     for _, (start, p, t, s, so, sp, lay) in work:
