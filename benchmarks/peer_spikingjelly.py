@@ -308,7 +308,26 @@ def ir_agreement(graph, q, steps, feed):
             first = f"node '{n}' {v}, step {t}, sample {s}"
     pred_same = float((readout[graph.readouts[0]][-1].argmax(1) == gold.output.argmax(1)).mean())
     return {"feed": feed, "steps": steps, "samples": len(q), "every_step": int(every.sum()),
-            "final": int(final.sum()), "argmax_same": pred_same, "first_difference": first}
+            "final": int(final.sum()), "argmax_same": pred_same, "first_difference": first,
+            "ties": _ties_at_first_spike_difference(graph, gold, sj, ~every)}
+
+
+def _ties_at_first_spike_difference(graph, gold, sj, bad):
+    """Of the samples in `bad`, how many first differ (earliest step, first node in topological
+    order) only where golden's V' = V + y*theta before the reset was exactly theta or 0: the
+    integer ties that SJ's q = 1/2 + sum(x)/theta in float32 lands on either side of."""
+    order = [n for n in graph.topo_order() if n in sj]
+    ties = 0
+    for b in np.flatnonzero(bad):
+        diff = [(sj[n]["y"][:, b] != gold.y[n][:, b]).reshape(gold.steps, -1) for n in order]
+        t = min((int(np.argmax(d.any(1))) for d in diff if d.any()), default=None)
+        if t is None:
+            continue                                  # y equal throughout: not a spike difference
+        n, d = next((n, d[t]) for n, d in zip(order, diff) if d[t].any())
+        theta = int(graph.nodes[n].theta)
+        v = gold.V[n][t, b].reshape(-1)[d] + gold.y[n][t, b].reshape(-1)[d].astype(np.int64) * theta
+        ties += bool(np.isin(v, (0, theta)).all())
+    return f"{ties}/{int(bad.sum())}"
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -392,12 +411,13 @@ def main():
 
     print(f"\nSpikingJelly STBIFNode on hwsnn's integer IR (the stbif graph, {args.time_steps} steps, "
           f"float32): samples equal to golden\n")
-    print("| feed | at every step (y, S, readout V) | at the last step | argmax same | first difference |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| feed | at every step (y, S, readout V) | at the last step | argmax same | first difference "
+          "| first spike difference at an exact tie (V' = theta or 0) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for feed in ("ir", "sj"):
         r = ir_agreement(stbif.graph, q, args.time_steps, feed)
         print(f"| {feed} | {r['every_step']}/{r['samples']} | {r['final']}/{r['samples']} | "
-              f"{r['argmax_same']:.4f} | {r['first_difference'] or '—'} |")
+              f"{r['argmax_same']:.4f} | {r['first_difference'] or '—'} | {r['ties']} |")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ row; `sweep` loops over methods and budgets. A row holds:
                    sample's own settle phase (one absorb step per stateful layer, then one step
                    per settle step in which one of its neurons still fires)
   t_eq_mean/_max   steps after which no state changed; settled: share with nothing in flight
+                   (None for Ca-LIF: its t_eq counts the batch's settle schedule, not the
+                   sample's; a Ca-LIF sample's run ends when its settle phase does)
   equals_qann      share of samples whose readout equals the count semantics (hwsnn.sim.count:
                    the integer QANN for ST-BIF/iLIF/Ca-LIF, the IF closed form = QANN at L = T)
   spikes, sops     per image (SOPs = sum over layers of |spikes| x fan-out, hwsnn.energy)
@@ -97,7 +99,8 @@ def evaluate(method, T, x, y, batch=360):
                  "count_mismatch": diff / size}
     return {"method": method.name, "neuron": method.neuron, "T": T, "accuracy": right / n,
             "steps": int(steps), "steps_mean": float(per.mean()), "steps_max": int(per.max()),
-            "t_eq_mean": float(teq.mean()), "t_eq_max": int(teq.max()),
+            "t_eq_mean": None if net.calif_T else float(teq.mean()),
+            "t_eq_max": None if net.calif_T else int(teq.max()),
             "settled": float(np.mean(np.concatenate(settled))), "equals_qann": equal / n,
             "spikes": spikes / n, "sops": sops / n, "seconds_per_image": wall / n,
             **extra, **dict(low.info)}
@@ -178,8 +181,8 @@ def sweep(methods, steps, n_test=None, progress=None):
     return rows
 
 
-def _fmt(v):
-    return "—" if v is None else f"{v:.3f}"
+def _fmt(v, digits=3):
+    return "—" if v is None else f"{v:.{digits}f}"
 
 
 def _cell(r):
@@ -222,7 +225,7 @@ def details_table(rows):
         ideal = _fmt(r.get("accuracy_ideal"))
         mis = "—" if r.get("count_mismatch") is None else f"{r['count_mismatch']:.4f}"
         lines.append(f"| {r['method']} | {r['T']} | {r['steps_mean']:.1f} | {r['steps_max']} | "
-                     f"{r['t_eq_mean']:.1f} | {r['settled']:.2f} | {r['equals_qann']:.3f} | {ideal} | "
+                     f"{_fmt(r['t_eq_mean'], 1)} | {r['settled']:.2f} | {r['equals_qann']:.3f} | {ideal} | "
                      f"{mis} | {r['spikes']:.0f} | {r['sops']:.0f} |")
     return "\n".join(lines)
 
