@@ -152,7 +152,8 @@ def _load(path):
             for s in specs:
                 for field, (key, shape, dtype) in s.refs.items():
                     if f"{key}.npy" not in archive.infos:
-                        raise IRFormatError(f"node {s.name!r}: array {key!r} is missing")
+                        raise IRFormatError(f"node {s.name!r}: array {key!r} is missing "
+                                            f"(no member {key + '.npy'!r})")
                     wanted.add(f"{key}.npy")
             extra = [n for n in archive.names() if n not in wanted]
             if extra:

@@ -1,6 +1,8 @@
 """IR node types: sources, synapses (stateless), neurons (stateful), readout.
 
-Every node is a frozen dataclass. Integer arrays are numpy int64 in memory; each has a
+Every node is a frozen dataclass. Integer arrays are numpy int64 in memory, except the weights
+W of Dense and Conv2d: the smallest signed dtype holding w_bits + 1 bits (int16 for 8-bit
+weights, so |W| and -W cannot wrap; a VGG-16 then takes 277 MB, not 1.1 GB). Each array has a
 declared signed two's-complement bit width (`*_bits`). Per-neuron parameters (`theta`,
 `v0`, `bias`) are arrays broadcastable to the node's `shape` (a scalar, per channel
 ``(C, 1, 1)``, or full). Equations: see docs/ir-format.md and DESIGN.md.
@@ -10,6 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ._bits import dtype_for
 from ._params import is_int
 
 __all__ = [
@@ -33,6 +36,21 @@ def _int_array(value):
     return arr.astype(np.int64)
 
 
+def _weight_array(value, bits):
+    """W in dtype_for(bits + 1), a copy unless it is read-only already; int64 (as any array)
+    when bits is not a width or a value does not fit, so verify can name it."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or not is_int(bits) or not 2 <= bits <= 62:
+        return _int_array(arr)
+    dt = dtype_for(int(bits) + 1)
+    if arr.dtype == dt and not arr.flags.writeable:
+        return arr
+    info = np.iinfo(dt)
+    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+        return _int_array(arr)
+    return arr.astype(dt)
+
+
 def _ints(value, n=None):
     """Tuple of Python ints from a list/tuple/array (an int repeated `n` times if `n`). Entries
     that are not integers stay as they are, so `verify` can name them (no silent coercion)."""
@@ -47,16 +65,20 @@ def _ints(value, n=None):
 
 @dataclass(frozen=True, eq=False)
 class Node:
-    """Base of all IR nodes. `ARRAYS` names the fields holding integer arrays."""
+    """Base of all IR nodes. `ARRAYS` names the fields holding integer arrays, `NARROW` those
+    kept in the dtype of their width (weights)."""
 
     ARRAYS = ()
+    NARROW = ()
     ROLE = ""
 
     def __post_init__(self):
         if hasattr(self, "shape"):
             object.__setattr__(self, "shape", _ints(self.shape))
         for name in self.ARRAYS:
-            object.__setattr__(self, name, _int_array(getattr(self, name)))
+            value = getattr(self, name)
+            value = _weight_array(value, self.w_bits) if name in self.NARROW else _int_array(value)
+            object.__setattr__(self, name, value)
 
     @property
     def type(self):
@@ -96,7 +118,7 @@ class Dense(Node):
 
     W: np.ndarray
     w_bits: int = 8
-    ARRAYS = ("W",)
+    ARRAYS = NARROW = ("W",)
     ROLE = "synapse"
 
 
@@ -109,7 +131,7 @@ class Conv2d(Node):
     padding: tuple = (0, 0)
     groups: int = 1
     w_bits: int = 8
-    ARRAYS = ("W",)
+    ARRAYS = NARROW = ("W",)
     ROLE = "synapse"
 
     def __post_init__(self):

@@ -30,8 +30,11 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, st
                UnicodeDecodeError, NotImplementedError, RuntimeError, OverflowError)
 
 
-def _text(exc):
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
+def _text(exc, limit=200):
+    """'Class: message' of a foreign exception, on one line, at most `limit` characters."""
+    name = "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
+    text = " ".join(f"{name}: {exc}".split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _corrupt(what, exc):
@@ -78,8 +81,11 @@ class Archive:
                 infos = self.zf.infolist()
             except _ZIP_ERRORS as exc:
                 raise _corrupt("", exc) from None
-            self.infos = {}
+            self.infos, size = {}, os.fstat(self.f.fileno()).st_size
             for info in infos:
+                if not 0 <= info.header_offset < size:
+                    raise IRFormatError(f"member {info.filename!r} starts at byte {info.header_offset}, "
+                                        f"outside the file of {size} bytes (truncated or corrupt)")
                 if info.filename in self.infos:
                     raise IRFormatError(f"member {info.filename!r} appears twice in the archive")
                 self.infos[info.filename] = info

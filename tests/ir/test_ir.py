@@ -189,3 +189,63 @@ def test_pickled_arrays_are_refused(tmp_path):
     with pytest.raises(IRFormatError, match=r"pk.hwir: member 'fc1.W.npy' is stored as dtype object; "
                                             r"its declared bits need int8 \(integers, never pickled"):
         ir.load(tmp_path / "pk.hwir")
+
+
+def test_param_table_covers_every_scalar_field():
+    """The loader's param table (kinds, ranges) names exactly each node type's scalar fields."""
+    from hwsnn.ir._params import PARAMS
+    for name, cls in ir.NODE_TYPES.items():
+        fields = {f.name for f in dataclasses.fields(cls)} - set(cls.ARRAYS)
+        assert set(PARAMS[name]) == fields, name
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ir.STBIF((3,), theta=4, s_max=8.5), "node 'n1': s_max must be an integer in [0, "),
+    (lambda: ir.STBIF((3,), theta=4, s_max=True), "node 'n1': s_max must be an integer in [0, "),
+    (lambda: ir.STBIF((1.5, 2), theta=4, s_max=3), "node 'n1': shape must be a list of 1 to 8 integers"),
+    (lambda: ir.STBIF((3,), theta=4, s_max=3, bias_R="2"), "node 'n1': bias_R must be an integer in [1, "),
+    (lambda: ir.STBIF((3,), theta=4, s_max=3, v_bits=49), "node 'n1': v_bits must be an integer in [2, 48], not 49"),
+])
+def test_verify_refuses_coercible_params_in_memory(make, message):
+    g = _chain()
+    g.nodes["n1"] = make()
+    with pytest.raises(IRError) as exc:
+        ir.verify(g)
+    assert str(exc.value).startswith(message)
+
+
+def test_verify_refuses_bool_delay_and_duplicate_edges():
+    g = _chain()
+    g.edges[0] = ir.Edge("in", "fc1", True)
+    with pytest.raises(IRError, match=r"^edge 'in' -> 'fc1': delay must be 0 or 1, not True$"):
+        ir.verify(g)
+    g = _chain()
+    g.edges.append(ir.Edge("fc2", "out"))
+    with pytest.raises(IRError, match=r"^edge 'fc2' -> 'out': duplicate edge"):
+        ir.verify(g)
+
+
+def test_graph_errors_of_a_file_name_the_file(tmp_path):
+    path = ir.save(_chain(), tmp_path / "g.hwir")
+    with zipfile.ZipFile(path) as zf:
+        header = json.loads(zf.read("header.json"))
+        members = {n: zf.read(n) for n in zf.namelist() if n != "header.json"}
+    header["edges"].append({"src": "n1", "dst": "fc1", "delay": 0})
+    with zipfile.ZipFile(tmp_path / "cyc.hwir", "w") as zf:
+        zf.writestr("header.json", json.dumps(header))
+        for n, b in members.items():
+            zf.writestr(n, b)
+    with pytest.raises(IRError, match=r"cyc.hwir: graph 'net' has a cycle through nodes"):
+        ir.load(tmp_path / "cyc.hwir")
+
+
+def test_bundled_digits_ir_round_trips(tmp_path):
+    """The files the compiler writes still load, unchanged, under the strict rules."""
+    from hwsnn.examples import load_digits_ir
+    g = load_digits_ir(n_test=1)[0]
+    h = ir.load(ir.save(g, tmp_path / "digits.hwir"))
+    assert list(h.nodes) == list(g.nodes) and h.edges == g.edges and h.meta == g.meta
+    for name, node in g.nodes.items():
+        assert h.nodes[name].scalars() == node.scalars(), name
+        for field, arr in node.arrays().items():
+            assert np.array_equal(h.nodes[name].arrays()[field], arr), (name, field)
