@@ -5,12 +5,13 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from ..convert import QANN
+from ..convert import QANN, Op
 from ..errors import CompileError
 from ._state import Term, Value
 
-__all__ = ["trace", "fold_scales"]
+__all__ = ["trace", "fold_scales", "module_of"]
 
 
 def trace(st):
@@ -52,6 +53,45 @@ def _bias_through(op, mod, bias):
     raise CompileError(f"layer '{op.name}': no folding rule for kind {op.kind!r}")
 
 
+def module_of(qann, op):
+    """The nn.Module holding op's weights (a composed op carries its own)."""
+    return op.attrs["module"] if "module" in op.attrs else qann.module(op)
+
+
+def _is_pointwise(m):
+    return (isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (1, 1) and tuple(m.stride) == (1, 1)
+            and tuple(m.padding) == (0, 0) and m.groups == 1)
+
+
+def _compose(qann, first, op):
+    """One op for `op` applied right after weighted op `first` with no activation between
+    (MobileNetV2's linear bottleneck: project 1x1 conv, then the next block's 1x1 expand).
+    Exact when the two are Linear, Linear or one of two convs is a 1x1, stride 1, unpadded,
+    ungrouped conv; biases are not composed (they flow through `_bias_through` op by op)."""
+    a, b = module_of(qann, first), module_of(qann, op)
+    wa, wb = a.weight.detach().double(), b.weight.detach().double()
+    if isinstance(a, nn.Linear) and isinstance(b, nn.Linear):
+        m = nn.Linear(a.in_features, b.out_features, dtype=torch.float64)
+        w = wb @ wa
+    elif isinstance(a, nn.Conv2d) and isinstance(b, nn.Conv2d) and _is_pointwise(b) and a.groups == 1:
+        m = nn.Conv2d(a.in_channels, b.out_channels, a.kernel_size, a.stride, a.padding,
+                      dtype=torch.float64)
+        w = torch.einsum("om,mihw->oihw", wb[:, :, 0, 0], wa)
+    elif isinstance(a, nn.Conv2d) and isinstance(b, nn.Conv2d) and _is_pointwise(a) and b.groups == 1:
+        m = nn.Conv2d(a.in_channels, b.out_channels, b.kernel_size, b.stride, b.padding,
+                      dtype=torch.float64)
+        w = torch.einsum("omhw,mi->oihw", wb, wa[:, :, 0, 0])
+    else:
+        raise CompileError(f"layer '{op.name}': {op.kind} directly after '{first.name}' with no "
+                           f"activation between, and the two cannot be composed into one layer "
+                           f"(needs Linear-Linear or a 1x1 stride-1 ungrouped conv on one side)")
+    with torch.no_grad():
+        m.weight.copy_(w)
+        m.bias.zero_()
+    return Op(op.name, op.kind, op.inputs, "", op.shape, f"{first.name} then {op.name} composed",
+              {"module": m, "composed": (first.name, op.name)})
+
+
 def fold_scales(st):
     """Walk the ops: input -> Term(Source, s_in); linear ops extend every term of their input;
     add concatenates; a Q-ReLU (or the output) closes a pre-activation: it becomes a neuron
@@ -69,9 +109,8 @@ def fold_scales(st):
             terms = []
             for t in ins[0].terms:
                 if op.kind in ("conv", "linear") and t.weighted:
-                    raise CompileError(f"layer '{op.name}': {op.kind} directly after "
-                                       f"'{t.weighted[-1].name}' with no activation between; "
-                                       f"fold the two layers into one first")
+                    terms.append(Term(t.src, t.scale, t.ops[:-1] + [_compose(q, t.ops[-1], op)]))
+                    continue
                 terms.append(Term(t.src, t.scale, t.ops + [op]))
             with torch.no_grad():
                 bias = _bias_through(op, q.module(op), ins[0].bias)

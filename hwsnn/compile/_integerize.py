@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import CompileError
+from ._fold import module_of
 
 __all__ = ["integerize", "choose_theta"]
 
@@ -45,7 +46,7 @@ def _pow2_at_least(x):
 
 def _term_umin(qann, t, wmax):
     w = t.weighted
-    peak = float(qann.module(w[0]).weight.detach().abs().max()) if w else 1.0
+    peak = float(module_of(qann, w[0]).weight.detach().abs().max()) if w else 1.0
     return peak * abs(t.factor()) / wmax
 
 
@@ -65,7 +66,7 @@ def _chain(st, t, u, target, wbits):
     ops = list(t.ops)
     made = []
     for op in ops:
-        mod = st.qann.module(op)
+        mod = module_of(st.qann, op)
         if op.kind in ("conv", "linear"):
             w = np.rint(mod.weight.detach().double().numpy() * (f / u)).astype(np.int64)
             peak = max(peak, int(np.abs(w).max(initial=0)))

@@ -76,27 +76,39 @@ class _ShapeRecorder(fx.Interpreter):
 
 
 def fuse_bn(layer, bn):
-    """Copy of Conv2d/Linear `layer` with eval-mode BatchNorm `bn` folded in:
+    """Copy of Conv2d/Linear `layer` with eval-mode BatchNorm `bn` (or None) folded in:
     W' = W * g/sqrt(var+eps), b' = (b - mean) * g/sqrt(var+eps) + beta."""
-    dt = layer.weight.dtype
-    fused = (nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                       layer.padding, groups=layer.groups, bias=True, dtype=dt)
-             if isinstance(layer, nn.Conv2d) else nn.Linear(layer.in_features, layer.out_features, dtype=dt))
-    with torch.no_grad():
-        w, b = layer.weight.detach().double(), _bias(layer)
-        if bn is not None:
-            k = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
-            w = w * k.reshape(-1, *([1] * (w.ndim - 1)))
-            b = (b - bn.running_mean.double()) * k + bn.bias.detach().double()
-        fused.weight.copy_(w.to(dt))
-        fused.bias.copy_(b.to(dt))
+    fused = _copy(layer)
+    if bn is not None:
+        _fold_bn_(fused, bn)
     return fused
 
 
-def _bias(layer):
-    if layer.bias is None:
-        return torch.zeros(layer.weight.shape[0], dtype=torch.float64)
-    return layer.bias.detach().double()
+def _copy(layer):
+    """Conv2d/Linear copy of `layer` with a bias (zeros if it had none); no random init."""
+    dt = layer.weight.dtype
+    if isinstance(layer, nn.Conv2d):
+        new = nn.utils.skip_init(nn.Conv2d, layer.in_channels, layer.out_channels, layer.kernel_size,
+                                 layer.stride, layer.padding, groups=layer.groups, bias=True, dtype=dt)
+    else:
+        new = nn.utils.skip_init(nn.Linear, layer.in_features, layer.out_features, dtype=dt)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight)
+        if layer.bias is None:
+            new.bias.zero_()
+        else:
+            new.bias.copy_(layer.bias)
+    return new
+
+
+@torch.no_grad()
+def _fold_bn_(layer, bn):
+    """Fold eval-mode `bn` into `layer` in place (per-channel factors in float64)."""
+    dt = layer.weight.dtype
+    k = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    b = (layer.bias.double() - bn.running_mean.double()) * k + bn.bias.detach().double()
+    layer.weight.mul_(k.to(dt).reshape(-1, *([1] * (layer.weight.ndim - 1))))
+    layer.bias.copy_(b.to(dt))
 
 
 def _shape(node):
@@ -213,7 +225,7 @@ class _Builder:
             raise UnsupportedLayerError(f"layer '{path}' ({type(mod).__name__}) must directly follow "
                                         f"a Conv2d or Linear used only by it, not '{prev.name}' "
                                         f"({prev.source or prev.kind})")
-        self.modules[prev.name] = fuse_bn(self.modules[prev.name], mod)
+        _fold_bn_(self.modules[prev.name], mod)  # our own copy of the layer
         prev.attrs["bn"] = path
         prev.source += f" + {type(mod).__name__} '{path}' fused"
         prev.shape = _shape(node)
@@ -233,7 +245,7 @@ class _Builder:
                 raise UnsupportedLayerError(f"layer '{path}' (Conv2d): dilation 1, zero padding "
                                             f"given as numbers are required, not dilation={mod.dilation}, "
                                             f"padding={mod.padding!r}, padding_mode={mod.padding_mode!r}")
-            self.add(node, "conv", [inp], fuse_bn(mod, None), what)
+            self.add(node, "conv", [inp], _copy(mod), what)
         elif isinstance(mod, nn.Linear):
             self.linear(node, mod, inp)
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -258,18 +270,21 @@ class _Builder:
 
     def linear(self, node, mod, inp):
         """A Linear; after an enlarging adaptive pool its weight is summed over the copies."""
-        lin = fuse_bn(mod, None)
         if node.args[0].name in self.up:
             c, (h, w), (oh, ow), _ = self.up[node.args[0].name]
             if mod.in_features != c * oh * ow:
                 raise ShapeError(f"layer '{self.site(node)}' (Linear): {mod.in_features} inputs, "
                                  f"not {c * oh * ow}")
-            wt = lin.weight.detach().reshape(-1, c, h, oh // h, w, ow // w)
-            folded = nn.Linear(c * h * w, mod.out_features, dtype=lin.weight.dtype)
+            lin = nn.utils.skip_init(nn.Linear, c * h * w, mod.out_features, dtype=mod.weight.dtype)
             with torch.no_grad():
-                folded.weight.copy_(wt.sum(dim=(3, 5)).reshape(-1, c * h * w))
-                folded.bias.copy_(lin.bias)
-            lin = folded
+                wt = mod.weight.detach().reshape(-1, c, h, oh // h, w, ow // w)
+                lin.weight.copy_(wt.sum(dim=(3, 5)).reshape(-1, c * h * w))
+                if mod.bias is None:
+                    lin.bias.zero_()
+                else:
+                    lin.bias.copy_(mod.bias)
+        else:
+            lin = _copy(mod)
         self.add(node, "linear", [inp], lin, type(mod).__name__)
 
     def flatten(self, node, what, inp, start=1, end=-1):

@@ -37,7 +37,11 @@ class DenseNet(nn.Module):
 
 
 class ConvNet(nn.Module):
-    def __init__(self, cin, hw, chans, residual, pool, n_out):
+    """Conv-ReLU body, an optional residual block (its ReLU one module called twice when
+    `shared`, as in torchvision's BasicBlock), pool 0: none, 1: MaxPool2d(2), 2: MaxPool2d(2, 2,
+    padding=1) (an average pool with zero padding: still dyadic), then a Linear head."""
+
+    def __init__(self, cin, hw, chans, residual, pool, n_out, shared=False):
         super().__init__()
         layers, c = [], cin
         for co in chans:
@@ -47,9 +51,10 @@ class ConvNet(nn.Module):
         self.residual = residual
         if residual:
             self.rc1, self.rc2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
-            self.rr1, self.rr2 = nn.ReLU(), nn.ReLU()
-        self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
-        side = hw // 2 if pool else hw
+            self.rr1 = nn.ReLU()
+            self.rr2 = self.rr1 if shared else nn.ReLU()
+        self.pool = [nn.Identity(), nn.MaxPool2d(2), nn.MaxPool2d(2, 2, padding=1)][pool]
+        side = [hw, hw // 2, hw // 2 + 1][pool]
         self.head = nn.Linear(c * side * side, n_out)
 
     def forward(self, x):
@@ -70,7 +75,8 @@ def build(seed, kind, depth, levels, residual):
     else:
         cin, hw = int(rng.integers(1, 3)), int(rng.choice([4, 6]))
         chans = [int(rng.integers(1, 4)) for _ in range(depth)]
-        model = ConvNet(cin, hw, chans, residual, bool(rng.integers(0, 2)), n_out)
+        model = ConvNet(cin, hw, chans, residual, int(rng.integers(0, 3)), n_out,
+                        shared=bool(rng.integers(0, 2)))
         shape = (cin, hw, hw)
     with torch.no_grad():
         for mod in model.modules():

@@ -79,10 +79,31 @@ def test_w_bits_too_small_raises():
         compile_qann(q, input_scale=1 / 16, input_range=(0, 16), w_bits=3)
 
 
-def test_two_weighted_layers_without_activation():
-    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
-    with pytest.raises(CompileError, match=r"^layer '1': linear directly after '0' with no activation"):
-        compile_qann(convert(model, (3,)), input_scale=1 / 3, input_range=(0, 3))
+def test_two_weighted_layers_without_activation_are_composed():
+    """Linear then Linear (MobileNetV2's linear bottleneck) becomes one Dense of W1 @ W0 (named
+    after the second layer); the readout then equals the float model up to weight rounding."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2)).double()
+    g = compile_qann(convert(model, (3,)), input_scale=1 / 3, input_range=(0, 3))
+    dense = [n for n, node in g.nodes.items() if isinstance(node, ir.Dense)]
+    assert [n for n in dense if not n.startswith("output.bias")] == ["1"]
+    u = g.meta["layers"]["output"]["unit"]
+    w = (model[1].weight @ model[0].weight).detach().numpy() / 3 / u
+    np.testing.assert_array_equal(g.nodes["1"].W, np.rint(w))
+    x = np.array([[0, 1, 3], [3, 2, 0]])
+    logits = sim.count(g, x)["output"] * u
+    with torch.no_grad():
+        ref = model(torch.as_tensor(x / 3)).numpy()
+    assert np.abs(logits - ref).max() <= (np.abs(x).sum(1).max() / 2 + 1) * u  # rounding of W and b
+
+
+def test_two_3x3_convs_without_activation_cannot_be_composed():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1), nn.ReLU())
+    with pytest.raises(CompileError, match=r"^layer '1': conv directly after '0' with no activation "
+                                           r"between, and the two cannot be composed into one layer "
+                                           r"\(needs Linear-Linear or a 1x1 stride-1 ungrouped conv "
+                                           r"on one side\)$"):
+        compile_qann(convert(model, (1, 4, 4)), input_scale=1 / 16, input_range=(0, 16))
 
 
 def test_range_bound_is_reached_by_an_adversarial_input():
