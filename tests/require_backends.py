@@ -72,8 +72,17 @@ def _as_failure(report, what):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and not hasattr(report, "wasxfail") and required():
+    if report.skipped and not hasattr(report, "wasxfail") and required() and not _no_gpu_ok(item):
         _as_failure(report, f"test {item.nodeid}")
+
+
+def _no_gpu_ok(item):
+    """A test marked `gpu` may skip where this machine has no CUDA device (CI has none); the
+    switch is about back ends that the set-up installs, and a GPU is not one of them."""
+    if item.get_closest_marker("gpu") is None:
+        return False
+    import torch
+    return not torch.cuda.is_available()
 
 
 @pytest.hookimpl(hookwrapper=True)

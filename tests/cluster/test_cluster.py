@@ -107,6 +107,7 @@ def test_pool_stops_the_ray_it_started():
     assert r.stdout.strip().endswith("False")
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_cluster_it_started(tmp_path):
     """SIGINT during a sharded `hwsnn eval` ends it (exit 130) and leaves no Ray process."""
     import signal
@@ -144,6 +145,7 @@ def test_ctrl_c_stops_the_cluster_it_started(tmp_path):
     assert ray_processes() == []
 
 
+@pytest.mark.slow
 def test_sweep_two_workers_gives_the_serial_rows(pool):
     from hwsnn.cluster import sweep_sharded
     from hwsnn.methods._study import sweep

@@ -35,11 +35,15 @@ def test_explicit_cpu_equals_default():
         assert other.dtype == arr.dtype and np.array_equal(other, arr)
 
 
-@pytest.mark.skipif(CUDA, reason="this machine has a CUDA device")
-def test_cuda_without_a_gpu_is_a_clear_error():
+def test_a_missing_cuda_device_is_a_clear_error():
     graph = random_stbif_net(5)
-    with pytest.raises(SimulationError, match=r"device 'cuda': no CUDA device is available here"):
-        sim.run(graph, random_input(graph, 2, 1), 4, device="cuda")
+    if CUDA:
+        n = torch.cuda.device_count()
+        device, match = f"cuda:{n}", rf"device 'cuda:{n}': only {n} CUDA device\(s\) here"
+    else:
+        device, match = "cuda", r"device 'cuda': no CUDA device is available here"
+    with pytest.raises(SimulationError, match=match):
+        sim.run(graph, random_input(graph, 2, 1), 4, device=device)
 
 
 def test_unknown_device_is_a_clear_error():
@@ -48,6 +52,7 @@ def test_unknown_device_is_a_clear_error():
         sim.run(graph, random_input(graph, 2, 1), 4, device="tpu")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="no CUDA device here: the CPU/GPU comparison needs one")
 @pytest.mark.parametrize("seed,kind,neuron", [(1, "conv", "STBIF"), (2, "dense", "IF"),
                                               (3, "conv", "STBIF"), (4, "conv", "IF")])
