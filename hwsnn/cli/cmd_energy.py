@@ -106,6 +106,7 @@ def register(app):
         ref = load_target(ann_target) if ann_target else None
         if input_path:
             x, origin = read_input(input_path, graph), input_path
+            ir.check_input_range(graph, x)
         else:
             x = default_input(graph, batch)
             ranges = "; ".join(f"{s} {list(energy.input_range(graph, s))}" for s in graph.sources)

@@ -117,6 +117,7 @@ def register(app):
             raise HwsnnError(f"--samples must be >= 1, not {samples}")
         if input_path:
             x = load_inputs(graph, input_path, samples)
+            ir.check_input_range(graph, x)
         else:
             x = default_inputs(graph, samples or DEFAULT_SAMPLES)
         steps = steps or default_steps(graph)

@@ -120,9 +120,11 @@ def test_compile_records_input_quantization_and_run_rejects_outside(tmp_path, ca
     x = np.zeros((2, 1, 8, 8), dtype=np.int64)
     x[1, 0, 3, 4] = 17
     np.savez(tmp_path / "x.npz", x=x)
-    line = _error(["run", str(net), "--input", str(tmp_path / "x.npz"), "--steps", "5"], capsys)
-    assert line == ("error: input 'input': values in [0, 17] lie outside the input range [0, 16] "
-                    "this IR was compiled for (--input-range 0,16); quantize inputs into it")
+    want = ("error: input 'input': values in [0, 17] lie outside the input range [0, 16] "
+            "this IR was compiled for (--input-range 0,16); quantize inputs into it")
+    for cmd in (["run", str(net), "--steps", "5"], ["verify", str(net), "--backends", "lava"],
+                ["energy", str(net), "--target", "loihi"]):
+        assert _error([*cmd, "--input", str(tmp_path / "x.npz")], capsys) == want, cmd
 
 
 def _error(argv, capsys):
