@@ -19,7 +19,7 @@ from ._graph import Edge, Graph
 from ._header import parse_header, parse_json
 from ._nodes import NODE_TYPES
 from ._verify import verify
-from ._zip import Archive
+from ._zip import MAX_HEADER_BYTES, Archive
 
 __all__ = ["save", "load", "to_dict", "from_dict", "FORMAT", "VERSION"]
 
@@ -118,8 +118,18 @@ def from_dict(header, arrays, where="<memory>"):
     return _named(where, _build, header, fetch)
 
 
+def _check_writable(data):
+    """Refuse to write what `load` would refuse: the same header checks and size limits."""
+    if len(data) > MAX_HEADER_BYTES:
+        raise IRError(f"header.json would hold {len(data)} bytes, more than the "
+                      f"{MAX_HEADER_BYTES} a header may hold")
+    parse_header(parse_json(data))
+
+
 def save(graph, path):
-    """Verify `graph` and write it to `path` atomically (temp file + rename)."""
+    """Verify `graph` and write it to `path` atomically (temp file + rename). A graph the
+    loader would refuse (a name that is not a string, meta nested too deep, arrays beyond the
+    file limits) raises IRError and writes nothing."""
     verify(graph)
     header, arrays = to_dict(graph)
     path = os.fspath(path)
@@ -127,6 +137,7 @@ def save(graph, path):
         text = json.dumps(header, indent=1, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise IRError(f"{path}: graph name or meta cannot be stored as JSON ({exc})") from None
+    _named(path, _check_writable, text.encode())
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".hwir-", dir=folder)

@@ -249,3 +249,18 @@ def test_bundled_digits_ir_round_trips(tmp_path):
         assert h.nodes[name].scalars() == node.scalars(), name
         for field, arr in node.arrays().items():
             assert np.array_equal(h.nodes[name].arrays()[field], arr), (name, field)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    deep = []
+    for _ in range(70):
+        deep = [deep]
+    g = _chain()
+    g.meta["deep"] = deep
+    with pytest.raises(IRError, match=r"x.hwir: header.json nests arrays/objects deeper than 64 levels$"):
+        ir.save(g, tmp_path / "x.hwir")
+    g = _chain()
+    g.meta["bad"] = float("nan")
+    with pytest.raises(IRError, match=r"x.hwir: graph name or meta cannot be stored as JSON"):
+        ir.save(g, tmp_path / "x.hwir")
+    assert list(tmp_path.iterdir()) == []
