@@ -58,8 +58,11 @@ def register(app):
                                        "(samples, *shape); read in chunks"),
         labels: str = typer.Option(None, "--labels", help="class labels: an array NAME in the "
                                    "input file, or FILE.npz:NAME, or FILE.npy"),
-        steps: int = typer.Option(None, "--steps", help="time steps (default: as hwsnn verify: the "
-                                  "IR's meta['steps'], a Ca-LIF window T, or inputs+biases+2 per layer)"),
+        steps: int = typer.Option(None, "--steps", help="time steps (default: until every sample "
+                                  "has settled, at most --settle-cap; a Ca-LIF window; the IR's "
+                                  "meta['steps'] for IF/iLIF networks, which never settle)"),
+        settle_cap: int = typer.Option(4096, "--settle-cap", help="most steps a run without "
+                                       "--steps may take"),
         chunk: int = typer.Option(1024, "--chunk", help="samples per chunk (one shard of work)"),
         workers: int = typer.Option(None, "--workers", help="shard chunks over N local Ray workers "
                                     "(starts Ray here, stops it at the end)"),
@@ -72,7 +75,6 @@ def register(app):
     ):
         """Accuracy, steps to equilibrium, spikes and SOPs over an input set of any size."""
         from ..cluster import Pool, evaluate
-        from .cmd_verify import default_steps
         if chunk < 1:
             raise HwsnnError(f"--chunk must be >= 1, not {chunk}")
         from ..sim._devices import resolve
@@ -80,16 +82,19 @@ def register(app):
         graph = ir.load(path)
         chunks = open_inputs(graph, input_path, chunk)
         y = read_labels(labels, input_path) if labels else None
-        steps = steps or default_steps(graph)
+        if steps is not None and steps < 1:
+            raise HwsnnError(f"--steps must be >= 1, not {steps}")
         progress = not quiet and sys.stderr.isatty()
         with Pool(workers, address, progress=progress, desc="eval") as pool:
-            result = evaluate(graph, chunks, steps, pool, labels=y, device=device)
+            result = evaluate(graph, chunks, steps, pool, labels=y, device=device, cap=settle_cap,
+                              check=lambda x: ir.check_input_range(graph, x))
         s = result.summary()
         if as_json:
             print(json.dumps(s))
             return
         acc = "" if s["accuracy"] is None else f", accuracy {s['accuracy']:.4f} ({s['correct']} correct)"
-        print(f"{s['samples']} samples x {steps} steps{acc}")
+        how = "" if steps is not None else " (until settled)"
+        print(f"{s['samples']} samples x {s['steps']} steps{how}{acc}")
         print(f"  steps to equilibrium  max {s['t_eq']['max']}, mean {s['t_eq']['mean']:.2f}; "
               f"settled {s['settled']} of {s['samples']}")
         print(f"  SOPs   {s['sops']['total']:,} ({s['sops']['per_sample']:,.1f} per sample)")

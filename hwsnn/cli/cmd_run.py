@@ -29,13 +29,14 @@ def load_inputs(path):
     return data[keys[0]]
 
 
-def run_graph(graph, x, steps, backend="golden"):
-    """Trace of `backend` ("golden", "lava", "rtl") on `x` for `steps` steps (finals only for golden)."""
+def run_graph(graph, x, steps, backend="golden", device=None):
+    """Trace of `backend` ("golden", "lava", "rtl") on `x` for `steps` steps (finals only for
+    golden, which runs on `device`: "cpu" or "cuda[:N]")."""
     from ..sim import run
     from ..sim.verify import get_backend
 
     if backend == "golden":
-        return run(graph, x, steps, record=False)
+        return run(graph, x, steps, record=False, device=device)
     return get_backend(backend)(graph, x, steps)
 
 
@@ -46,6 +47,8 @@ def register(app):
         input: str = typer.Option(..., "--input", help=".npz with one integer array (or key 'x')"),
         steps: int = typer.Option(..., "--steps", help="number of time steps"),
         backend: str = typer.Option("golden", "--backend", help="golden, lava or rtl"),
+        device: str = typer.Option("cpu", "--device", help="golden simulator device: cpu or "
+                                   "cuda[:N] (same dtypes, bit-identical results)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
     ):
         """Run an IR file on integer inputs; print predictions, output counts and t_eq."""
@@ -56,7 +59,9 @@ def register(app):
         graph = ir.load(path)
         x = load_inputs(input)
         ir.check_input_range(graph, x)
-        trace = run_graph(graph, x, steps, backend)
+        if device != "cpu" and backend != "golden":
+            raise HwsnnError(f"--device applies to the golden simulator, not --backend {backend}")
+        trace = run_graph(graph, x, steps, backend, device)
         out = trace.output.reshape(trace.batch, -1)
         result = {"backend": backend, "steps": steps, "predictions": out.argmax(1).tolist(),
                   "output": out.tolist(), "t_eq": np.asarray(trace.t_eq).tolist(),

@@ -71,3 +71,22 @@ def test_workers_without_ray_says_how_to_install(files, command, monkeypatch):
     assert r.exit_code == 1
     assert str(r.exception) == ("--workers and --address need Ray, which is not installed: "
                                 "pip install 'hwsnn[cluster]' (Ray)")
+
+
+def test_eval_without_steps_runs_until_settled_for_any_chunking(files):
+    graph, x, y, _, path = files
+    long = sim.run(graph, x, 64)
+    assert long.settled.all()
+    for rows in (257, 10):
+        r = evaluate(graph, ArrayChunks(path, "x", rows), None, Pool(progress=False), labels=y)
+        assert r.settled.all() and np.array_equal(r.t_eq, long.t_eq)
+        assert np.array_equal(r.pred, long.predict()) and r.steps >= long.t_eq.max()
+
+
+def test_eval_rejects_inputs_outside_the_recorded_range(files, tmp_path):
+    graph, x, _, _, _ = files
+    graph.meta["input_range"] = [0, 10]
+    ir.save(graph, str(tmp_path / "ranged.hwir"))
+    np.savez(tmp_path / "big.npz", x=x)
+    r = runner.invoke(app, ["eval", str(tmp_path / "ranged.hwir"), "--input", str(tmp_path / "big.npz")])
+    assert r.exit_code == 1 and "outside the input range [0, 10]" in str(r.exception)
