@@ -1,4 +1,5 @@
-"""Count semantics: one pass through the graph with the closed forms of DESIGN.md.
+"""Count semantics: one pass through the graph with the closed forms of docs/ir-format.md
+("Count semantics").
 
 Exact for ST-BIF, ILIF and Ca-LIF (what the per-step run reaches at equilibrium / after the
 settle phase); for IF it is the ideal quantized activation the IF run only approximates.

@@ -53,6 +53,9 @@ class Network:
         self.calif_T = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
         if len(self.calif_T) > 1:
             raise SimulationError(f"all CaLIF nodes must share one window T, not {sorted(self.calif_T)}")
+        others = [n for n in graph.neurons if not isinstance(graph.nodes[n], CaLIF)]
+        if self.calif_T and others:  # the settle phase is defined for CaLIF neurons only
+            raise SimulationError(f"a graph with CaLIF nodes must have no other neurons, not {others}")
 
     def spiking_inputs(self, name):
         """(spiking node, delay) pairs feeding neuron `name` through synapse chains."""
@@ -180,24 +183,24 @@ class _Runner:
         return now
 
     def settle(self, prev):
-        """CaLIF settle phase, layer by layer in topological order (DESIGN.md): a layer absorbs
-        the spikes still in flight from the window (delay 1) and all settle spikes of the layers
-        before it, then fires one rounding spike per settle step until none fires."""
+        """CaLIF settle phase, layer by layer in topological order (docs/ir-format.md, "Ca-LIF
+        settle phase"): a layer absorbs the spikes still in flight from the window (delay 1)
+        and all settle spikes of the layers before it, then fires one rounding spike per settle
+        step until none fires."""
         net, g = self.net, self.graph
         settle_y = {n: torch.zeros((self.batch, *g.nodes[n].shape), dtype=net.state_dtype[n])
                     for n in g.neurons}
         for n in self.stateful:
             node, st = g.nodes[n], self.state[n]
-            vals = {}
-            for e_src, delay in net.spiking_inputs(n):
-                v = settle_y.get(e_src)
-                if delay and prev.get(e_src) is not None:
-                    v = prev[e_src] if v is None else v + prev[e_src]
-                vals[e_src] = v
+            # a delay-0 edge carries the settle spikes; a delay-1 edge also the window's last
+            # output, still in flight (per edge: one source may feed `n` with both delays)
+            settled = {s: settle_y.get(s) for s, _ in net.spiking_inputs(n)}
+            in_flight = {s: v if prev.get(s) is None else (prev[s] if v is None else v + prev[s])
+                         for s, v in settled.items()}
             syn = {}
             for name in net.order:
                 if name in net.ops:
-                    syn[name] = net.synapse(name, vals, vals, syn)
+                    syn[name] = net.synapse(name, settled, in_flight, syn)
             I = net.current(n, syn, self.batch)
             if I is None:
                 I = torch.zeros_like(st["V"])

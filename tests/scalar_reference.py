@@ -1,108 +1,393 @@
-"""A deliberately naive reference for the per-step semantics: Python ints, one sample, one
-neuron at a time, written from DESIGN.md's equations (not from hwsnn.sim's code)."""
+"""A deliberately naive reference of the per-step semantics, written from docs/ir-format.md
+("Node types", "Timing and order", "Ca-LIF settle phase"): Python ints in plain loops, one
+sample and one neuron at a time. It imports nothing from hwsnn.sim; it reads only the IR's
+node fields and edges, so a bug in the golden simulator cannot be copied into it.
 
-import itertools
+`reference_run(graph, x, steps)` returns a `RefRun` with V, S, y of every neuron (V of every
+Readout) after every step, as nested lists [step][sample][flat index].
+"""
+
+from dataclasses import dataclass, field
+from math import prod
 
 import numpy as np
 
-from hwsnn import ir
+__all__ = ["reference_run", "RefRun", "RefOverflow", "RefUnsupported", "topo_order",
+           "apply_synapse", "broadcast", "release", "source_total", "out_shapes"]
 
 
-def _syn(node, x):
-    """Apply a synapse to a numpy object array of Python ints."""
-    if isinstance(node, ir.Dense):
-        out = np.empty(node.W.shape[0], dtype=object)
-        for o in range(node.W.shape[0]):
-            out[o] = sum(int(node.W[o, i]) * x[i] for i in range(node.W.shape[1]))
-        return out
-    if isinstance(node, ir.Conv2d):
-        cout, cin_g, kh, kw = node.W.shape
-        (sh, sw), (ph, pw), g = node.stride, node.padding, node.groups
-        C, H, W = x.shape
-        Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-        out = np.zeros((cout, Ho, Wo), dtype=object)
-        for o, i, j in itertools.product(range(cout), range(Ho), range(Wo)):
-            grp = o // (cout // g)
-            acc = 0
-            for c, a, b in itertools.product(range(cin_g), range(kh), range(kw)):
-                r, s = i * sh - ph + a, j * sw - pw + b
-                if 0 <= r < H and 0 <= s < W:
-                    acc += int(node.W[o, c, a, b]) * x[grp * cin_g + c, r, s]
-            out[o, i, j] = acc
-        return out
-    if isinstance(node, ir.SumPool2d):
-        (kh, kw), (sh, sw) = node.kernel, node.stride
-        C, H, W = x.shape
-        Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
-        out = np.zeros((C, Ho, Wo), dtype=object)
-        for c, i, j in itertools.product(range(C), range(Ho), range(Wo)):
-            out[c, i, j] = sum(x[c, i * sh + a, j * sw + b] for a in range(kh) for b in range(kw))
-        return out
-    if isinstance(node, ir.Scale):
-        w = np.broadcast_to(node.w, x.shape)
-        return np.vectorize(lambda a, b: int(a) * b, otypes=[object])(w, x)
-    if isinstance(node, ir.Flatten):
-        return x.reshape(-1)
-    raise TypeError(node)
+class RefOverflow(Exception):
+    """A membrane V left its signed v_bits register (docs: the run stops with a RangeError)."""
 
 
-def _release(q, t, R):
+class RefUnsupported(Exception):
+    """The doc says this network cannot run (e.g. an ILIF input without an emission window)."""
+
+
+def release(q, t, R):
+    """floor((t+1) q / R) - floor(t q / R) for t < R, else 0 (Python // is floor)."""
     return (t + 1) * q // R - t * q // R if t < R else 0
 
 
-def reference_run(graph, x, steps):
-    """Per-step V, S, y of one sample for STBIF / IF / Readout(plain) graphs with one Source
-    (analog encoding). Returns {(node, var): list over steps of flat lists of ints}."""
-    order = graph.topo_order()
-    src = graph.sources[0]
-    q = [int(v) for v in np.asarray(x).reshape(-1)]
-    shape = graph.nodes[src].shape
-    state = {}
+# --- arrays as flat lists of Python ints, C order ------------------------------------------
+
+def _unravel(i, shape):
+    idx = []
+    for n in reversed(shape):
+        idx.append(i % n)
+        i //= n
+    return tuple(reversed(idx))
+
+
+def _ravel(idx, shape):
+    i = 0
+    for k, n in zip(idx, shape):
+        i = i * n + k
+    return i
+
+
+def broadcast(arr, shape):
+    """Flat list of `arr` broadcast to `shape` (trailing axes aligned; a size-1 axis repeats)."""
+    a = np.asarray(arr)
+    vals = [int(v) for v in a.reshape(-1).tolist()]
+    src = (1,) * (len(shape) - a.ndim) + tuple(a.shape)
+    out = []
+    for i in range(prod(shape)):
+        idx = _unravel(i, shape)
+        out.append(vals[_ravel(tuple(0 if s == 1 else k for s, k in zip(src, idx)), src)])
+    return out
+
+
+def _zeros(shape):
+    return [0] * prod(shape)
+
+
+# --- synapses ----------------------------------------------------------------------------
+
+def _dense(W, x):
+    return [sum(int(W[o][i]) * x[i] for i in range(len(x))) for o in range(len(W))], (len(W),)
+
+
+def _conv2d(node, x, shape):
+    W = node.W.tolist()
+    cout, cin_g, kh, kw = node.W.shape
+    (sh, sw), (ph, pw), g = node.stride, node.padding, node.groups
+    C, H, Wd = shape
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (Wd + 2 * pw - kw) // sw + 1
+    out = []
+    for o in range(cout):
+        first = (o // (cout // g)) * cin_g  # first input channel of o's group
+        for i in range(Ho):
+            for j in range(Wo):
+                acc = 0
+                for c in range(cin_g):
+                    for a in range(kh):
+                        for b in range(kw):
+                            r, s = i * sh - ph + a, j * sw - pw + b
+                            if 0 <= r < H and 0 <= s < Wd:  # zero padding outside
+                                acc += W[o][c][a][b] * x[_ravel((first + c, r, s), shape)]
+                out.append(acc)
+    return out, (cout, Ho, Wo)
+
+
+def _sumpool(node, x, shape):
+    (kh, kw), (sh, sw) = node.kernel, node.stride
+    C, H, Wd = shape
+    Ho, Wo = (H - kh) // sh + 1, (Wd - kw) // sw + 1
+    out = [sum(x[_ravel((c, i * sh + a, j * sw + b), shape)] for a in range(kh) for b in range(kw))
+           for c in range(C) for i in range(Ho) for j in range(Wo)]
+    return out, (C, Ho, Wo)
+
+
+def apply_synapse(node, x, shape):
+    """(output flat list, output shape) of synapse `node` on flat input `x` of `shape`."""
+    kind = node.type
+    if kind == "Dense":
+        return _dense(node.W.tolist(), x)
+    if kind == "Conv2d":
+        return _conv2d(node, x, shape)
+    if kind == "SumPool2d":
+        return _sumpool(node, x, shape)
+    if kind == "Scale":
+        return [w * v for w, v in zip(broadcast(node.w, shape), x)], tuple(shape)
+    if kind == "Flatten":
+        return list(x), (prod(shape),)
+    raise TypeError(f"not a synapse: {kind}")
+
+
+# --- graph order, shapes, windows ----------------------------------------------------------
+
+def topo_order(graph):
+    """Kahn's algorithm as the doc states it: the nodes without inputs in file order; take the
+    first ready node, then make ready (in edge order) each successor whose inputs are all taken."""
+    indeg = {n: 0 for n in graph.nodes}
+    for e in graph.edges:
+        indeg[e.dst] += 1
+    ready, order = [n for n in graph.nodes if indeg[n] == 0], []
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for e in graph.edges:
+            if e.src == n:
+                indeg[e.dst] -= 1
+                if indeg[e.dst] == 0:
+                    ready.append(e.dst)
+    return order
+
+
+def _inputs(graph):
+    return {n: [e for e in graph.edges if e.dst == n] for n in graph.nodes}
+
+
+def out_shapes(graph, order, inputs):
+    shapes = {}
     for n in order:
         node = graph.nodes[n]
-        if node.ROLE in ("neuron", "readout"):
-            size = int(np.prod(node.shape))
-            v0 = np.broadcast_to(getattr(node, "v0", 0), node.shape).reshape(-1)
-            state[n] = {"V": [int(v) for v in v0], "S": [0] * size}
-    out = {}
-    prev = {}
-    for t in range(steps):
-        now, syn = {}, {}
-        for n in order:
-            node = graph.nodes[n]
-            if node.ROLE == "source":
-                R = node.R
-                now[n] = np.array([_release(v, t, R) for v in q], dtype=object).reshape(shape)
-            elif node.ROLE == "synapse":
-                e = graph.inputs_of(n)[0]
-                xin = syn[e.src] if e.src in syn else (prev if e.delay else now).get(e.src)
-                syn[n] = _syn(node, xin if xin is not None else
-                              np.zeros(graph.nodes[e.src].shape, dtype=object))
-            else:
-                size = int(np.prod(node.shape))
-                I = [0] * size
-                for e in graph.inputs_of(n):
-                    flat = syn[e.src].reshape(-1)
-                    I = [a + int(b) for a, b in zip(I, flat)]
-                st = state[n]
-                if node.ROLE == "readout":
-                    st["V"] = [v + i for v, i in zip(st["V"], I)]
-                    out.setdefault((n, "V"), []).append(list(st["V"]))
-                    continue
-                theta = np.broadcast_to(node.theta, node.shape).reshape(-1)
-                bias = np.broadcast_to(node.bias, node.shape).reshape(-1)
-                ys = []
-                for k in range(size):
-                    v = st["V"][k] + I[k] + _release(int(bias[k]), t, node.bias_R)
-                    s, th = st["S"][k], int(theta[k])
-                    if isinstance(node, ir.STBIF):
-                        y = 1 if (v >= th and s < node.s_max) else (-1 if (v < 0 and s > node.s_min) else 0)
-                    else:  # IF
-                        y = 1 if v >= th and (node.s_max == 0 or s < node.s_max) else 0
-                    st["V"][k], st["S"][k] = v - y * th, s + y
-                    ys.append(y)
-                now[n] = np.array(ys, dtype=object).reshape(node.shape)
-                for var, val in (("V", st["V"]), ("S", st["S"]), ("y", ys)):
-                    out.setdefault((n, var), []).append(list(val))
-        prev = now
+        if node.ROLE == "synapse":
+            src = inputs[n][0].src
+            shapes[n] = apply_synapse(node, _zeros(shapes[src]), shapes[src])[1]
+        else:
+            shapes[n] = tuple(node.shape)
+    return shapes
+
+
+def _feeders(graph, inputs, n):
+    """(spiking node, delay) for each path into `n` through synapse chains."""
+    out = []
+    for e in inputs[n]:
+        if graph.nodes[e.src].ROLE == "synapse":
+            out += [(s, d + e.delay) for s, d in _feeders(graph, inputs, e.src)]
+        else:
+            out.append((e.src, e.delay))
     return out
+
+
+def _windows(graph, order, inputs):
+    """Arrival window (first step, length) of the input of every ILIF and horner Readout."""
+    emits, arrive = {}, {}
+    for n in order:
+        node = graph.nodes[n]
+        if node.type == "Source" and node.encoding == "bits":
+            emits[n] = (0, node.T)
+        if node.type == "ILIF" or (node.type == "Readout" and node.horner):
+            wins = set()
+            for s, d in _feeders(graph, inputs, n):
+                if s not in emits:
+                    raise RefUnsupported(f"{n}: input {s} has no emission window")
+                wins.add((emits[s][0] + d, emits[s][1]))
+            if len(wins) != 1:
+                raise RefUnsupported(f"{n}: inputs arrive in windows {sorted(wins)}")
+            arrive[n] = wins.pop()
+            if node.type == "ILIF":
+                if arrive[n][1] != node.T:
+                    raise RefUnsupported(f"{n}: T={node.T}, input window {arrive[n][1]}")
+                emits[n] = (arrive[n][0] + node.T, node.T)
+    return arrive
+
+
+# --- sources and neurons -------------------------------------------------------------------
+
+def _emit(node, q, t):
+    if node.encoding == "analog":
+        return release(q, t, node.R)
+    if node.encoding == "rate":
+        return release(q, t, node.T)
+    return (q >> (node.T - 1 - t)) & 1 if t < node.T else 0  # bits, MSB first
+
+
+def source_total(node, q):
+    """What a Source sends over its whole emission: q (analog, rate) or popcount(q) (bits)."""
+    return bin(q).count("1") if node.encoding == "bits" else q
+
+
+class _Params:
+    def __init__(self, node):
+        shape = tuple(node.shape)
+        for name in ("theta", "v0", "bias", "leak"):
+            setattr(self, name, broadcast(getattr(node, name, 0), shape))
+
+
+def _step_neuron(node, P, st, I, t, win):
+    """One window step of a neuron or Readout; updates st in place, returns y (None: Readout)."""
+    V, S, kind = st["V"], st["S"], node.type
+    if kind == "Readout":
+        for k in range(len(V)):
+            if not node.horner:
+                V[k] += I[k]
+            elif win[0] <= t < win[0] + win[1]:
+                V[k] = 2 * V[k] + I[k]  # outside its input's window a horner Readout holds
+        return None
+    y = [0] * len(V)
+    for k in range(len(V)):
+        th = P.theta[k]
+        if kind == "STBIF":
+            v = V[k] + I[k] + release(P.bias[k], t, node.bias_R)
+            y[k] = 1 if v >= th and S[k] < node.s_max else -1 if v < 0 and S[k] > node.s_min else 0
+            V[k], S[k] = v - y[k] * th, S[k] + y[k]
+        elif kind == "IF":
+            v = V[k] + I[k] + release(P.bias[k], t, node.bias_R)
+            y[k] = 1 if v >= th and (node.s_max == 0 or S[k] < node.s_max) else 0
+            V[k], S[k] = v - y[k] * th, S[k] + y[k]
+        elif kind == "ILIF":
+            a, T = win[0], node.T
+            if a <= t < a + T:  # accumulate (input outside this window is not read)
+                V[k] = 2 * V[k] + I[k] + (P.bias[k] if t == a + T - 1 else 0)
+            elif a + T <= t < a + 2 * T:  # generate
+                v = 2 * V[k]
+                y[k] = 1 if v >= th else 0
+                V[k], S[k] = v - y[k] * th, 2 * S[k] + y[k]
+        elif kind == "CaLIF":
+            v = V[k] + I[k] - P.leak[k]
+            up = v >= th and (node.s_max == 0 or S[k] < node.s_max)
+            down = v <= -th and (not node.gate or S[k] > 0)
+            y[k] = 1 if up else -1 if down else 0
+            V[k], S[k] = v - y[k] * th, S[k] + y[k]
+        else:
+            raise TypeError(f"not a neuron: {kind}")
+    return y
+
+
+def _settle_spike(node, P, st):
+    V, S, y = st["V"], st["S"], []
+    for k in range(len(V)):
+        th = P.theta[k]
+        up = 2 * V[k] >= th and (node.s_max == 0 or S[k] < node.s_max)
+        down = 2 * V[k] < -th and (not node.gate or S[k] > 0)
+        y.append(1 if up else -1 if down else 0)
+    return y
+
+
+# --- the run -------------------------------------------------------------------------------
+
+@dataclass
+class RefRun:
+    """V, S, y: {node: [step][sample][flat]}; `shapes`: {node: shape}; `steps`: records made."""
+
+    V: dict
+    S: dict
+    y: dict
+    shapes: dict
+    steps: int = 0
+    last_window: list = field(default_factory=list)  # [sample] {node: output at step T-1}
+
+    def array(self, var, node):
+        """int64 array (steps, batch, *shape)."""
+        a = np.array(getattr(self, var)[node], dtype=np.int64)
+        return a.reshape(len(a), -1, *self.shapes[node])
+
+    def final(self, var, node):
+        return [list(v) for v in getattr(self, var)[node][-1]]
+
+
+def _as_batches(graph, x):
+    srcs = [n for n, node in graph.nodes.items() if node.ROLE == "source"]
+    if not isinstance(x, dict):
+        x = {srcs[0]: x}
+    out = {}
+    for n in srcs:
+        a = np.asarray(x[n])
+        if a.ndim == len(graph.nodes[n].shape):
+            a = a[None]
+        out[n] = [[int(v) for v in s.reshape(-1).tolist()] for s in a]
+    return out
+
+
+def reference_run(graph, x, steps):
+    """Run `graph` on integer input `x` (a batch, or {source: batch}) for `steps` steps, then the
+    Ca-LIF settle phase if the graph has CaLIF nodes. RefOverflow if a membrane leaves v_bits."""
+    order, inputs, nodes = topo_order(graph), _inputs(graph), graph.nodes
+    shapes = out_shapes(graph, order, inputs)
+    wins = _windows(graph, order, inputs)
+    q = _as_batches(graph, x)
+    batch = len(next(iter(q.values())))
+    calif_T = {node.T for node in nodes.values() if node.type == "CaLIF"}
+    if calif_T and (len(calif_T) > 1 or steps != next(iter(calif_T))):
+        raise RefUnsupported(f"CaLIF windows {sorted(calif_T)} with steps={steps}")
+    stateful = [n for n in order if nodes[n].ROLE in ("neuron", "readout")]
+    neurons = [n for n in stateful if nodes[n].ROLE == "neuron"]
+    params = {n: _Params(nodes[n]) for n in stateful}
+    state = [{n: {"V": list(params[n].v0), "S": _zeros(shapes[n])} for n in stateful}
+             for _ in range(batch)]
+    run = RefRun({n: [] for n in stateful}, {n: [] for n in neurons}, {n: [] for n in neurons}, shapes)
+
+    def record(ys):
+        for n in stateful:
+            node, lo_hi = nodes[n], (-(1 << (nodes[n].v_bits - 1)), (1 << (nodes[n].v_bits - 1)) - 1)
+            for b in range(batch):
+                if not all(lo_hi[0] <= v <= lo_hi[1] for v in state[b][n]["V"]):
+                    raise RefOverflow(f"{n}: V left int{node.v_bits} at record {run.steps}")
+            run.V[n].append([list(state[b][n]["V"]) for b in range(batch)])
+            if n in run.S:
+                run.S[n].append([list(state[b][n]["S"]) for b in range(batch)])
+                run.y[n].append([list(ys[b][n]) if n in ys[b] else _zeros(shapes[n])
+                                 for b in range(batch)])
+        run.steps += 1
+
+    hist = [[] for _ in range(batch)]  # hist[b][t]: {node: output at step t}
+
+    def carried(b, e, t):  # a delayed edge carries 0 before step `delay`
+        s = t - e.delay
+        return hist[b][s][e.src] if s >= 0 else _zeros(shapes[e.src])
+
+    for t in range(steps):
+        ys = [{} for _ in range(batch)]
+        for b in range(batch):
+            out = {}
+            hist[b].append(out)
+            for n in order:
+                node = nodes[n]
+                if node.ROLE == "source":
+                    out[n] = [_emit(node, v, t) for v in q[n][b]]
+                elif node.ROLE == "synapse":
+                    e = inputs[n][0]
+                    out[n] = apply_synapse(node, carried(b, e, t), shapes[e.src])[0]
+                else:
+                    I = _zeros(shapes[n])
+                    for e in inputs[n]:
+                        I = [i + v for i, v in zip(I, carried(b, e, t))]
+                    y = _step_neuron(node, params[n], state[b][n], I, t, wins.get(n))
+                    if y is not None:
+                        out[n] = ys[b][n] = y
+        record(ys)
+    if calif_T:
+        run.last_window = [h[-1] for h in hist]
+        _settle(graph, order, inputs, shapes, params, state, run, record, batch, stateful)
+    return run
+
+
+def _settle(graph, order, inputs, shapes, params, state, run, record, batch, stateful):
+    """Layer by layer in topological order: absorb (one record), then rounding spikes, one per
+    record, while any neuron of the layer in any sample fires."""
+    nodes = graph.nodes
+    total = [{n: _zeros(shapes[n]) for n in stateful} for _ in range(batch)]  # settle spikes
+
+    def absorbed(b, e):
+        src = nodes[e.src]
+        if src.ROLE == "synapse":
+            e_in = inputs[e.src][0]
+            return apply_synapse(src, absorbed(b, e_in), shapes[e_in.src])[0]
+        v = total[b][e.src] if src.ROLE == "neuron" else _zeros(shapes[e.src])
+        if e.delay:  # the window's last output was still in flight
+            v = [a + c for a, c in zip(v, run.last_window[b][e.src])]
+        return v
+
+    for n in stateful:
+        for b in range(batch):
+            V = state[b][n]["V"]
+            for e in inputs[n]:
+                for k, v in enumerate(absorbed(b, e)):
+                    V[k] += v
+        record([{} for _ in range(batch)])
+        if nodes[n].ROLE == "readout":
+            continue
+        while True:
+            ys = [_settle_spike(nodes[n], params[n], state[b][n]) for b in range(batch)]
+            if not any(any(y) for y in ys):
+                break
+            for b in range(batch):
+                st, th = state[b][n], params[n].theta
+                for k, y in enumerate(ys[b]):
+                    st["V"][k] -= y * th[k]
+                    st["S"][k] += y
+                    total[b][n][k] += y
+            record([{n: ys[b]} for b in range(batch)])

@@ -9,7 +9,7 @@ from hwsnn import ir, sim
 from hwsnn.errors import RangeError, ShapeError, SimulationError
 
 from randnets import random_input, random_stbif_net
-from scalar_reference import reference_run
+from refcheck import assert_trace_equals_reference
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -19,14 +19,7 @@ SETTINGS = settings(max_examples=25, deadline=None)
        neuron=st.sampled_from(["STBIF", "IF"]), delays=st.sampled_from([(0,), (1,), (0, 1)]))
 def test_every_step_equals_scalar_reference(seed, kind, neuron, delays):
     graph = random_stbif_net(seed, kind=kind, depth=2, neuron=neuron, delays=delays)
-    x = random_input(graph, 2, seed)
-    steps = 12
-    trace = sim.run(graph, x, steps)
-    for b in range(2):
-        ref = reference_run(graph, x[b], steps)
-        for (node, var), per_step in ref.items():
-            got = getattr(trace, var)[node][:, b].reshape(steps, -1)
-            assert np.array_equal(got, np.array(per_step, dtype=np.int64)), (node, var)
+    assert_trace_equals_reference(graph, random_input(graph, 2, seed), 12)
 
 
 @SETTINGS
