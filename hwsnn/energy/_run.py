@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SimulationError
-from ..ir import IF, ILIF, CaLIF, int_range
+from ..ir import IF, ILIF, int_range
 
 __all__ = ["DEFAULT_SEED", "DEFAULT_CAP", "StepPlan", "default_input", "input_range",
            "plan_steps"]
