@@ -69,8 +69,12 @@ def _graph(name, meta, specs, edges, arrays):
 
 
 def _placeholders(spec):
-    """Read-only arrays of the declared shapes (all ones: theta > 0, fits every width)."""
-    return {f: np.broadcast_to(np.int64(1), shape) for f, (key, shape, dt) in spec.refs.items()}
+    """Read-only arrays of the declared shapes (all ones: theta > 0, fits every width), in the
+    dtype the node keeps (weights narrow), so that building the node allocates nothing."""
+    cls = NODE_TYPES[spec.tname]
+    narrow = dtype_for(spec.params["w_bits"] + 1) if "w_bits" in spec.params else np.int64
+    return {f: np.broadcast_to(np.ones((), narrow if f in getattr(cls, "NARROW", ()) else np.int64),
+                               shape) for f, (key, shape, dt) in spec.refs.items()}
 
 
 def _check_values(spec, field, arr):

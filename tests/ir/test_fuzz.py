@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -76,10 +77,14 @@ def test_only_hwsnn_errors_escape_load(corpus, record_property):
     try:
         for label, path, must_fail in corpus:
             try:
-                graph, err, cpu, mem = _load(path)
+                with warnings.catch_warnings(record=True) as warned:
+                    warnings.simplefilter("always")  # a warning would be a second CLI line
+                    graph, err, cpu, mem = _load(path)
             except Exception as exc:  # noqa: BLE001 - the point of the test
                 problems.append(f"{label}: escaped {type(exc).__name__}: {exc}")
                 continue
+            if warned:
+                problems.append(f"{label}: warned {warned[0].category.__name__}: {warned[0].message}")
             worst_cpu = max(worst_cpu, (cpu, label))
             worst_mem = max(worst_mem, (mem, label))
             if cpu > MAX_CPU_S or mem > MAX_BYTES:

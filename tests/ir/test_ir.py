@@ -264,3 +264,30 @@ def test_save_refuses_what_load_would_refuse(tmp_path):
     with pytest.raises(IRError, match=r"x.hwir: graph name or meta cannot be stored as JSON"):
         ir.save(g, tmp_path / "x.hwir")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_graph_is_checked_before_any_array_data_is_read(tmp_path):
+    """A file with a 16 MiB weight member and a graph error elsewhere fails without reading
+    the member: the header and graph are checked first, with placeholder arrays."""
+    import tracemalloc
+    W = np.random.default_rng(0).integers(-100, 100, (4096, 4096))
+    g = ir.Graph({"in": ir.Source((4096,)), "d": ir.Dense(W), "out": ir.Readout((4096,))},
+                 [ir.Edge("in", "d"), ir.Edge("d", "out")])
+    path = ir.save(g, tmp_path / "big.hwir")
+    with zipfile.ZipFile(path) as zf:
+        header = json.loads(zf.read("header.json"))
+        members = {n: zf.read(n) for n in zf.namelist() if n != "header.json"}
+    header["nodes"][2]["params"]["shape"] = [4095]
+    with zipfile.ZipFile(tmp_path / "bad.hwir", "w") as zf:
+        zf.writestr("header.json", json.dumps(header))
+        for n, b in members.items():
+            zf.writestr(n, b)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IRError, match=r"bad.hwir: node 'out': input from 'd' has shape \(4096,\), "
+                                          r"expected the node shape \(4095,\)$"):
+            ir.load(tmp_path / "bad.hwir")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, peak  # reading W would take 16 MiB (int8) + 32 MiB (int16)
