@@ -2,7 +2,8 @@
 
 For a neuron with Q-ReLU step s whose pre-activation is sum_k ops_k(f_k * counts_k) + b:
   u      = the value of one integer unit of the pre-activation, u >= u_min where
-           u_min = max_k max|W_k| * f_k / (2^(w_bits-1) - 1)   (weights fit w_bits)
+           u_min = max_k max|W_k| * f_k / (2^(w_bits-1) - 1)   (weights fit w_bits; where a
+           pool overlaps, the folded sums of taps fit too: see _folded.py)
   theta  = s / u, an EVEN integer (so v0 = theta/2 is exact): the largest even integer
            (thresholds="max") or power of two (thresholds="pow2") with s/theta >= u_min
   W_int  = round(W * f / u),   b_int = round(b / u),   Scale w = round(f / u)
@@ -19,6 +20,7 @@ import numpy as np
 from .. import ir
 from ..errors import CompileError
 from ._fold import module_of
+from ._folded import folded_peak
 
 __all__ = ["integerize", "choose_theta"]
 
@@ -47,7 +49,9 @@ def _pow2_at_least(x):
 def _term_umin(qann, t, wmax):
     w = t.weighted
     peak = float(module_of(qann, w[0]).weight.detach().abs().max()) if w else 1.0
-    return peak * abs(t.factor()) / wmax
+    # a back end that folds pool -> conv sums overlapping taps: keep those sums within w_bits
+    peak, taps = folded_peak(lambda op: module_of(qann, op), t, peak)
+    return peak * abs(t.factor()) / (wmax if taps == 1 else wmax - taps / 2)
 
 
 def _compact(b):

@@ -16,6 +16,8 @@ from hwsnn.compile import compile_qann
 from hwsnn.convert import convert
 from hwsnn.errors import UnsupportedLayerError
 from hwsnn.examples import BasicBlock
+from hwsnn.mappings.place import place
+from hwsnn.mappings.targets import load_target
 
 tv = import_torchvision()
 W_BITS = 8
@@ -66,6 +68,9 @@ def test_resnet18_32():
     down = graph.nodes["layer2.0.downsample.0"]  # strided 1x1 shortcut, BN folded
     assert isinstance(down, ir.Conv2d) and down.W.shape[2:] == (1, 1) and down.stride == (2, 2)
     assert [e.dst for e in graph.outputs_of("layer2.0.downsample.0")] == ["layer2.0.relu.1"]
+    # the folded view (max pool summed into layer1.0.conv1) fits Loihi's 8-bit weights too
+    placed = place(graph, load_target("loihi"))
+    assert all(layer.weight_bits <= W_BITS for layer in placed.layers)
     x = np.random.default_rng(0).integers(0, 256, (2, 3, 32, 32))
     want = sim.count(graph, x)
     trace = sim.run(graph, x, 60, record=False)
