@@ -197,3 +197,25 @@ def test_bundled_digits_ir():
         assert tr.settled.all()
         np.testing.assert_array_equal(tr.output, want)
     assert digits_info()["levels"] == g.nodes["2"].s_max
+
+
+def test_overlapping_pool_folded_into_the_next_conv_stays_within_w_bits():
+    """A 3x3 / stride 2 pool (ResNet's max pool) folded into the conv after it sums up to 4 taps
+    per input pixel; the compiler scales so that even those folded sums fit w_bits, and not by
+    more than needed (the largest sum of |taps| one pixel can see uses over half the range)."""
+    import torch.nn.functional as F
+
+    from hwsnn.energy import chains
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                          nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    q = convert(model, (1, 8, 8), levels=4, calib=torch.rand(8, 1, 8, 8))
+    for w_bits in (4, 6, 8):
+        g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16), w_bits=w_bits)
+        wmax = (1 << (w_bits - 1)) - 1
+        (folded,) = [c.matrix for c in chains(g) if c.dst == "4"]
+        assert int(abs(folded).max()) <= wmax
+        w = torch.as_tensor(np.abs(g.nodes["3"].W), dtype=torch.float64).reshape(16, 1, 3, 3)
+        abs_sums = F.conv_transpose2d(w, torch.ones(1, 1, 3, 3, dtype=torch.float64), stride=2)
+        assert wmax / 2 < float(abs_sums.max()) <= wmax, (w_bits, float(abs_sums.max()))
