@@ -44,6 +44,7 @@ def test_demo_report(tmp_path, capsys):
     g = ir.load(tmp_path / "digits.hwir")
     assert "snn_equals_qann       1.0000" in out
     assert len(g.meta["layers"]) == 4
+    assert g.name == "digits-cnn" and g.meta["input_range"] == [0, 16]
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
 
 
