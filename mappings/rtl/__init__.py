@@ -1,8 +1,10 @@
 """RTL back end: IR -> neuron-core configurations and memory images (`lower`), run in RTL
 simulation against the golden simulator (`run`), Verilog emission and synthesis reports."""
 
-from ._lower import DELAY, RtlNetwork, chain, lower, unroll
+from ._images import unroll
+from ._lower import DELAY, RtlNetwork, chain, lower
 from ._ilif import lower_ilif, run_ilif
-from ._run import run, stats
+from ._run import run, run_lowered, stats
 
-__all__ = ["lower", "run", "stats", "RtlNetwork", "chain", "unroll", "DELAY", "lower_ilif", "run_ilif"]
+__all__ = ["lower", "run", "run_lowered", "stats", "RtlNetwork", "chain", "unroll", "DELAY",
+           "lower_ilif", "run_ilif"]

@@ -11,11 +11,11 @@ from hwsnn.errors import BackendError, MappingError, RangeError
 from hwsnn.ir import ILIF, Readout, verify
 from hwsnn.rtl._ilif import ILIFLayer, ILIFPipeline
 from hwsnn.sim import Trace
-from hwsnn.sim._encode import check_input
 from hwsnn.sim.benches._runner import (BUILD_ROOT, build, check_simulator, default_sim, run_bench,
                                        write_verilog)
 
-from ._lower import chain, unroll
+from ._images import check_input, unroll
+from ._lower import chain
 
 __all__ = ["lower_ilif", "run_ilif"]
 
@@ -70,7 +70,7 @@ def run_ilif(graph, x, steps=None, sim=None):
     graph, layers, T, n_in, names = lower_ilif(graph)
     src_name = graph.sources[0]
     x = x[src_name] if isinstance(x, dict) else x
-    q = check_input(src_name, graph.nodes[src_name], x).numpy()
+    q = check_input(src_name, graph.nodes[src_name], x)
     q = q.reshape(q.shape[0], -1)
     batch, nl = q.shape[0], len(layers)
     n_ilif = sum(layer.kind == "ilif" for layer in layers)
@@ -107,9 +107,16 @@ def run_ilif(graph, x, steps=None, sim=None):
     rec = np.load(out)
     if int(rec["ovf"][0]):
         raise RangeError("iLIF pipeline: a membrane V left its v_bits register")
-    V, S, Y = {}, {}, {}
+    V, S, Y, valid = {}, {}, {}, {}
     for k, (layer, name) in enumerate(zip(layers, names)):
         shape = graph.nodes[name].shape
+        # what was read from the hardware: a layer's state from its window on, its spikes in
+        # its generate window; the zeros elsewhere are not compared (Trace.valid)
+        t_axis = np.arange(steps).reshape(steps, 1, *([1] * len(shape)))
+        state_ok = np.broadcast_to(t_axis >= k * T, (steps, batch, *([1] * len(shape))))
+        valid[name] = {"V": state_ok, "S": state_ok,
+                       "y": np.broadcast_to((t_axis >= k * T + T) & (t_axis < k * T + 2 * T),
+                                            (steps, batch, *([1] * len(shape))))}
         banks = [_unpack(rec[f"v{j}_{k}"], layer.n, layer.v_bits) for j in (0, 1)]
         sbanks = [_unpack(rec[f"s{j}_{k}"], layer.n, T + 1) for j in (0, 1)]
         y = _unpack(rec[f"y{k}"], layer.n, 1) & 1
@@ -124,13 +131,13 @@ def run_ilif(graph, x, steps=None, sim=None):
                     y_arr[t, s] = y[c]
         V[name] = v_arr.reshape(steps, batch, *shape)
         if layer.kind == "ilif":
-            S[name], Y[name] = s_arr.reshape(steps, batch, *shape), y_arr.reshape(steps, batch, *shape).astype(np.int8)
+            S[name], Y[name] = s_arr.reshape(steps, batch, *shape), y_arr.reshape(steps, batch, *shape)
     final = {n: {"V": V[n][-1], "S": S[n][-1] if n in S else np.zeros_like(V[n][-1])} for n in names}
     spikes = {n: np.abs(Y[n]).sum(axis=0) for n in Y}
     trace = Trace(steps=steps, batch=batch, final=final, t_eq=np.full(batch, steps),
                   settled=np.ones(batch, dtype=bool), spikes=spikes, V=V, S=S, y=Y,
-                  readouts=tuple(n for n in names if n in graph.readouts), graph=graph)
-    valid = np.nonzero(np.asarray(rec["code_valid"]))[0]
-    info = {"T": T, "code_cycles": valid.tolist(), "intervals": np.diff(valid).tolist(),
+                  readouts=tuple(n for n in names if n in graph.readouts), graph=graph, valid=valid)
+    done_at = np.nonzero(np.asarray(rec["code_valid"]))[0]
+    info = {"T": T, "code_cycles": done_at.tolist(), "intervals": np.diff(done_at).tolist(),
             "cycles": n_cycles}
     return trace, info

@@ -1,33 +1,45 @@
 """`run(graph, x, steps)`: the whole network in RTL simulation (cocotb + Icarus or Verilator),
-returned as a golden-style Trace of the graph the RTL computes (every edge delay 1)."""
+returned as a golden-style Trace of the graph the RTL computes (every edge delay 1).
+
+The source events come from `_images.source_events` (the IR's encoding rules, not hwsnn.sim).
+By default the whole batch runs in one simulation through the generated testbench wrapper
+(no Python per clock cycle); `fast=False` uses the per-cycle cocotb bench instead.
+"""
 
 import numpy as np
 
 from hwsnn.errors import BackendError, RangeError
 from hwsnn.ir import ILIF, int_range
 from hwsnn.sim import Trace
-from hwsnn.sim._encode import check_input, source_length
-from hwsnn.sim.benches._network_bench import run_network_bench
+from hwsnn.sim.benches._network_bench import run_network_bench, run_network_fast
 from hwsnn.sim.benches._runner import check_simulator, default_sim
 
-from ._lower import lower
+from ._images import check_input, source_events, source_length
+from ._lower import DELAY, lower
 
-__all__ = ["run", "stats"]
+__all__ = ["run", "run_lowered", "stats"]
 
 
 def _inputs(graph, source, x):
     if isinstance(x, dict):
         x = x[source]
-    return check_input(source, graph.nodes[source], x).numpy()
+    return check_input(source, graph.nodes[source], x)
+
+
+def layout_of(cfg):
+    """"shared-kernel" when some table of the core is a shared kernel, else "dense"."""
+    return "shared-kernel" if cfg.conv is not None else "dense"
 
 
 def stats(records, rtl_net):
-    """Cycle and SOP counts of a run: per step totals and per core accumulate figures."""
+    """Cycle and SOP counts of a run: per step totals and per core accumulate figures, and
+    each core's layout ("shared-kernel" or "dense", with the reason)."""
     cycles = records["cycles"]
     per_core = []
     for k, (name, c) in enumerate(zip(rtl_net.nodes, rtl_net.cores)):
         sops, acc = records[f"sops{k}"], records[f"acc_cycles{k}"]
-        per_core.append({"node": name, "lanes": c.lanes, "sops": int(sops.sum()),
+        per_core.append({"node": name, "lanes": c.lanes, "layout": layout_of(c),
+                         "layout_reason": c.meta.get("layout_reason", ""), "sops": int(sops.sum()),
                          "acc_cycles": int(acc.sum()),
                          "sops_per_acc_cycle": float(sops.sum() / max(1, acc.sum())),
                          "sops_per_step": sops.tolist(), "acc_cycles_per_step": acc.tolist()})
@@ -38,33 +50,50 @@ def stats(records, rtl_net):
             "cores": per_core}
 
 
-def run(graph, x, steps, sim=None, lanes=16, conv=True, _mutate_ge=False):
+def run(graph, x, steps, sim=None, lanes=16, conv=True, fast=True, _mutate_ge=False):
     """Run `graph` on integer input x ((batch, *shape) or {source: ...}) for `steps` steps in
     RTL simulation (`sim`: "icarus" (default) or "verilator"; env SIM). Returns a Trace with
     V, S, y of every neuron node and V of the Readout at every step; `trace.graph` is
-    `graph.with_delays(1)`, `trace.rtl` the cycle/SOP counts (see `stats`). A network of ILIF
-    nodes runs on the iLIF pipeline instead (delays 0, see `run_ilif`)."""
+    `graph.with_delays(1)`, `trace.rtl` the cycle/SOP counts and core layouts (see `stats`),
+    `trace.final_readback` {node: {"V", "S"}} the state memories read back after the last
+    step (when the network has the `dump` command). A network of ILIF nodes runs on the iLIF
+    pipeline instead (delays 0, see `run_ilif`)."""
     sim = default_sim(sim)
     check_simulator(sim)
     if any(isinstance(graph.nodes[n], ILIF) for n in graph.neurons):  # the iLIF pipeline
         from ._ilif import run_ilif
         return run_ilif(graph, x, steps, sim)[0]
-    net = lower(graph, lanes=lanes, conv=conv)
+    return run_lowered(lower(graph, lanes=lanes, conv=conv), x, steps, sim, fast=fast, _mutate_ge=_mutate_ge)
+
+
+def run_lowered(net, x, steps, sim=None, fast=True, _mutate_ge=False):
+    """`run` on an RtlNetwork from `lower` (tests may alter its memory images first)."""
+    sim = default_sim(sim)
     g = net.graph
     x = _inputs(g, net.source, x)
     batch = x.shape[0]
-    ok, rec = run_network_bench(net, x, steps, sim, _mutate_ge=_mutate_ge)
-    if rec is None:
-        raise BackendError(f"rtl ({sim}): the bench produced no records; see build/rtl/*/run/sim.log")
+    events = source_events(g.nodes[net.source], x, steps, delay=DELAY)
+    info = {}
+    if fast:
+        rec, info = run_network_fast(net, events, batch, steps, sim, _mutate_ge=_mutate_ge)
+    else:
+        ok, rec = run_network_bench(net, events, batch, steps, sim, _mutate_ge=_mutate_ge)
+        if rec is None:
+            raise BackendError(f"rtl ({sim}): the bench produced no records; see build/rtl/*/run/sim.log")
     for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
         if rec[f"OVF{k}"].any():
             b, t, i = map(int, np.argwhere(rec[f"OVF{k}"])[0])
             lo, hi = int_range(c.v_bits)
             raise RangeError(f"node '{name}': V or S left its register (V int{c.v_bits} [{lo}, {hi}], "
                              f"S int{c.s_bits}) at step {t}, sample {b}, neuron {i}")
-    if not ok:
+    if not fast and not ok:
         raise BackendError(f"rtl ({sim}): the network bench failed; see build/rtl/*/run/sim.log")
-    V, S, Y, final, spikes = {}, {}, {}, {}, {}
+    return _trace(net, rec, batch, steps, info)
+
+
+def _trace(net, rec, batch, steps, info):
+    g = net.graph
+    V, S, Y, final, spikes, readback = {}, {}, {}, {}, {}, {}
     changed = np.zeros((batch, steps), dtype=bool)
     for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
         shape = g.nodes[name].shape
@@ -74,10 +103,14 @@ def run(graph, x, steps, sim=None, lanes=16, conv=True, _mutate_ge=False):
         prev_v = np.concatenate([np.broadcast_to(c.v0, (batch, 1, c.n)), v[:, :-1]], axis=1)
         prev_s = np.concatenate([np.zeros((batch, 1, c.n), dtype=np.int64), s[:, :-1]], axis=1)
         changed |= ((v != prev_v) | (s != prev_s)).any(axis=2)
+        if f"DV{k}" in rec:  # what the V (and S) memories hold after the last step
+            readback[name] = {"V": rec[f"DV{k}"].reshape(batch, *shape)}
+            if c.kind != "readout":
+                readback[name]["S"] = rec[f"DS{k}"].reshape(batch, *shape)
         if c.kind == "readout":
             final[name] = {"V": V[name][-1], "S": np.zeros_like(V[name][-1])}
             continue
-        S[name], Y[name] = to_trace(s), to_trace(rec[f"Y{k}"]).astype(np.int8)
+        S[name], Y[name] = to_trace(s), to_trace(rec[f"Y{k}"])
         final[name] = {"V": V[name][-1], "S": S[name][-1]}
         spikes[name] = np.abs(rec[f"Y{k}"]).sum(axis=1).reshape(batch, *shape)
     t_eq = np.array([int(np.nonzero(row)[0].max()) + 1 if row.any() else 0 for row in changed])
@@ -86,4 +119,6 @@ def run(graph, x, steps, sim=None, lanes=16, conv=True, _mutate_ge=False):
     trace = Trace(steps=steps, batch=batch, final=final, t_eq=t_eq, settled=settled, spikes=spikes,
                   V=V, S=S, y=Y, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
     trace.rtl = stats(rec, net)
+    trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "readback")})
+    trace.final_readback = readback
     return trace

