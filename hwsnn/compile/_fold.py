@@ -37,14 +37,14 @@ def trace(st):
 def _bias_through(op, mod, bias):
     """The op's output for constant input map `bias` (its response to zero counts)."""
     if op.kind == "conv":
-        w, b = mod.weight.detach().double(), mod.bias.detach().double()
-        out = b.reshape(-1, 1, 1).expand(op.shape).clone()
-        if bool(bias.any()):
+        out = mod.bias.detach().double().reshape(-1, 1, 1).expand(op.shape).clone()
+        if bool(bias.any()):  # float64 weights only when needed (VGG: 0.8 GB for one layer)
+            w = mod.weight.detach().double()
             out += F.conv2d(bias[None], w, None, mod.stride, mod.padding, 1, mod.groups)[0]
         return out
     if op.kind == "linear":
-        w, b = mod.weight.detach().double(), mod.bias.detach().double()
-        return b + (w @ bias if bool(bias.any()) else 0)
+        b = mod.bias.detach().double()
+        return b + (mod.weight.detach().double() @ bias if bool(bias.any()) else 0)
     if op.kind == "avgpool":  # zero padding counts in the mean (count_include_pad)
         return F.avg_pool2d(bias[None], op.attrs["kernel"], op.attrs["stride"],
                             op.attrs.get("padding", 0))[0]

@@ -21,6 +21,7 @@ from .. import ir
 from ..errors import CompileError
 from ._fold import module_of
 from ._folded import folded_peak
+from ._weights import round_weights
 
 __all__ = ["integerize", "choose_theta"]
 
@@ -48,7 +49,10 @@ def _pow2_at_least(x):
 
 def _term_umin(qann, t, wmax):
     w = t.weighted
-    peak = float(module_of(qann, w[0]).weight.detach().abs().max()) if w else 1.0
+    peak = 1.0
+    if w:  # max |W| without an |W| copy of a large layer
+        lo, hi = module_of(qann, w[0]).weight.detach().aminmax()
+        peak = max(-float(lo), float(hi))
     # a back end that folds pool -> conv sums overlapping taps: keep those sums within w_bits
     peak, taps = folded_peak(lambda op: module_of(qann, op), t, peak)
     return peak * abs(t.factor()) / (wmax if taps == 1 else wmax - taps / 2)
@@ -72,8 +76,8 @@ def _chain(st, t, u, target, wbits):
     for op in ops:
         mod = module_of(st.qann, op)
         if op.kind in ("conv", "linear"):
-            w = np.rint(mod.weight.detach().double().numpy() * (f / u)).astype(np.int64)
-            peak = max(peak, int(np.abs(w).max(initial=0)))
+            w = round_weights(mod.weight, f / u, wbits)  # chunked, in the IR's weight dtype
+            peak = max(peak, -int(w.min(initial=0)), int(w.max(initial=0)))
             node = (ir.Conv2d(w, mod.stride, mod.padding, mod.groups, w_bits=wbits)
                     if op.kind == "conv" else ir.Dense(w, w_bits=wbits))
         elif op.kind == "avgpool" and any(op.attrs.get("padding", (0, 0))):

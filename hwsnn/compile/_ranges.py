@@ -7,8 +7,9 @@ step, a spiking node has emitted in total C, with C in
   the plain count too); STBIF [s_min, s_max]; IF and CaLIF: derived below.
 Synapses are linear, so a neuron's cumulative input Z = sum_j W_j C_j lies in [Z_lo, Z_hi].
 Intervals are kept per channel where that is all a layer needs: a Conv2d's bound per output
-channel is sum over the kernel of max(W lo_c, W hi_c) per input channel c (zero padding adds
-terms 0), with no convolution at full resolution; Dense is exact per neuron.
+channel is, per kernel tap, the sum over input channels c of max(W lo_c, W hi_c), summed over
+the taps inside the input (padding reads 0) and maximised over the few classes of output
+positions that see the same taps: no convolution at full resolution. Dense is exact per neuron.
 
 The drive D = Z + released bias (- t*leak for Ca-LIF, t <= T) also lies in an interval. Each
 neuron then satisfies two bounds, and its register is bounded by their intersection:
@@ -35,7 +36,7 @@ from ..ir._verify import out_shape
 __all__ = ["analyze_ranges", "bounds", "register_bounds", "fit_widths"]
 
 _LIMIT = 2.0 ** 52
-_CHUNK = 1 << 21  # weights converted to float64 at a time (16 MB)
+_CHUNK = 1 << 21  # weights per block
 
 
 def _f(a):
@@ -48,10 +49,41 @@ def _check(name, what, *arrays):
         raise RangeError(f"node '{name}': {what} bound {m:.0f} exceeds 2^52")
 
 
+def _row_parts(W, cols=slice(None)):
+    """Row sums of the positive and of the negative weights of W[:, cols] (int64), a chunk of
+    rows at a time so no wide copy of a large W is made."""
+    n_out = W.shape[0]
+    pos, neg = np.empty(n_out, np.int64), np.empty(n_out, np.int64)
+    rows = max(1, _CHUNK // max(W.shape[1], 1))
+    for r in range(0, n_out, rows):
+        w = W[r:r + rows, cols]
+        pos[r:r + rows] = np.maximum(w, 0).sum(axis=1, dtype=np.int64)
+        neg[r:r + rows] = np.minimum(w, 0).sum(axis=1, dtype=np.int64)
+    return pos, neg
+
+
 def _dense(name, W, lo, hi):
-    """Exact [lo', hi'] of W @ x for x in [lo, hi] (lo, hi broadcastable to (in,))."""
-    n_out, n_in = W.shape
+    """Exact [lo', hi'] of W @ x for x in [lo, hi] (lo, hi broadcastable to (in,)). Inputs that
+    share one interval (all of them when it is a scalar) are summed first: a few passes over W
+    in its own dtype instead of a float64 copy."""
+    n_in = W.shape[1]
     lo, hi = np.broadcast_to(lo, (n_in,)), np.broadcast_to(hi, (n_in,))
+    pairs, which = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
+    if pairs.shape[1] > 8:  # many distinct intervals: float64 matrix products, chunked
+        return _dense_f64(name, W, lo, hi)
+    out_lo, out_hi, mag = 0.0, 0.0, 0.0
+    for k, (plo, phi) in enumerate(pairs.T):
+        cols = slice(None) if pairs.shape[1] == 1 else np.flatnonzero(which.reshape(-1) == k)
+        pos, neg = _row_parts(W, cols)
+        out_lo = out_lo + pos * plo + neg * phi
+        out_hi = out_hi + pos * phi + neg * plo
+        mag = mag + (pos - neg) * max(abs(plo), abs(phi))
+    _check(name, "partial sum", mag)
+    return _f(out_lo), _f(out_hi)
+
+
+def _dense_f64(name, W, lo, hi):
+    n_out, n_in = W.shape
     mag = np.maximum(np.abs(lo), np.abs(hi))
     out_lo, out_hi = np.empty(n_out), np.empty(n_out)
     rows = max(1, _CHUNK // max(n_in, 1))
@@ -65,28 +97,43 @@ def _dense(name, W, lo, hi):
     return out_lo, out_hi
 
 
-def _conv(name, node, lo, hi):
+def _tap_masks(n_in, n_out, k, stride, pad):
+    """Distinct 0/1 masks of the kernel taps that land inside the input, over the output rows
+    (or columns): (masks, k). Padded taps read 0, so each mask is one class of positions."""
+    rows = {tuple(0 <= y * stride - pad + t < n_in for t in range(k)) for y in range(n_out)}
+    return np.array(sorted(rows), dtype=np.float64)
+
+
+def _conv(name, node, lo, hi, in_shape):
     """Per output channel [lo', hi'] (C_out, 1, 1) of Conv2d `node` for input channels in
-    [lo, hi] (scalar or (C_in, 1, 1) after taking the hull over positions)."""
+    [lo, hi] (scalar or per channel, the hull over positions taken first): per kernel tap the
+    sum over input channels of min / max(W lo_c, W hi_c), then the extreme over the classes of
+    output positions that see the same taps inside the input. No convolution of a map."""
     W = node.W
-    c_out, cg = W.shape[:2]
+    c_out, cg, kh, kw = W.shape
     c_in = cg * node.groups
     lo = np.broadcast_to(lo.min(axis=(1, 2)) if lo.ndim == 3 else lo, (c_in,))
     hi = np.broadcast_to(hi.max(axis=(1, 2)) if hi.ndim == 3 else hi, (c_in,))
-    if any(node.padding):  # padded positions contribute 0
-        lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
-    wp, wn = np.empty((c_out, cg)), np.empty((c_out, cg))
-    rows = max(1, _CHUNK // max(W[0].size, 1))
-    for r in range(0, c_out, rows):
-        w = W[r:r + rows]
-        wp[r:r + rows] = np.maximum(w, 0).sum(axis=(2, 3), dtype=np.int64)
-        wn[r:r + rows] = np.minimum(w, 0).sum(axis=(2, 3), dtype=np.int64)
     group = np.arange(c_out) // (c_out // node.groups)
     glo, ghi = lo.reshape(node.groups, cg)[group], hi.reshape(node.groups, cg)[group]
-    _check(name, "partial sum", (wp * np.maximum(np.abs(glo), np.abs(ghi))).sum(1)
-           - (wn * np.maximum(np.abs(glo), np.abs(ghi))).sum(1))
-    out_lo = (wp * glo + wn * ghi).sum(1)
-    out_hi = (wp * ghi + wn * glo).sum(1)
+    gmag = np.maximum(np.abs(glo), np.abs(ghi))
+    tap_lo, tap_hi = np.empty((c_out, kh, kw)), np.empty((c_out, kh, kw))
+    mag = np.empty(c_out)
+    rows = max(1, _CHUNK // max(W[0].size, 1))
+    for r in range(0, c_out, rows):
+        w = W[r:r + rows].astype(np.float64)
+        wp = np.maximum(w, 0)
+        w -= wp  # now the negative part
+        sl = slice(r, r + rows)
+        tap_lo[sl] = np.einsum("ocyx,oc->oyx", wp, glo[sl]) + np.einsum("ocyx,oc->oyx", w, ghi[sl])
+        tap_hi[sl] = np.einsum("ocyx,oc->oyx", wp, ghi[sl]) + np.einsum("ocyx,oc->oyx", w, glo[sl])
+        mag[sl] = np.einsum("ocyx,oc->o", wp - w, gmag[sl])
+    _check(name, "partial sum", mag)
+    (_, h, wd), (sh, sw), (ph, pw) = in_shape, node.stride, node.padding
+    my = _tap_masks(h, (h + 2 * ph - kh) // sh + 1, kh, sh, ph)
+    mx = _tap_masks(wd, (wd + 2 * pw - kw) // sw + 1, kw, sw, pw)
+    out_lo = np.einsum("oyx,my,nx->omn", tap_lo, my, mx).min(axis=(1, 2))
+    out_hi = np.einsum("oyx,my,nx->omn", tap_hi, my, mx).max(axis=(1, 2))
     return out_lo.reshape(-1, 1, 1), out_hi.reshape(-1, 1, 1)
 
 
@@ -95,7 +142,7 @@ def _synapse(name, node, lo, hi, in_shape):
     if isinstance(node, ir.Dense):
         return _dense(name, node.W, lo.reshape(-1) if lo.ndim else lo, hi.reshape(-1) if hi.ndim else hi)
     if isinstance(node, ir.Conv2d):
-        return _conv(name, node, lo, hi)
+        return _conv(name, node, lo, hi, in_shape)
     if isinstance(node, ir.SumPool2d):
         k = node.kernel[0] * node.kernel[1]
         if lo.ndim == 3:

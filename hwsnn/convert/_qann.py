@@ -51,7 +51,8 @@ class QANN(nn.Module):
 
     def forward(self, x, capture=False):
         env = {}
-        for op in self.ops:
+        last = {n: i for i, op in enumerate(self.ops) for n in op.inputs}  # free after last use
+        for i, op in enumerate(self.ops):
             if op.kind == "input":
                 env[op.name] = x
             elif op.kind == "add":
@@ -61,6 +62,10 @@ class QANN(nn.Module):
                 out = env[op.name]
             else:
                 env[op.name] = self.layers[op.key](env[op.inputs[0]])
+            if not capture:
+                for n in set(op.inputs):
+                    if last[n] == i:
+                        del env[n]
         return env if capture else out
 
     def extra_repr(self):
