@@ -47,6 +47,9 @@ def load_factory(spec):
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise ConversionError(f"--model must be 'module:factory', not {spec!r}")
+    if module == "torchvision" or module.startswith("torchvision."):
+        from .._torchvision import import_torchvision
+        import_torchvision()  # PyPI's CUDA wheel beside CPU torch: declare its op schemas first
     try:
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:

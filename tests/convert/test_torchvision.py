@@ -205,3 +205,15 @@ def test_enlarging_adaptive_pool_before_anything_but_a_linear_is_named():
                                                     r"enlarges its input \(1, 1\) to \(2, 2\); only "
                                                     r"flatten then Linear may follow one"):
         convert(model, (1, 2, 2))
+
+
+def test_cli_model_factory_imports_torchvision():
+    """`hwsnn compile --model torchvision.models:resnet18` in a fresh process (no torchvision
+    imported before)."""
+    import subprocess
+    import sys
+
+    code = ("from hwsnn.cli.cmd_compile import load_factory; "
+            "print(type(load_factory('torchvision.models:resnet18')).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ResNet", out.stderr
