@@ -81,3 +81,17 @@ def test_a_skip_is_a_failure_under_the_switch(tmp_path, switch):
     assert (f"{SWITCH}=1: module test_mod.py may not skip: could not import "
             f"'hwsnn_no_such_module'") in out
     assert "1 failed, 1 passed, 1 error" in out
+
+
+def test_setup_fails_when_iverilog_cannot_be_installed(tmp_path):
+    """scripts/setup.sh's Icarus step, not root and no iverilog: an error under the switch, a
+    warning without it."""
+    text = (ROOT / "scripts" / "setup.sh").read_text()
+    step = text[text.index("# Icarus Verilog from Debian"):]
+    (tmp_path / "id").write_text("#!/bin/sh\necho 1000\n")  # not root: apt-get is not tried
+    (tmp_path / "id").chmod(0o755)
+    for switch, code, says in (("1", 1, "error: HWSNN_REQUIRE_BACKENDS=1 but iverilog is not installed"),
+                               ("0", 0, "warning: iverilog not installed")):
+        r = subprocess.run(["/bin/bash", "-c", step], env={"PATH": str(tmp_path), SWITCH: switch},
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == code and r.stderr.startswith(says), (switch, r.returncode, r.stderr)
