@@ -217,3 +217,19 @@ def test_cli_model_factory_imports_torchvision():
             "print(type(load_factory('torchvision.models:resnet18')).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ResNet", out.stderr
+
+
+@pytest.mark.slow
+def test_resnet_stem_padded_max_pool_and_blocks_on_lava():
+    """ResNet's ops (BN stem, 3x3/2 padded max pool as a depthwise conv of ones, shared-ReLU
+    blocks, 1x1 strided shortcut, global pool, readout bias units) run on Lava exactly."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.MaxPool2d(3, 2, 1), BasicBlock(4, 4), BasicBlock(4, 8, stride=2),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()
+    q = convert(model, (1, 8, 8), levels=4, calib=torch.rand(8, 1, 8, 8))
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
+    assert isinstance(g.nodes["3"], ir.Conv2d) and "4.relu.1" in g.neurons
+    x = np.random.default_rng(1).integers(0, 17, (6, 1, 8, 8))
+    r = sim.verify(g, x, 40, backends=["lava"])["lava"]
+    assert r.compared_values > 0 and r.mismatches == 0, r.first
