@@ -15,6 +15,8 @@ acc_cycles{k} (batch, steps); with a network that has `dump`: DV{k}, DS{k} (batc
 V and S memories read back after each sample's last step.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -109,6 +111,24 @@ def _fast_build(rtl_net, sim, _mutate_ge):
         check_simulator(sim)
         return get_runner(sim), build_dir, json.loads((build_dir / "ports.json").read_text())
     build_dir.mkdir(parents=True, exist_ok=True)
+    with _build_lock(build_dir):  # processes sharing the cache (Ray workers) build it once
+        if stamp.exists():
+            check_simulator(sim)
+            return get_runner(sim), build_dir, json.loads((build_dir / "ports.json").read_text())
+        return _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp)
+
+
+@contextlib.contextmanager
+def _build_lock(build_dir):
+    with open(build_dir / "build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp):
     net_v = build_dir / "hwsnn_network.v"
     text = network_verilog(rtl_net, net_v, _mutate_ge)
     ports = network_ports(text)
