@@ -1,7 +1,8 @@
 """Convert + compile time and peak memory of torchvision models (random weights, weights=None).
 
 Each model runs in a fresh subprocess: build the model (not timed), then `hwsnn.convert.convert`
-(trace, fuse BN, Q-ReLUs, calibration on a batch of 2 random images) and every pass of
+(trace, fuse BN, Q-ReLUs, calibration on a batch of 2 random images; `share_weights=True`: layers
+without BN keep the model's tensors) and every pass of
 `hwsnn.compile.compile_qann`, each timed (wall and CPU). Peak memory is the child's ru_maxrss:
 the whole process (Python, torch, torchvision, the float model, the QANN, the IR). The goal
 (issue 10): VGG-16-BN and ResNet-50 at 3x224x224 under 10 s each, peak RSS under 3x the float
@@ -77,7 +78,7 @@ def child(key, threads, calib):
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     rss_model = _rss_mb()
     x = torch.rand(calib, *shape)
-    qann, wall, cpu = _timed(lambda: convert(model, shape, levels=8, calib=x))
+    qann, wall, cpu = _timed(lambda: convert(model, shape, levels=8, calib=x, share_weights=True))
     passes = {"convert": (wall, cpu)}
     st = Lowering(qann, Options(input_scale=1 / 255, input_range=(0, 255), w_bits=8))
     for name, fn in PASSES:

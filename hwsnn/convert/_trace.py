@@ -84,14 +84,23 @@ def fuse_bn(layer, bn):
     return fused
 
 
-def _copy(layer):
-    """Conv2d/Linear copy of `layer` with a bias (zeros if it had none); no random init."""
+def _copy(layer, share=False):
+    """Conv2d/Linear copy of `layer` with a bias (zeros if it had none); no random init.
+    `share`: the copy holds `layer`'s own weight (and bias) tensors instead of copies."""
     dt = layer.weight.dtype
     if isinstance(layer, nn.Conv2d):
         new = nn.utils.skip_init(nn.Conv2d, layer.in_channels, layer.out_channels, layer.kernel_size,
                                  layer.stride, layer.padding, groups=layer.groups, bias=True, dtype=dt)
     else:
         new = nn.utils.skip_init(nn.Linear, layer.in_features, layer.out_features, dtype=dt)
+    if share:
+        new.weight = layer.weight
+        if layer.bias is not None:
+            new.bias = layer.bias
+        else:
+            with torch.no_grad():
+                new.bias.zero_()
+        return new
     with torch.no_grad():
         new.weight.copy_(layer.weight)
         if layer.bias is None:
@@ -121,8 +130,8 @@ def _unsupported(path, what):
 
 
 class _Builder:
-    def __init__(self, gm, levels):
-        self.gm, self.levels = gm, levels
+    def __init__(self, gm, levels, share=False):
+        self.gm, self.levels, self.share = gm, levels, share
         self.mods = dict(gm.named_modules())
         self.ops, self.modules, self.alias = [], {}, {}
         self.calls, self.taken = {}, {"input", "output"}
@@ -225,6 +234,8 @@ class _Builder:
             raise UnsupportedLayerError(f"layer '{path}' ({type(mod).__name__}) must directly follow "
                                         f"a Conv2d or Linear used only by it, not '{prev.name}' "
                                         f"({prev.source or prev.kind})")
+        if self.share:  # the layer holds the model's tensors: fold into a copy
+            self.modules[prev.name] = _copy(self.modules[prev.name])
         _fold_bn_(self.modules[prev.name], mod)  # our own copy of the layer
         prev.attrs["bn"] = path
         prev.source += f" + {type(mod).__name__} '{path}' fused"
@@ -245,7 +256,7 @@ class _Builder:
                 raise UnsupportedLayerError(f"layer '{path}' (Conv2d): dilation 1, zero padding "
                                             f"given as numbers are required, not dilation={mod.dilation}, "
                                             f"padding={mod.padding!r}, padding_mode={mod.padding_mode!r}")
-            self.add(node, "conv", [inp], _copy(mod), what)
+            self.add(node, "conv", [inp], _copy(mod, self.share), what)
         elif isinstance(mod, nn.Linear):
             self.linear(node, mod, inp)
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -284,7 +295,7 @@ class _Builder:
                 else:
                     lin.bias.copy_(mod.bias)
         else:
-            lin = _copy(mod)
+            lin = _copy(mod, self.share)
         self.add(node, "linear", [inp], lin, type(mod).__name__)
 
     def flatten(self, node, what, inp, start=1, end=-1):
@@ -373,12 +384,14 @@ def _pair(v):
     return (int(v), int(v))
 
 
-def convert(model, input_shape, levels=8, calib=None, name=None):
+def convert(model, input_shape, levels=8, calib=None, name=None, share_weights=False):
     """QANN of float `model` for inputs of shape `input_shape` (C, H, W) or (N,).
 
     `levels` is n of every Q-ReLU. `calib` (a float batch) sets each Q-ReLU's initial step s to
     the 99.9th percentile of its input over n (else s = 1). Raises UnsupportedLayerError naming
     the module path of a layer without a conversion rule, TraceError if fx cannot trace.
+    `share_weights=True`: layers with no BatchNorm folded in keep `model`'s own weight tensors
+    (no copy: a VGG-16 converts in 0.5 GB less memory); training the QANN then changes `model`.
     """
     if int(levels) != levels or not 1 <= levels <= 1 << 15:
         raise ConversionError(f"levels must be an integer in [1, 32768], not {levels!r}")
@@ -386,7 +399,7 @@ def convert(model, input_shape, levels=8, calib=None, name=None):
     model.eval()
     try:
         gm = trace(model, input_shape)
-        ops, modules = _Builder(gm, int(levels)).build()
+        ops, modules = _Builder(gm, int(levels), bool(share_weights)).build()
     finally:
         model.train(was_training)
     qann = QANN(ops, modules, levels, input_shape, name or type(model).__name__)
