@@ -26,7 +26,7 @@ CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 
 
 
 def _vgg16_32():
-    """The VGG-16-shaped 3x32x32 network benchmarks/compile_vgg16.py used to time (13 conv + BN,
+    """The VGG-16-shaped 3x32x32 network the former benchmarks/compile_vgg16.py timed (13 conv + BN,
     5 max pools, 3 FC layers of 4096, 10 classes; 33.6 M parameters)."""
     from torch import nn
     layers, c = [], 3

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["sim_speed.py", "compile_vgg16.py", "lava_vs_golden.py", "rtl_throughput.py",
+SCRIPTS = ["sim_speed.py", "compile_speed.py", "lava_vs_golden.py", "rtl_throughput.py",
            "demo_memory.py", "peer_spikingjelly.py"]
 
 if __name__ == "__main__":
