@@ -90,7 +90,7 @@ def if_counts(qann, q, T, v0=None, upto=None):
                 env[op.name + ".in"] = x
             elif op.kind == "avgpool":
                 x = env[op.inputs[0]]
-                env[op.name] = F.avg_pool2d(x.flatten(0, 1), op.attrs["kernel"], op.attrs["stride"]).unflatten(0, x.shape[:2])
+                env[op.name] = F.avg_pool2d(x.flatten(0, 1), op.attrs["kernel"], op.attrs["stride"], op.attrs.get("padding", 0)).unflatten(0, x.shape[:2])
             elif op.kind == "flatten":
                 env[op.name] = env[op.inputs[0]].flatten(2)
             elif op.kind == "qrelu":
@@ -155,7 +155,7 @@ def fine_calibrate(qann, target, q, T, v0, layer, iters=40, lr=5e-4):
                 m = qann.layers[o.key]
                 x = torch.stack([_linear(o, m, x[t]) for t in range(T)])
             elif o.kind == "avgpool":
-                x = F.avg_pool2d(x.flatten(0, 1), o.attrs["kernel"], o.attrs["stride"]).unflatten(0, x.shape[:2])
+                x = F.avg_pool2d(x.flatten(0, 1), o.attrs["kernel"], o.attrs["stride"], o.attrs.get("padding", 0)).unflatten(0, x.shape[:2])
             else:
                 x = x.flatten(2)
         s = _if_layer(x, lam, v0[layer].detach() if torch.is_tensor(v0[layer]) else v0[layer], surrogate=True)
