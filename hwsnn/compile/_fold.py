@@ -34,22 +34,26 @@ def trace(st):
     return st
 
 
-def _bias_through(op, mod, bias):
-    """The op's output for constant input map `bias` (its response to zero counts)."""
+def _bias_through(op, mod, value):
+    """The op's output for constant input map `value.bias` (its response to zero counts), kept
+    compact (scalar or per channel) while it is constant: no full-size maps of zeros."""
+    bias = value.bias
     if op.kind == "conv":
-        out = mod.bias.detach().double().reshape(-1, 1, 1).expand(op.shape).clone()
+        out = mod.bias.detach().double().reshape(-1, 1, 1)
         if bool(bias.any()):  # float64 weights only when needed (VGG: 0.8 GB for one layer)
             w = mod.weight.detach().double()
-            out += F.conv2d(bias[None], w, None, mod.stride, mod.padding, 1, mod.groups)[0]
+            out = out + F.conv2d(value.full_bias()[None], w, None, mod.stride, mod.padding, 1, mod.groups)[0]
         return out
     if op.kind == "linear":
         b = mod.bias.detach().double()
-        return b + (mod.weight.detach().double() @ bias if bool(bias.any()) else 0)
+        return b + (mod.weight.detach().double() @ value.full_bias() if bool(bias.any()) else 0)
     if op.kind == "avgpool":  # zero padding counts in the mean (count_include_pad)
-        return F.avg_pool2d(bias[None], op.attrs["kernel"], op.attrs["stride"],
+        if not bool(bias.any()):
+            return bias
+        return F.avg_pool2d(value.full_bias()[None], op.attrs["kernel"], op.attrs["stride"],
                             op.attrs.get("padding", 0))[0]
     if op.kind == "flatten":
-        return bias.reshape(-1)
+        return bias if bias.ndim == 0 else value.full_bias().reshape(-1)
     raise CompileError(f"layer '{op.name}': no folding rule for kind {op.kind!r}")
 
 
@@ -100,11 +104,11 @@ def fold_scales(st):
     for op in q.ops:
         if op.kind == "input":
             st.values[op.name] = Value([Term("input", float(o.input_scale))],
-                                       torch.zeros(op.shape, dtype=torch.float64))
+                                       torch.zeros((), dtype=torch.float64), op.shape)
             continue
         ins = [st.values[n] for n in op.inputs]
         if op.kind == "add":
-            st.values[op.name] = Value(ins[0].terms + ins[1].terms, ins[0].bias + ins[1].bias)
+            st.values[op.name] = Value(ins[0].terms + ins[1].terms, ins[0].bias + ins[1].bias, op.shape)
         elif op.kind in ("conv", "linear", "avgpool", "flatten"):
             terms = []
             for t in ins[0].terms:
@@ -113,13 +117,13 @@ def fold_scales(st):
                     continue
                 terms.append(Term(t.src, t.scale, t.ops + [op]))
             with torch.no_grad():
-                bias = _bias_through(op, q.module(op), ins[0].bias)
-            st.values[op.name] = Value(terms, bias)
+                bias = _bias_through(op, q.module(op), ins[0])
+            st.values[op.name] = Value(terms, bias, op.shape)
         elif op.kind == "qrelu":
             s = float(q.layers[op.key].scale.detach())
             st.pending.append((op.name, "neuron", ins[0], s))
             st.scales[op.name] = s
-            st.values[op.name] = Value([Term(op.name, s)], torch.zeros(op.shape, dtype=torch.float64))
+            st.values[op.name] = Value([Term(op.name, s)], torch.zeros((), dtype=torch.float64), op.shape)
         elif op.kind == "output":
             st.pending.append(("output", "readout", ins[0], None))
         else:

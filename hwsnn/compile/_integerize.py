@@ -208,8 +208,8 @@ def integerize(st):
         else:
             theta = None
             u = (u_min if o.thresholds == "max" else _pow2_at_least(u_min)) if u_min > 0 else 1.0
-        shape = tuple(value.bias.shape)
-        b_int = np.rint(value.bias.numpy() / u).astype(np.int64)
+        shape = tuple(value.shape)
+        b_int = np.rint(value.bias.numpy() / u).astype(np.int64)  # compact: scalar, (C,1,1) or full
         if kind == "neuron":
             st.nodes[name] = ir.STBIF(shape, theta=np.array(theta), v0=np.array(theta // 2),
                                       bias=_compact(b_int), s_min=0, s_max=q.levels)
@@ -226,7 +226,7 @@ def integerize(st):
             if len(shape) != 1:
                 raise CompileError(f"layer '{name}': a bias on the output needs a 1-D output "
                                    f"(logits), not shape {shape}")
-            b_int = b_int.reshape(-1)
+            b_int = np.broadcast_to(b_int, shape).reshape(-1)
             if not _bias_neurons(st, name, b_int, wbits):
                 _bias_unit(st, name, b_int, value.terms[0].src, wbits)
         st.layers[name] = {"kind": kind, "scale": s, "unit": u, "theta": theta,

@@ -58,7 +58,7 @@ def _row_parts(W, cols=slice(None)):
     for r in range(0, n_out, rows):
         w = W[r:r + rows, cols]
         pos[r:r + rows] = np.maximum(w, 0).sum(axis=1, dtype=np.int64)
-        neg[r:r + rows] = np.minimum(w, 0).sum(axis=1, dtype=np.int64)
+        neg[r:r + rows] = w.sum(axis=1, dtype=np.int64) - pos[r:r + rows]
     return pos, neg
 
 

@@ -2,7 +2,8 @@
 
 A value of the QANN is kept as sum_k term_k + bias, where a term is a chain of linear ops
 applied to the integer output of one spiking node (Source or neuron) times its scale:
-    value = sum_k  ops_k( s_k * counts(src_k) )  +  bias          (bias: float64 map)
+    value = sum_k  ops_k( s_k * counts(src_k) )  +  bias          (bias: float64 map,
+                                                                    kept compact where constant)
 so every pre-activation is linear in integer counts and can be integerized at its neuron.
 """
 
@@ -35,7 +36,12 @@ class Term:
 @dataclass
 class Value:
     terms: list
-    bias: torch.Tensor       # float64, the op's output shape (no batch)
+    bias: torch.Tensor       # float64, broadcastable to `shape`: scalar, per channel or full
+    shape: tuple = ()        # the op's output shape (no batch)
+
+    def full_bias(self):
+        """The bias map at the op's full shape (a broadcast view, no copy)."""
+        return self.bias.expand(self.shape)
 
 
 @dataclass

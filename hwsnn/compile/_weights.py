@@ -20,20 +20,16 @@ def round_weights(weight, k, w_bits):
     w = w.numpy() if w.dtype in (torch.float32, torch.float64) else w.double().numpy()
     dt = ir.dtype_for(w_bits + 1) if 2 <= w_bits <= 62 else np.dtype(np.int64)
     info = np.iinfo(dt)
+    ends = [float(w.min(initial=0)) * k, float(w.max(initial=0)) * k]
+    if not np.isfinite(ends).all() or min(ends) <= info.min or max(ends) >= info.max:
+        out = np.rint(w.astype(np.float64) * k).astype(np.int64)  # verify names the layer
+        out.flags.writeable = False
+        return out
     out = np.empty(w.shape, dtype=dt)
     rows = max(1, _CHUNK // max(w[0].size, 1))
     for r in range(0, w.shape[0], rows):
         block = w[r:r + rows].astype(np.float64)
         block *= k
-        np.rint(block, out=block)
-        if block.min() < info.min or block.max() > info.max:
-            return _wide(w, k)
-        out[r:r + rows] = block
-    out.flags.writeable = False
-    return out
-
-
-def _wide(w, k):
-    out = np.rint(w.astype(np.float64) * k).astype(np.int64)
+        out[r:r + rows] = np.rint(block, out=block)
     out.flags.writeable = False
     return out
