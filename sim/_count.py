@@ -20,6 +20,17 @@ def _floordiv(a, b):
     return torch.div(a.to(torch.int64), b.to(torch.int64), rounding_mode="floor")
 
 
+def _ones(code, T):
+    """Number of 1 bits of codes in [0, 2^T): the spikes a bits Source or an ILIF sends."""
+    c = code.to(torch.int64)
+    return sum((c >> k) & 1 for k in range(T)).to(torch.float64)
+
+
+def _check_exact(name, v):
+    if v.numel() and float(v.abs().max()) >= 2 ** 52:
+        raise SimulationError(f"node '{name}': count totals reach 2^52; float64 would not be exact")
+
+
 def _check_register(name, node, V):
     """The register check of `run` (RangeError naming node, V range and width)."""
     if V.numel():
@@ -31,28 +42,34 @@ def count(graph, x):
     outside its node's v_bits register raises the same RangeError as `run`.
 
     Returns {"S": {node: int array (batch, *shape)}, "V": {node: ...}, "output": readout V}.
+    `vals` are the totals a node sends (the number of spikes); `hor` the Horner values (q of a
+    bits Source, an ILIF's code) that ILIF and horner Readouts integrate.
     """
     net = graph if isinstance(graph, Network) else Network(graph)
     graph = net.graph
     q = _as_inputs(graph, x)
     batch = next(iter(q.values())).shape[0]
-    vals, S, V = {}, {}, {}
+    vals, hor, S, V = {}, {}, {}, {}
     with torch.no_grad():
         for name in net.order:
             node = graph.nodes[name]
             if node.ROLE == "source":
                 vals[name] = q[name].to(torch.float64)
+                if node.encoding == "bits":
+                    hor[name], vals[name] = vals[name], _ones(q[name], node.T)
                 continue
             if node.ROLE == "synapse":
                 src = graph.inputs_of(name)[0].src
                 vals[name] = net.ops[name](vals[src], torch.float64)
-                if vals[name].numel() and float(vals[name].abs().max()) >= 2 ** 52:
-                    raise SimulationError(f"node '{name}': count totals reach 2^52; float64 "
-                                          f"would not be exact")
+                _check_exact(name, vals[name])
+                if src in hor:
+                    hor[name] = net.ops[name](hor[src], torch.float64)
+                    _check_exact(name, hor[name])
                 continue
+            uses_horner = isinstance(node, ILIF) or (isinstance(node, Readout) and node.horner)
             z = torch.zeros((batch, *node.shape), dtype=torch.float64)
             for e in graph.inputs_of(name):
-                z = z + vals[e.src]
+                z = z + (hor if uses_horner else vals)[e.src]
             if isinstance(node, Readout):
                 V[name] = z
                 _check_register(name, node, z)
@@ -86,6 +103,8 @@ def count(graph, x):
             _check_register(name, node, V[name])
             S[name] = s
             vals[name] = s
+            if isinstance(node, ILIF):
+                hor[name], vals[name] = s, _ones(s, node.T)
     to_np = lambda d: {k: v.to(torch.int64).numpy() for k, v in d.items()}
     out = {"S": to_np(S), "V": to_np(V)}
     out["output"] = out["V"][graph.readouts[0]]

@@ -3,7 +3,8 @@
 A graph is built in layers: layer 0 holds 1-2 Sources, each later layer 1-2 neurons, each fed
 by 1-2 synapse chains from earlier nodes (a residual sum when more than one), then a Readout.
 Families: "stbif" (STBIF and IF, analog/rate/bits sources), "ilif" (bits sources, ILIF,
-horner or plain Readout) and "calif" (CaLIF window + settle). Chains use Dense, Conv2d
+horner or plain Readout), "calif" (CaLIF window + settle) and "mixed" (an ILIF layer on bits
+sources, then STBIF and IF layers). Chains use Dense, Conv2d
 (stride, padding, groups), SumPool2d, Scale and Flatten.
 """
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from hwsnn import ir
 
-FAMILIES = ("stbif", "ilif", "calif")
+FAMILIES = ("stbif", "ilif", "calif", "mixed")
 
 
 class _Builder:
@@ -100,7 +101,8 @@ class _Builder:
         C = int(self.ri(1, 3))
         shape = (int(self.ri(2, 6)),) if self.ri(0, 1) else (C, int(self.ri(2, 5)), int(self.ri(2, 5)))
         fam = self.family
-        enc = "bits" if fam == "ilif" else str(self.rng.choice(
+        first = not any(n.ROLE == "source" for n in self.nodes.values())
+        enc = "bits" if fam == "ilif" or (fam == "mixed" and first) else str(self.rng.choice(
             ["analog", "rate"] if fam == "calif" else ["analog", "rate", "bits"]))
         if enc == "analog":
             R = int(self.ri(1, self.T if fam == "calif" and self.exact else 4))
@@ -109,15 +111,15 @@ class _Builder:
             node = ir.Source(shape, encoding="rate", T=int(self.ri(1, self.T if fam == "calif" else 5)),
                              x_bits=8)
         else:
-            node = ir.Source(shape, encoding="bits", T=self.T if fam == "ilif" else int(self.ri(1, 4)),
+            node = ir.Source(shape, encoding="bits", T=self.T if fam in ("ilif", "mixed") else int(self.ri(1, 4)),
                              x_bits=7)
         n = self.name("in")
         self.nodes[n] = node
         return n
 
-    def neuron(self, shape):
-        fam, pn = self.family, self.per_neuron
-        if fam == "stbif":
+    def neuron(self, shape, fam):
+        pn = self.per_neuron
+        if fam in ("stbif", "mixed"):
             theta = pn(shape, 1, 12)
             tmax = int(np.max(theta))
             kw = dict(theta=theta, v0=pn(shape, -tmax, tmax), bias=pn(shape, -2 * tmax, 2 * tmax),
@@ -150,15 +152,18 @@ class _Builder:
 
     def build(self):
         layers = [[self.source() for _ in range(int(self.ri(1, 2)))]]
-        for _ in range(self.depth):
+        for depth in range(self.depth):
+            kind = "ilif" if self.family == "mixed" and depth == 0 else self.family
             d = self.delay()  # ilif: one delay per layer keeps every input in one window
-            d_of = (lambda s, d=d: d) if self.family == "ilif" else (lambda s: self.delay())
-            pool = layers[-1] if self.family == "ilif" else [n for layer in layers for n in layer]
+            d_of = (lambda s, d=d: d) if kind == "ilif" else (lambda s: self.delay())
+            pool = layers[-1] if kind == "ilif" else [n for layer in layers for n in layer]
+            if kind == "ilif" and self.family == "mixed":  # only bits sources have a window
+                pool = [n for n in pool if self.nodes[n].encoding == "bits"]
             layer = []
             for _ in range(int(self.ri(1, 2))):
-                srcs = [str(self.rng.choice(layers[-1]))]
+                srcs = [str(self.rng.choice(pool if kind == "ilif" else layers[-1]))]
                 srcs += [str(s) for s in self.rng.choice(pool, int(self.ri(0, 1)))]  # may repeat
-                layer.append(self.feed(srcs, self.neuron, d_of))
+                layer.append(self.feed(srcs, lambda shape: self.neuron(shape, kind), d_of))
             layers.append(layer)
         horner = self.family == "ilif" and bool(self.ri(0, 2))
         d = self.delay()

@@ -16,12 +16,15 @@ from refgraphs import FAMILIES, random_graph, random_inputs, run_steps
 from scalar_reference import reference_run
 
 BATCH = 2
+DEPTHS = st.sampled_from([1, 2, 3])
+DELAYS = st.sampled_from([(0,), (1,), (0, 1)])
 
 
 @settings(max_examples=300, deadline=None)
-@given(seed=st.integers(0, 2 ** 31), family=st.sampled_from(FAMILIES), depth=st.integers(1, 3),
-       delays=st.sampled_from([(0,), (1,), (0, 1)]), steps=st.integers(1, 14))
+@given(seed=st.integers(0, 2 ** 31), family=st.sampled_from(FAMILIES), depth=DEPTHS,
+       delays=DELAYS, steps=st.sampled_from(range(1, 15)))
 def test_golden_equals_scalar_reference_every_step(seed, family, depth, delays, steps):
+    seed = [seed, steps]  # hypothesis repeats seeds: every drawn example builds its own graph
     graph = random_graph(seed, family, depth, delays, small_widths=True)
     assert_trace_equals_reference(graph, random_inputs(graph, BATCH, seed), run_steps(graph, steps))
 
@@ -30,26 +33,31 @@ def _equilibrium_steps(graph, family, depth):
     if family == "calif":
         return run_steps(graph, 0)
     T = max(getattr(n, "T", 1) for n in graph.nodes.values())
-    return (depth + 2) * (T + 1) if family == "ilif" else 12 + depth * 16
+    if family == "ilif":
+        return (depth + 2) * (T + 1)
+    return 12 + depth * 16 + (2 * T + 2 if family == "mixed" else 0)
 
 
 @settings(max_examples=100, deadline=None)
-@given(seed=st.integers(0, 2 ** 31), family=st.sampled_from(FAMILIES), depth=st.integers(1, 3),
-       delays=st.sampled_from([(0,), (1,), (0, 1)]))
+@given(seed=st.integers(0, 2 ** 31), family=st.sampled_from(FAMILIES), depth=DEPTHS, delays=DELAYS)
 def test_reference_reaches_closed_forms_at_equilibrium(seed, family, depth, delays):
+    seed = [seed, depth, len(delays)]  # hypothesis repeats seeds: one graph per example
     graph = random_graph(seed, family, depth, delays, exact=True)
     x = random_inputs(graph, BATCH, seed)
     ref = reference_run(graph, x, _equilibrium_steps(graph, family, depth))
-    if family == "stbif":  # at equilibrium: the last record changed nothing and sent nothing
+    if family in ("stbif", "mixed"):  # equilibrium: the last record changed and sent nothing
         for n in ref.V:
             assert ref.V[n][-1] == ref.V[n][-2], n
         assert not any(any(row) for n in ref.y for row in ref.y[n][-1])
+    counts = sim.count(graph, x)  # the golden closed forms, held to the same values
     for b in range(BATCH):
         want = closed_forms(graph, x, b)
         for n, s in want["S"].items():
             assert [row[b] for row in ref.S[n]][-1] == s, (n, "S")
+            assert counts["S"][n][b].reshape(-1).tolist() == s, (n, "count S")
         for n, v in want["V"].items():
             assert [row[b] for row in ref.V[n]][-1] == v, (n, "V")
+            assert counts["V"][n][b].reshape(-1).tolist() == v, (n, "count V")
 
 
 # --- hand-checked cases: each pins one sentence of the doc ---------------------------------
@@ -130,3 +138,17 @@ def test_calif_with_other_neurons_is_refused():
     with pytest.raises(SimulationError, match=r"a graph with CaLIF nodes must have no other "
                                               r"neurons, not \['b'\]"):
         sim.run(ir.Graph(nodes, edges), [[9]], 2)
+
+
+def test_count_sends_spikes_of_bits_and_ilif_to_plain_consumers():
+    # q = 5 = 0b101 over T = 3 steps is 2 spikes to an STBIF; an ILIF code reaches a plain
+    # Readout as its number of 1 bits, a horner Readout as the code itself
+    src = ir.Source((1,), encoding="bits", T=3, x_bits=5)
+    g = _chain(ir.STBIF((1,), theta=1, s_max=8), src)
+    assert sim.count(g, [[5]])["S"]["n"].tolist() == [[2]]
+    assert sim.run(g, [[5]], 6).final["n"]["S"].tolist() == [[2]]
+    for horner, want in ((False, 2), (True, 5)):
+        g = _chain(ir.ILIF((1,), theta=8, T=3), src, ir.Readout((1,), horner=horner))
+        # H = 5, code = floor(5 * 8 / 8) = 5 = 0b101
+        assert sim.count(g, [[5]])["output"].tolist() == [[want]], horner
+        assert sim.run(g, [[5]], 7).output.tolist() == [[want]], horner
