@@ -68,7 +68,10 @@ def _dense(name, W, lo, hi):
     in its own dtype instead of a float64 copy."""
     n_in = W.shape[1]
     lo, hi = np.broadcast_to(lo, (n_in,)), np.broadcast_to(hi, (n_in,))
-    pairs, which = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
+    if lo.min() == lo.max() and hi.min() == hi.max():  # one interval for every input
+        pairs, which = np.array([[lo[0]], [hi[0]]]), None
+    else:
+        pairs, which = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
     if pairs.shape[1] > 8:  # many distinct intervals: float64 matrix products, chunked
         return _dense_f64(name, W, lo, hi)
     out_lo, out_hi, mag = 0.0, 0.0, 0.0
@@ -114,12 +117,21 @@ def _conv(name, node, lo, hi, in_shape):
     c_in = cg * node.groups
     lo = np.broadcast_to(lo.min(axis=(1, 2)) if lo.ndim == 3 else lo, (c_in,))
     hi = np.broadcast_to(hi.max(axis=(1, 2)) if hi.ndim == 3 else hi, (c_in,))
-    group = np.arange(c_out) // (c_out // node.groups)
-    glo, ghi = lo.reshape(node.groups, cg)[group], hi.reshape(node.groups, cg)[group]
-    gmag = np.maximum(np.abs(glo), np.abs(ghi))
     tap_lo, tap_hi = np.empty((c_out, kh, kw)), np.empty((c_out, kh, kw))
     mag = np.empty(c_out)
     rows = max(1, _CHUNK // max(W[0].size, 1))
+    if lo.min() == lo.max() and hi.min() == hi.max():  # one interval for every channel
+        plo, phi = float(lo[0]), float(hi[0])
+        for r in range(0, c_out, rows):
+            w, sl = W[r:r + rows], slice(r, r + rows)
+            pos = np.maximum(w, 0).sum(axis=1, dtype=np.int64)
+            neg = w.sum(axis=1, dtype=np.int64) - pos
+            tap_lo[sl], tap_hi[sl] = pos * plo + neg * phi, pos * phi + neg * plo
+            mag[sl] = (pos - neg).sum(axis=(1, 2)) * max(abs(plo), abs(phi))
+        return _conv_out(name, node, in_shape, tap_lo, tap_hi, mag)
+    group = np.arange(c_out) // (c_out // node.groups)
+    glo, ghi = lo.reshape(node.groups, cg)[group], hi.reshape(node.groups, cg)[group]
+    gmag = np.maximum(np.abs(glo), np.abs(ghi))
     for r in range(0, c_out, rows):
         w = W[r:r + rows].astype(np.float64)
         wp = np.maximum(w, 0)
@@ -128,7 +140,13 @@ def _conv(name, node, lo, hi, in_shape):
         tap_lo[sl] = np.einsum("ocyx,oc->oyx", wp, glo[sl]) + np.einsum("ocyx,oc->oyx", w, ghi[sl])
         tap_hi[sl] = np.einsum("ocyx,oc->oyx", wp, ghi[sl]) + np.einsum("ocyx,oc->oyx", w, glo[sl])
         mag[sl] = np.einsum("ocyx,oc->o", wp - w, gmag[sl])
+    return _conv_out(name, node, in_shape, tap_lo, tap_hi, mag)
+
+
+def _conv_out(name, node, in_shape, tap_lo, tap_hi, mag):
+    """Per-channel extremes over the classes of output positions, from per-tap bounds."""
     _check(name, "partial sum", mag)
+    kh, kw = node.W.shape[2:]
     (_, h, wd), (sh, sw), (ph, pw) = in_shape, node.stride, node.padding
     my = _tap_masks(h, (h + 2 * ph - kh) // sh + 1, kh, sh, ph)
     mx = _tap_masks(wd, (wd + 2 * pw - kw) // sw + 1, kw, sw, pw)

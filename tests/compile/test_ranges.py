@@ -209,3 +209,36 @@ def test_unbounded_if_and_ungated_calif_get_derived_tracer_bounds():
         _, regs = bounds(ir.Graph(nodes, edges), (-5, 5))
         slo, shi = regs["n"]["S"]
         assert slo <= 0 < shi and max(-slo, shi) < 100
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), same=st.booleans())
+def test_conv_rule_equals_the_per_neuron_extremes(seed, same):
+    """The per-tap rule gives, per output channel, exactly the min / max over positions of the
+    per-neuron interval bound (computed here by convolving the lo / hi maps, the rule the
+    compiler used before), for any stride, padding, groups and per-channel intervals."""
+    import torch
+    import torch.nn.functional as F
+
+    from hwsnn.compile._ranges import _conv
+    rng = np.random.default_rng(seed)
+    groups = int(rng.integers(1, 3))
+    cg, c_out = int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    k, s, p = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    h, w = int(rng.integers(max(1, k - 2 * p), 6)), int(rng.integers(max(1, k - 2 * p), 6))
+    W = rng.integers(-3, 4, (c_out, cg, k, k))
+    node = ir.Conv2d(W, stride=s, padding=p, groups=groups)
+    c_in = cg * groups
+    lo = rng.integers(-4, 3, c_in)
+    hi = lo + rng.integers(0, 5, c_in)
+    if same:  # one interval for every channel (the rule's fast path)
+        lo, hi = np.full(c_in, lo[0]), np.full(c_in, hi[0])
+    got_lo, got_hi = _conv("c", node, lo.reshape(-1, 1, 1).astype(float), hi.reshape(-1, 1, 1).astype(float),
+                           (c_in, h, w))
+    t = lambda a: torch.as_tensor(np.broadcast_to(a.reshape(-1, 1, 1), (c_in, h, w)), dtype=torch.float64)[None]
+    wt = torch.as_tensor(W, dtype=torch.float64)
+    conv = lambda x, k_: F.conv2d(x, k_, None, s, p, 1, groups)[0]
+    ref_lo = conv(t(lo), wt.clamp(min=0)) + conv(t(hi), wt.clamp(max=0))
+    ref_hi = conv(t(hi), wt.clamp(min=0)) + conv(t(lo), wt.clamp(max=0))
+    np.testing.assert_array_equal(got_lo.reshape(-1), ref_lo.amin(dim=(1, 2)).numpy())
+    np.testing.assert_array_equal(got_hi.reshape(-1), ref_hi.amax(dim=(1, 2)).numpy())
