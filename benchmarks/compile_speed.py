@@ -10,6 +10,7 @@ weights. Peer, side by side on the same IR in the same process: the range analys
 merge (benchmarks/_old_ranges.py, full-resolution conv2d per layer) against the new one.
 
     .venv/bin/python benchmarks/compile_speed.py [--models vgg16_bn-224,resnet50-224,...] [--json]
+                                                 [--peer 22d3256]   # and the old path, side by side
 """
 
 import argparse
@@ -100,14 +101,38 @@ def child(key, threads, calib):
             "threads": threads, "calib": calib}
 
 
+def child_peer(key, threads, calib):
+    """The same convert + compile with the hwsnn of an older commit (PYTHONPATH, see --peer)."""
+    import torch
+
+    import hwsnn
+    from hwsnn.compile import compile_qann
+    from hwsnn.convert import convert
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model, shape = _build(key)
+    model.eval()
+    x = torch.rand(calib, *shape)
+    qann, c_wall, _ = _timed(lambda: convert(model, shape, levels=8, calib=x))
+    _, p_wall, _ = _timed(lambda: compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8))
+    return {"model": key, "hwsnn": str(Path(hwsnn.__file__).parent), "convert_s": c_wall,
+            "compile_s": p_wall, "peak_rss_mb": _rss_mb()}
+
+
 def _bits(lo, hi):
     from hwsnn import ir
     return ir.bits_for(lo, hi)
 
 
-def run_child(key, threads, calib):
+def run_child(key, threads, calib, peer=None):
+    import os
+    env = dict(os.environ)
+    if peer:
+        env["PYTHONPATH"] = peer + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, __file__, "--child", key, "--threads", str(threads),
-                          "--calib", str(calib)], capture_output=True, text=True)
+                          "--calib", str(calib)] + (["--peer-child"] if peer else []),
+                         capture_output=True, text=True, env=env)
     if out.returncode:
         return {"model": key, "error": (out.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -143,27 +168,68 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="torch threads in each child")
     ap.add_argument("--calib", type=int, default=2, help="calibration batch size")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--peer", metavar="REV", help="also run convert + compile with hwsnn/ of this "
+                    "git revision (e.g. 22d3256, before issue 10), side by side")
+    ap.add_argument("--peer-models", default="vgg16_bn-224,vgg16-32",
+                    help="models the peer runs (the old converter cannot do every model)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.threads, a.calib)))
+        fn = child_peer if a.peer_child else child
+        print(json.dumps(fn(a.child, a.threads, a.calib)))
         return
-    rows = []
+    rows, peers = [], []
     for key in a.models.split(","):
         rows.append(run_child(key, a.threads, a.calib))
         print(f"{key}: done", file=sys.stderr, flush=True)
+    if a.peer:
+        peers = _run_peer(a)
     if a.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps({"rows": rows, "peer": peers}, indent=1))
         return
     print(f"convert + compile, torch threads {a.threads}, calibration batch {a.calib}, "
           f"times wall (CPU in brackets); load average {', '.join(f'{v:.1f}' for v in _load())}")
     print(table(rows))
+    if peers:
+        print(_peer_table(rows, peers, a.peer))
     for r in rows:
         if "error" not in r:
             print(f"{r['model']}: per pass " + ", ".join(f"{k} {w:.2f}/{c:.2f} s" for k, (w, c) in r["passes"].items())
                   + f"; RSS after imports {r['rss_imports_mb']:.0f} MB; IR nodes {r['ir_nodes']}; "
                   f"layers whose new bound is wider than the old {r['ranges_wider_layers']}, "
                   f"v_bits over the old bound's at most +{r['v_bits_more_max']}")
+
+
+def _run_peer(a):
+    """Extract hwsnn/ at revision a.peer (git archive, read-only on the repository) and run
+    the peer models with it in fresh subprocesses."""
+    import tempfile
+    root = Path(__file__).resolve().parent.parent
+    out, tmp = [], tempfile.mkdtemp(prefix="hwsnn-peer-")
+    tar = subprocess.run(["git", "-C", str(root), "archive", a.peer, "hwsnn"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", tmp], input=tar.stdout, check=True)
+    for key in a.peer_models.split(","):
+        out.append(run_child(key, a.threads, a.calib, peer=tmp))
+        print(f"{key} (peer {a.peer}): done", file=sys.stderr, flush=True)
+    return out
+
+
+def _peer_table(rows, peers, rev):
+    new = {r["model"]: r for r in rows if "error" not in r}
+    lines = [f"| model | hwsnn {rev}: convert + compile | peak RSS | this tree | peak RSS | "
+             "speed-up | memory ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for p in peers:
+        if "error" in p or p["model"] not in new:
+            lines.append(f"| {p['model']} | error: {p.get('error', 'not run here')} |")
+            continue
+        r = new[p["model"]]
+        t_old = p["convert_s"] + p["compile_s"]
+        t_new = sum(v[0] for v in r["passes"].values())
+        lines.append(f"| {p['model']} | {t_old:.2f} s | {p['peak_rss_mb']:.0f} MB | {t_new:.2f} s | "
+                     f"{r['peak_rss_mb']:.0f} MB | **{t_old / t_new:.1f}x** | "
+                     f"{p['peak_rss_mb'] / r['peak_rss_mb']:.1f}x less |")
+    return "\n".join(lines)
 
 
 def _load():
