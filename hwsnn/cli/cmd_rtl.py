@@ -20,8 +20,16 @@ def emit_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
     from hwsnn.mappings.rtl import lower
     from hwsnn.rtl import emit_network
     net = lower(ir.load(path), lanes=lanes)
+    _print_layouts(net)
     for p in emit_network(net, out, cores=cores):
         print(p)
+
+
+def _print_layouts(net):
+    """One line per core: its layout, shared-kernel or dense, and why it is dense."""
+    for k, row in enumerate(net.summary()):
+        why = f" ({row['layout_reason']})" if row["layout"] == "dense" and row.get("layout_reason") else ""
+        print(f"core {k} '{row['node']}': {row['layout']} layout{why}")
 
 
 @rtl_app.command("synth")
@@ -45,8 +53,9 @@ def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
     total = synth_network(net.cores, target)  # raises (one line, exit 1) if it does not fit
     rows.append(total.to_dict())
     if as_json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps({"cores": net.summary(), "synth": rows}, indent=1, default=_plain))
         return
+    _print_layouts(net)
     for r in rows:
         if "error" in r:
             print(f"{r['design']}: {r['error']}")
@@ -54,6 +63,10 @@ def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
         c = r["cells"]
         print(f"{r['design']:<32} LUT {c['LUT']:>6}  FF {c['FF']:>6}  RAM {c['RAM']:>4}  "
               f"DSP {c['DSP']:>3}  Fmax {r['fmax_mhz']} MHz  ({target})")
+
+
+def _plain(obj):
+    return obj.tolist() if hasattr(obj, "tolist") else str(obj)
 
 
 def register(app):

@@ -119,6 +119,6 @@ def _trace(net, rec, batch, steps, info):
     trace = Trace(steps=steps, batch=batch, final=final, t_eq=t_eq, settled=settled, spikes=spikes,
                   V=V, S=S, y=Y, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
     trace.rtl = stats(rec, net)
-    trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "readback")})
+    trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback")})
     trace.final_readback = readback
     return trace

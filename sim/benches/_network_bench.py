@@ -146,7 +146,9 @@ def run_network_fast(rtl_net, events, batch, steps, sim=None, _mutate_ge=False):
     `batch` samples of `steps` steps, all in one simulation. Returns (records, info); info:
     build_dir, wall seconds of the simulation, simulated cycles, whether V/S were read back."""
     sim = default_sim(sim)
+    t_build = time.time()
     runner, build_dir, ports = _fast_build(rtl_net, sim, _mutate_ge)
+    t_build = time.time() - t_build
     ncores = len(rtl_net.cores)
     fmt = RecordFormat(ports, ncores)
     events = np.asarray(events, dtype=np.int64).reshape(-1, 4)
@@ -161,10 +163,11 @@ def run_network_fast(rtl_net, events, batch, steps, sim=None, _mutate_ge=False):
     wall = time.time() - t0
     if not ok or not mon.exists() or not stat.exists():
         raise BackendError(f"rtl ({sim}): the network testbench failed; see {run_dir / 'sim.log'}")
+    t_parse = time.time()
     records = _assemble(rtl_net, parse_records(mon, fmt), np.loadtxt(stat, dtype=np.int64, ndmin=2),
                         batch, steps, fmt.dump, run_dir)
     info = {"build_dir": str(build_dir), "sim_seconds": wall, "cycles": int(records["cycles"].sum()),
-            "readback": fmt.dump}
+            "readback": fmt.dump, "build_seconds": t_build, "parse_seconds": time.time() - t_parse}
     for p in (stim, mon, stat):  # the records are in memory now; keep sim.log for inspection
         p.unlink()
     return records, info

@@ -230,3 +230,20 @@ def test_missing_simulator_says_how_to_install(monkeypatch):
         run(narrow_net(0), np.zeros((1, 7), int), 3, sim="icarus")
     with pytest.raises(BackendError, match=r"simulator must be one of \('icarus', 'verilator'\), not 'ghdl'"):
         run(narrow_net(0), np.zeros((1, 7), int), 3, sim="ghdl")
+
+
+def test_demo_checks_all_images_on_verilator_else_a_subset_on_icarus(monkeypatch):
+    from hwsnn.cli import cmd_demo
+    from hwsnn.errors import BackendUnavailableError
+    from hwsnn.sim.benches import _runner
+    monkeypatch.delenv("SIM", raising=False)
+    monkeypatch.setattr(_runner, "check_simulator", lambda sim: None)
+    assert cmd_demo._rtl_plan(360) == (360, "verilator", "all 360 test images on Verilator")
+
+    def no_verilator(sim):
+        if sim == "verilator":
+            raise BackendUnavailableError("simulator 'verilator' not found")
+    monkeypatch.setattr(_runner, "check_simulator", no_verilator)
+    n, simulator, note = cmd_demo._rtl_plan(360)
+    assert (n, simulator) == (cmd_demo.RTL_ICARUS_IMAGES, "icarus") and n < 360
+    assert note.startswith(f"a subset, {n} of 360 test images, on Icarus")

@@ -1,0 +1,61 @@
+"""RTL simulation speed: the per-cycle cocotb bench against the fast path (generated testbench
+wrapper, no Python per cycle), side by side on the same images, Icarus and Verilator.
+
+    python benchmarks/rtl_speed.py [--images N] [--fast-images M] [--sims icarus,verilator]
+
+For each simulator: the per-cycle bench on N digits test images, the fast path on the same N
+images and on M images; simulated cycles per second (simulation wall time only, the build
+excluded and reported apart) and images per second, and the fast/per-cycle ratio. Both paths
+are checked against golden (0 mismatches, else the script exits 1). Set HWSNN_BUILD to keep
+the builds elsewhere. No timing is asserted anywhere.
+"""
+
+import argparse
+import sys
+import time
+
+from hwsnn import sim
+from hwsnn.examples import load_digits_ir
+from hwsnn.mappings.rtl import run
+
+
+def measure(graph, x, steps, simulator, fast):
+    run(graph, x[:1], 2, sim=simulator, fast=fast)  # build (cached by the design hash) and warm up
+    t0 = time.time()
+    trace = run(graph, x, steps, sim=simulator, fast=fast)
+    wall = time.time() - t0
+    cmp = sim.compare(sim.run(trace.graph, x, steps), trace, "rtl")
+    sim_s = trace.rtl.get("sim_seconds", wall)
+    return {"images": len(x), "cycles": trace.rtl["cycles"], "wall_s": wall, "sim_s": sim_s,
+            "cycles_per_s": trace.rtl["cycles"] / sim_s, "images_per_s": len(x) / wall,
+            "mismatches": cmp.mismatches, "compared": cmp.compared_values}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=2, help="images for the side-by-side runs")
+    ap.add_argument("--fast-images", type=int, default=20, help="images for the fast path alone")
+    ap.add_argument("--sims", default="icarus,verilator")
+    args = ap.parse_args(argv)
+    graph, x, _, steps = load_digits_ir(max(args.images, args.fast_images))
+    steps += 4
+    rows, bad = [], False
+    for simulator in args.sims.split(","):
+        per_cycle = measure(graph, x[:args.images], steps, simulator, fast=False)
+        fast_same = measure(graph, x[:args.images], steps, simulator, fast=True)
+        fast_more = measure(graph, x[:args.fast_images], steps, simulator, fast=True)
+        for name, r in (("per-cycle", per_cycle), ("fast", fast_same), ("fast", fast_more)):
+            rows.append((simulator, name, r))
+            bad |= r["mismatches"] != 0
+        print(f"{simulator}: fast / per-cycle = {fast_same['cycles_per_s'] / per_cycle['cycles_per_s']:.1f}x "
+              f"cycles/s on the same {args.images} images", flush=True)
+    print("| simulator | path | images | cycles | sim s | cycles/s | images/s | mismatches |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for simulator, name, r in rows:
+        print(f"| {simulator} | {name} | {r['images']} | {r['cycles']} | {r['sim_s']:.1f} | "
+              f"{r['cycles_per_s']:.0f} | {r['images_per_s']:.3f} | {r['mismatches']} |")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
