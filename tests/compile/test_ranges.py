@@ -1,4 +1,4 @@
-"""The one range analysis (hwsnn.compile._ranges): sound for every neuron type, cheap rules.
+"""The one range analysis (hwsnn.compile._ranges, _intervals): sound for every neuron type, cheap.
 
 Soundness: random networks of every neuron type are given the widths the analysis proves
 (`fit_widths`) and run on the golden simulator, which raises RangeError as soon as a membrane
@@ -220,7 +220,7 @@ def test_conv_rule_equals_the_per_neuron_extremes(seed, same):
     import torch
     import torch.nn.functional as F
 
-    from hwsnn.compile._ranges import _conv
+    from hwsnn.compile._intervals import _conv
     rng = np.random.default_rng(seed)
     groups = int(rng.integers(1, 3))
     cg, c_out = int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
