@@ -29,6 +29,11 @@ def lower_ilif(graph):
         raise MappingError(f"graph '{graph.name}': the iLIF pipeline needs one Source with bits encoding")
     layers, names, T = [], [], src.T
     for name, prev in chain(graph):
+        if isinstance(prev, (list, tuple)):  # chain lists every spiking input of a node
+            if len(prev) != 1:
+                raise MappingError(f"node '{name}': the iLIF pipeline takes the spikes of exactly one "
+                                   f"node, not {list(prev)}")
+            prev = prev[0]
         node = graph.nodes[name]
         W = unroll(graph, name, prev).T
         if isinstance(node, ILIF):

@@ -247,3 +247,21 @@ def test_demo_checks_all_images_on_verilator_else_a_subset_on_icarus(monkeypatch
     n, simulator, note = cmd_demo._rtl_plan(360)
     assert (n, simulator) == (cmd_demo.RTL_ICARUS_IMAGES, "icarus") and n < 360
     assert note.startswith(f"a subset, {n} of 360 test images, on Icarus")
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+def test_second_run_on_other_inputs_does_not_rebuild(simulator, monkeypatch):
+    """The build is keyed by the design; the stimulus is a run-time file."""
+    need_sim(simulator)
+    from hwsnn.sim.benches import _network_bench
+    graph = narrow_net(5)
+    rng = np.random.default_rng(11)
+    run(graph, rng.integers(-16, 16, (1, 7)), 4, sim=simulator, lanes=4)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("rebuilt an already built design")
+    monkeypatch.setattr(_network_bench, "build", no_build)
+    monkeypatch.setattr(_network_bench, "network_verilog", no_build)
+    x = rng.integers(-16, 16, (2, 7))
+    trace = run(graph, x, 9, sim=simulator, lanes=4)
+    assert sim.compare(sim.run(trace.graph, x, 9), trace, "rtl").ok
