@@ -1,6 +1,14 @@
 """Core configuration: plain data (widths, sizes, memory images) from which a NeuronCore is built.
 
 `hwsnn.mappings.rtl.lower` fills these from the IR; tests may build them by hand.
+
+A core computes one neuron/readout node. Its input rows are the concatenation of its tables,
+one per spiking source (`Table`): source t's event with index i is row `offset(t) + i`. A table
+is either dense (a weight row per input) or a shared kernel (`ConvTable`: a Conv2d of any
+stride, 1x1 included, or an identity `Scale` as a diagonal 1x1 kernel). After the tables the
+weight memory holds the bias rows (row b is issued at step t for t < bias_steps, b = min(t,
+bias_R - 1)): ST-BIF/IF release their bias over bias_R rows, Ca-LIF issues -leak for the T
+window steps from one row.
 """
 
 from dataclasses import dataclass, field
@@ -10,9 +18,9 @@ import numpy as np
 from hwsnn.errors import MappingError
 from hwsnn.ir import bits_for, fits, int_range
 
-__all__ = ["CoreConfig", "ConvLayout", "CORE_KINDS", "default_core"]
+__all__ = ["CoreConfig", "Table", "ConvTable", "ConvLayout", "CORE_KINDS", "default_core"]
 
-CORE_KINDS = ("stbif", "if", "readout")
+CORE_KINDS = ("stbif", "if", "calif", "readout")
 
 
 def _ubits(n):
@@ -22,17 +30,12 @@ def _ubits(n):
 
 @dataclass(eq=False)
 class ConvLayout:
-    """Weight sharing for a Conv2d (stride 1, groups 1) core: neuron n = (co, y, x) of the
-    (C, H, W) output lives in lane co % L at address (co // L) * H*W + y*W + x. Input row r
-    reads (c, ph, pw) = rows[r] (-1: no connection) and adds K[co, c, ph + pad_h - y,
-    pw + pad_w - x] to every output in the kernel's reach. K: (C, Cin, KH, KW)."""
+    """Neuron placement of a core whose output is (C, H, W): neuron n = (co, y, x) lives in lane
+    co % L at address (co // L) * H*W + y*W + x."""
 
     C: int
     H: int
     W: int
-    K: np.ndarray
-    pad: tuple
-    rows: np.ndarray  # (n_in, 3) int: c, ph, pw of each input row, or -1s
 
     @property
     def HW(self):
@@ -40,23 +43,71 @@ class ConvLayout:
 
 
 @dataclass(eq=False)
-class CoreConfig:
-    """One neuron core: `n` neurons of `kind`, fed by `n_in` input rows plus `bias_R` bias rows.
+class ConvTable:
+    """Shared kernel K (C, Cin, KH, KW) with `stride` and `pad`: input row r is the pixel
+    rows[r] = (c, iy, ix) of the (Cin, Hi, Wi) conv input (-1s: no connection, e.g. cut by a
+    pooling window) and adds K[co, c, ky, kx] to output (co, y, x) for every iy + pad_h =
+    y * sh + ky, ix + pad_w = x * sw + kx inside the output."""
 
-    weights: int array (n_in + bias_R, n): row r holds the weights of input r to every neuron;
-    row n_in + t holds the bias released at step t (b_t of hwsnn.sim). theta, v0: (n,).
-    Widths: w_bits (weights), x_bits (input event value), acc_bits (the V register while
+    K: np.ndarray
+    stride: tuple
+    pad: tuple
+    rows: np.ndarray
+
+    def __post_init__(self):
+        self.K = np.asarray(self.K, dtype=np.int64)
+        self.rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 3)
+        self.stride, self.pad = tuple(int(s) for s in self.stride), tuple(int(p) for p in self.pad)
+
+    def walk(self):
+        """Per row: (ky0, y0, kx0, x0), the first kernel position of the row's reach and the
+        output pixel it lands on (y = y0 - j at ky = ky0 + j * sh); -1s for unconnected rows."""
+        (sh, sw), (ph, pw) = self.stride, self.pad
+        c, iy, ix = self.rows.T
+        ky0, kx0 = (iy + ph) % sh, (ix + pw) % sw
+        y0, x0 = (iy + ph - ky0) // sh, (ix + pw - kx0) // sw
+        out = np.stack([ky0, y0, kx0, x0], 1)
+        out[c < 0] = -1
+        return out
+
+
+@dataclass(eq=False)
+class Table:
+    """The synapses of one spiking source into a core: `n_rows` input rows, either `dense`
+    (n_rows, n) weights or a shared kernel `conv`. `source`: core index feeding it (-1: the
+    network input), `name`: the source node (reports)."""
+
+    n_rows: int
+    dense: np.ndarray = None
+    conv: ConvTable = None
+    source: int = -1
+    name: str = ""
+
+    @property
+    def kind(self):
+        return "conv" if self.conv is not None else "dense"
+
+
+@dataclass(eq=False)
+class CoreConfig:
+    """One neuron core: `n` neurons of `kind`, fed by `tables` (or, for a single dense table,
+    `n_in` rows of `weights`, whose rows n_in.. are the bias rows), plus `bias_R` bias rows.
+
+    `weights` of a dense core: the (n_in + bias_R, n) matrix (tables then bias rows), None when a
+    table is a kernel. theta, v0: (n,). Widths: x_bits (input event value), acc_bits (the V register while
     accumulating; proven not to wrap by `lower`), v_bits / s_bits (architectural registers:
-    V and S saturate there and `ovf` rises), theta_bits.
+    V and S saturate there and `ovf` rises). `layout` (a ConvLayout) places the neurons by
+    channel (needed by conv tables). `window` > 0: the core belongs to a Ca-LIF network whose
+    window is that many steps; it then has a pending-current memory for the settle phase.
     """
 
     name: str
     kind: str
     n: int
-    n_in: int
-    weights: np.ndarray
-    theta: np.ndarray
-    v0: np.ndarray
+    n_in: int = None
+    weights: np.ndarray = None
+    theta: np.ndarray = 1
+    v0: np.ndarray = 0
     bias_R: int = 0
     lanes: int = 1
     x_bits: int = 2
@@ -64,9 +115,15 @@ class CoreConfig:
     s_bits: int = 8
     s_min: int = 0
     s_max: int = 1
+    gate: bool = True
     acc_bits: int = 0  # 0: derive from v_bits and the input bound
     in_bound: int = 1  # largest |value| of an input event
-    conv: ConvLayout = None  # weight sharing instead of the dense weight image
+    tables: list = None
+    bias: np.ndarray = None  # (bias_R, n) when `tables` is given
+    bias_steps: int = None   # steps that issue a bias row (default bias_R)
+    layout: ConvLayout = None
+    window: int = 0
+    settle_bound: int = 0  # largest |settle-phase pending count| of one input row (window > 0)
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -74,11 +131,37 @@ class CoreConfig:
             raise MappingError(f"core '{self.name}': kind must be one of {CORE_KINDS}, not {self.kind!r}")
         if not isinstance(self.lanes, int) or self.lanes < 1:
             raise MappingError(f"core '{self.name}': lanes must be an integer >= 1, not {self.lanes!r}")
-        self.weights = np.asarray(self.weights, dtype=np.int64)
-        rows = self.n_in + self.bias_R
-        if self.weights.shape != (rows, self.n):
-            raise MappingError(f"core '{self.name}': weights must have shape ({rows}, {self.n}), "
-                               f"not {self.weights.shape}")
+        if self.tables is None:  # one dense table; bias rows below it
+            W = np.asarray(self.weights, dtype=np.int64)
+            rows = self.n_in + self.bias_R
+            if W.shape != (rows, self.n):
+                raise MappingError(f"core '{self.name}': weights must have shape ({rows}, {self.n}), "
+                                   f"not {W.shape}")
+            self.tables = [Table(self.n_in, dense=W[:self.n_in])]
+            self.bias = W[self.n_in:]
+        self.n_in = sum(t.n_rows for t in self.tables)
+        self.bias = np.zeros((0, self.n), np.int64) if self.bias is None else np.asarray(self.bias, np.int64)
+        if self.bias.shape != (self.bias_R, self.n):
+            raise MappingError(f"core '{self.name}': bias must have shape ({self.bias_R}, {self.n}), "
+                               f"not {self.bias.shape}")
+        self.bias_steps = self.bias_R if self.bias_steps is None else int(self.bias_steps)
+        for t in self.tables:
+            if t.dense is not None:
+                t.dense = np.asarray(t.dense, dtype=np.int64)
+                if t.dense.shape != (t.n_rows, self.n):
+                    raise MappingError(f"core '{self.name}': table '{t.name}' must have shape "
+                                       f"({t.n_rows}, {self.n}), not {t.dense.shape}")
+            elif t.conv is None:
+                raise MappingError(f"core '{self.name}': table '{t.name}' has neither dense weights nor a kernel")
+            elif self.layout is None or t.conv.K.shape[0] != self.layout.C:
+                raise MappingError(f"core '{self.name}': kernel table '{t.name}' needs a (C, H, W) layout "
+                                   f"with C = {t.conv.K.shape[0]}")
+        self.weights = None
+        if all(t.dense is not None for t in self.tables):  # dense cores: tables then bias rows
+            self.weights = np.concatenate([t.dense for t in self.tables] + [self.bias], axis=0)
+        if self.layout is not None and self.layout.C * self.layout.HW != self.n:
+            raise MappingError(f"core '{self.name}': layout {self.layout.C}x{self.layout.H}x{self.layout.W} "
+                               f"must hold {self.n} neurons")
         self.theta = np.broadcast_to(np.asarray(self.theta, dtype=np.int64), (self.n,)).copy()
         self.v0 = np.broadcast_to(np.asarray(self.v0, dtype=np.int64), (self.n,)).copy()
         if self.kind != "readout" and self.theta.min(initial=1) < 1:
@@ -87,22 +170,49 @@ class CoreConfig:
             raise MappingError(f"core '{self.name}': v0 must fit int{self.v_bits}, not values in "
                                f"[{int(self.v0.min())}, {int(self.v0.max())}]")
         if not self.acc_bits:
-            bound = self.in_bound * int(np.abs(self.weights[:self.n_in]).sum(axis=0).max(initial=0))
-            bound += int(np.abs(self.weights[self.n_in:]).max(initial=0))
+            bound = self.in_bound * int(self.column_abs_sums().max(initial=0))
+            bound += int(np.abs(self.bias).max(initial=0))
             lo, hi = int_range(self.v_bits)
             self.acc_bits = bits_for(lo - bound, hi + bound)
+
+    @property
+    def p_bits(self):
+        """Width of the pending-current memory of the settle phase (in-flight and settle spikes
+        of every source, summed over the whole settle phase)."""
+        bound = self.settle_bound * int(self.column_abs_sums().max(initial=0))
+        return bits_for(-bound, bound)
+
+    # --- structure -----------------------------------------------------------------------
+    @property
+    def conv(self):
+        """The neuron layout when some table is a shared kernel (None: all dense)."""
+        return self.layout if any(t.conv is not None for t in self.tables) else None
+
+    def offsets(self):
+        """First input row of each table."""
+        return np.cumsum([0] + [t.n_rows for t in self.tables])[:-1].tolist()
+
+    def column_abs_sums(self):
+        """sum_r |W[r, n]| over every input row, per neuron (the accumulator bound)."""
+        total = np.zeros(self.n, dtype=np.int64)
+        for t in self.tables:
+            if t.dense is not None:
+                total += np.abs(t.dense).sum(axis=0)
+            else:
+                total += np.abs(_implied(t.conv, self.layout)).sum(axis=0).A1
+        return total
 
     # --- derived sizes -----------------------------------------------------------------
     @property
     def cgroups(self):
-        """Channel groups of a conv core (channels co with co // lanes equal)."""
-        return -(-self.conv.C // self.lanes)
+        """Channel groups of a conv-placed core (channels co with co // lanes equal)."""
+        return -(-self.layout.C // self.lanes)
 
     @property
     def groups(self):
         """Addresses per lane. Dense: neuron n lives in lane n % lanes at address n // lanes."""
         if self.conv is not None:
-            return self.cgroups * self.conv.HW
+            return self.cgroups * self.layout.HW
         return -(-self.n // self.lanes)
 
     @property
@@ -111,10 +221,8 @@ class CoreConfig:
 
     @property
     def w_bits(self):
-        if self.conv is not None:
-            vals = [self.conv.K, self.weights[self.n_in:]]
-            return bits_for(min(int(v.min(initial=0)) for v in vals), max(int(v.max(initial=0)) for v in vals))
-        return bits_for(int(self.weights.min(initial=0)), int(self.weights.max(initial=0)))
+        vals = [self.bias] + [t.dense if t.dense is not None else t.conv.K for t in self.tables]
+        return bits_for(min(int(v.min(initial=0)) for v in vals), max(int(v.max(initial=0)) for v in vals))
 
     @property
     def theta_bits(self):
@@ -132,76 +240,112 @@ class CoreConfig:
     def lane_neurons(self, lane):
         """Neuron index at each address of `lane` (-1 for padding)."""
         if self.conv is not None:
-            addr = np.arange(self.groups)
-            co = (addr // self.conv.HW) * self.lanes + lane
-            return np.where(co < self.conv.C, co * self.conv.HW + addr % self.conv.HW, -1)
+            lay, addr = self.layout, np.arange(self.groups)
+            co = (addr // lay.HW) * self.lanes + lane
+            return np.where(co < lay.C, co * lay.HW + addr % lay.HW, -1)
         idx = np.arange(self.groups) * self.lanes + lane
         return np.where(idx < self.n, idx, -1)
 
+    def table_bases(self):
+        """Weight-memory address of each table's image, then of the bias rows."""
+        sizes = []
+        for t in self.tables:
+            if t.dense is not None:
+                sizes.append(t.n_rows * self.groups)
+            else:
+                C, Cin, KH, KW = t.conv.K.shape
+                sizes.append(Cin * KH * KW * self.cgroups)
+        return np.cumsum([0] + sizes).tolist()
+
     def weight_image(self, lane):
-        """Dense: address row * groups + g holds W[row, neuron of (lane, g)]. Conv: address
-        ((c * KH + ky) * KW + kx) * cgroups + cg holds K[cg * lanes + lane, c, ky, kx]."""
-        if self.conv is not None:
-            K = self.conv.K
-            C, Cin, KH, KW = K.shape
-            img = np.zeros((Cin, KH, KW, self.cgroups), dtype=np.int64)
-            for cg in range(self.cgroups):
-                co = cg * self.lanes + lane
-                if co < C:
-                    img[..., cg] = K[co]
-            return img.reshape(-1)
-        return self._rows_image(self.weights, lane)
+        """Per table: dense rows at base + row * groups + g (W[row, neuron of (lane, g)]); a
+        kernel at base + ((c * KH + ky) * KW + kx) * cgroups + cg (K[cg * lanes + lane, c, ky,
+        kx]). Then the bias rows, like dense rows."""
+        parts = []
+        for t in self.tables:
+            if t.dense is not None:
+                parts.append(self._rows_image(t.dense, lane))
+            else:
+                K = t.conv.K
+                C, Cin, KH, KW = K.shape
+                img = np.zeros((Cin, KH, KW, self.cgroups), dtype=np.int64)
+                for cg in range(self.cgroups):
+                    co = cg * self.lanes + lane
+                    if co < C:
+                        img[..., cg] = K[co]
+                parts.append(img.reshape(-1))
+        parts.append(self._rows_image(self.bias, lane))
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def _rows_image(self, rows, lane):
         idx = self.lane_neurons(lane)
         return np.where(idx[None, :] >= 0, rows[:, np.maximum(idx, 0)], 0).reshape(-1)
 
-    def bias_image(self, lane):
-        """Conv cores: bias row t at addresses t * groups + g (dense cores keep it in the weights)."""
-        return self._rows_image(self.weights[self.n_in:], lane)
-
     def fanout(self):
-        """SOPs one event of each input row costs: n (dense), or C x the kernel positions that
-        land inside the output (conv)."""
-        if self.conv is None:
-            return np.full(self.n_in, self.n, dtype=np.int64)
-        cv = self.conv
-        C, Cin, KH, KW = cv.K.shape
-        out = np.zeros(self.n_in, dtype=np.int64)
-        for r, (c, ph, pw) in enumerate(cv.rows):
-            if c >= 0:
-                ys = ph + cv.pad[0] - np.arange(KH)
-                xs = pw + cv.pad[1] - np.arange(KW)
-                out[r] = C * int(((ys >= 0) & (ys < cv.H)).sum()) * int(((xs >= 0) & (xs < cv.W)).sum())
-        return out
+        """SOPs one event of each input row costs: n (dense row), or C x the kernel positions
+        that land inside the output (kernel row)."""
+        out = []
+        for t in self.tables:
+            if t.dense is not None:
+                out.append(np.full(t.n_rows, self.n, dtype=np.int64))
+            else:
+                m = _implied(t.conv, self.layout, ones=True)
+                out.append(np.asarray(m.sum(axis=1)).reshape(-1).astype(np.int64))
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
 
-    def implied_weights(self):
-        """The dense (n_in, n) matrix a conv layout computes (to check it against the unrolled one)."""
-        cv = self.conv
-        C, Cin, KH, KW = cv.K.shape
-        W = np.zeros((self.n_in, self.n), dtype=np.int64)
-        for r, (c, ph, pw) in enumerate(cv.rows):
-            if c < 0:
-                continue
-            for ky in range(KH):
-                for kx in range(KW):
-                    y, x = ph + cv.pad[0] - ky, pw + cv.pad[1] - kx
-                    if 0 <= y < cv.H and 0 <= x < cv.W:
-                        W[r, np.arange(C) * cv.HW + y * cv.W + x] += cv.K[:, c, ky, kx]
-        return W
+    def implied_weights(self, sparse=False):
+        """The (n_in, n) matrix the tables compute (to check against the unrolled synapses)."""
+        import scipy.sparse as sp
+        mats = [sp.csr_matrix(t.dense) if t.dense is not None else _implied(t.conv, self.layout)
+                for t in self.tables]
+        m = sp.vstack(mats, format="csr") if mats else sp.csr_matrix((0, self.n), dtype=np.int64)
+        return m if sparse else m.toarray()
 
     def param_image(self, lane, field):
         idx = self.lane_neurons(lane)
         arr = getattr(self, field)
         return np.where(idx >= 0, arr[np.maximum(idx, 0)], 0)
 
+    def fingerprint(self):
+        """Bytes of everything the Verilog of this core depends on (for build caches)."""
+        parts = [repr(sorted(self.summary().items())).encode(),
+                 repr((self.s_min, self.s_max, self.gate, self.in_bound, self.bias_steps, self.window,
+                       None if self.layout is None else (self.layout.C, self.layout.H, self.layout.W),
+                       [(t.kind, t.n_rows, t.source) for t in self.tables])).encode()]
+        for t in self.tables:
+            arrs = [t.dense] if t.dense is not None else [t.conv.K, t.conv.rows,
+                                                         np.array(t.conv.stride + t.conv.pad)]
+            parts += [np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in arrs]
+        parts += [np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in (self.bias, self.theta, self.v0)]
+        return b"|".join(parts)
+
     def summary(self):
+        words = sum(len(self.weight_image(lane)) for lane in range(self.lanes))
         return {"name": self.name, "kind": self.kind, "neurons": self.n, "inputs": self.n_in,
                 "bias_rows": self.bias_R, "lanes": self.lanes, "w_bits": self.w_bits,
                 "x_bits": self.x_bits, "acc_bits": self.acc_bits, "v_bits": self.v_bits,
-                "s_bits": self.s_bits, "theta_bits": self.theta_bits,
-                "weight_words": (self.conv.K.size + self.bias_R * self.n) if self.conv is not None
-                else self.rows * self.groups * self.lanes, "layout": "conv" if self.conv is not None else "dense"}
+                "s_bits": self.s_bits, "theta_bits": self.theta_bits, "weight_words": words,
+                "tables": [t.kind for t in self.tables],
+                "layout": "conv" if self.conv is not None else "dense"}
+
+
+def _implied(ct, layout, ones=False):
+    """Sparse (n_rows, C*H*W) matrix of a kernel table (the reach of every row)."""
+    import scipy.sparse as sp
+    C, Cin, KH, KW = ct.K.shape
+    (sh, sw), (ph, pw) = ct.stride, ct.pad
+    n_rows = len(ct.rows)
+    c, iy, ix = ct.rows.T
+    r, ky, kx, co = np.meshgrid(np.arange(n_rows), np.arange(KH), np.arange(KW), np.arange(C), indexing="ij")
+    cc, yn, xn = c[r], iy[r] + ph - ky, ix[r] + pw - kx
+    y, x = yn // sh, xn // sw
+    ok = (cc >= 0) & (yn % sh == 0) & (xn % sw == 0) & (y >= 0) & (y < layout.H) & (x >= 0) & (x < layout.W)
+    vals = np.ones(ok.sum(), np.int64) if ones else ct.K[co[ok], cc[ok], ky[ok], kx[ok]]
+    cols = co[ok] * layout.HW + y[ok] * layout.W + x[ok]
+    m = sp.csr_matrix((vals, (r[ok], cols)), shape=(n_rows, layout.C * layout.HW), dtype=np.int64)
+    if not ones:
+        m.eliminate_zeros()
+    return m
 
 
 def default_core(lanes=1, n_in=64, n=32, seed=0, name="core"):

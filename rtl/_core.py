@@ -1,36 +1,39 @@
 """NeuronCore: N neurons time-multiplexed over per-lane state memories.
 
-Dense layout: neuron n lives in lane n % L at address g = n // L (G = ceil(N / L) addresses
-per lane). Commands (one-cycle pulses, taken only while `busy` is low):
+Placement: dense, neuron n in lane n % L at address g = n // L; or by channel (a core with
+kernel tables, `cfg.layout`): neuron (co, y, x) in lane co % L at address (co // L) * H*W +
+y*W + x. G addresses per lane. Commands (one-cycle pulses, taken only while `busy` is low):
 
-- ``init``: V = v0, S = 0 for every neuron; step = 0; then emits an end-of-step marker on
-  `out` (the step before step 0 sent no spikes).
-- ``acc`` (accumulate): first the bias row of this step (row n_in + step, while step < bias_R),
-  then every input event (index r, value x) until an event with `last`; each event is turned
-  into G synaptic operations per lane, one address per cycle: V[g] += W[r, g*L + l] * x in every
-  lane l (L SOPs per cycle; the V read port is transparent, so back-to-back events on the same
-  address see each other). V is `acc_bits` wide during accumulation: `lower` proves that the
-  accumulated sum cannot wrap.
-- ``fire``: one neuron per cycle, slot by slot (padding slots skipped): the neuron rule
-  (NeuronUnit) on V, S, theta; writes back V, S; emits a spike event (index, y) on `out` for
-  y != 0 (stalling on backpressure), then a marker with `last`; step += 1. `mon` shows every
-  neuron's new (V, S, y) as it is written (readout cores: V, unchanged).
-
-Conv layout (`cfg.conv`, weight sharing): lane = output channel % L, address = channel
-group * H*W + y*W + x; an event of input row r reads (c, ph, pw) from a row table and walks
-the kernel positions (ky, kx) and channel groups, one address per cycle (positions outside
-the output take a cycle without SOPs); the bias is a pass over every address from a bias
-memory.
+- ``init``: V = v0, S = 0 (and the pending current P = 0) for every neuron; step = 0; then an
+  end-of-step marker on `out` (the step before step 0 sent no spikes).
+- ``acc`` (accumulate): first the bias row of this step (while step < bias_steps), then every
+  input event (row r, value x) until an event with `last`. A row of a dense table becomes G
+  cycles (one address per cycle, all lanes: V[g] += W[r, neuron(l, g)] * x); a row of a
+  kernel table walks the kernel positions of its reach (row table: first position, its
+  output pixel; then steps of the stride) and the channel groups, one address per cycle
+  (positions outside the output take a cycle without SOPs). With ``acc_p`` (the Ca-LIF
+  settle phase) the events go into P instead of V. V is `acc_bits` wide during
+  accumulation: `lower` proves that the accumulated sum cannot wrap. Events are decoded one
+  cycle ahead (the row table is a synchronous ROM), so back-to-back events cost no bubble.
+- ``fire`` with ``fire_mode``: one neuron per cycle, slot by slot (padding slots skipped),
+  then a marker with `last`; step += 1. Modes: WINDOW (the neuron rule, spikes out), HOLD
+  (no change, y = 0), ABSORB (V += P, P = 0, y = 0), SETTLE (Ca-LIF rounding rule). `mon`
+  shows every neuron's new (V, S, y) as it is written; `more` (after a pass) tells whether
+  some neuron would fire in a SETTLE pass on the new state.
+- ``dump``: streams every neuron's stored V and S on `mon` with `mon.dump` set (y = 0),
+  nothing else changes, no marker.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._neuron import NeuronUnit
 
-__all__ = ["NeuronCore", "event_layout", "monitor_signature"]
+__all__ = ["NeuronCore", "event_layout", "monitor_signature", "FIRE_MODES"]
+
+FIRE_MODES = {"window": 0, "hold": 1, "absorb": 2, "settle": 3}
 
 
 def event_layout(index_bits, value_bits):
@@ -41,11 +44,51 @@ def event_layout(index_bits, value_bits):
 def monitor_signature(index_bits, v_bits, s_bits):
     return wiring.Signature({"valid": Out(1), "index": Out(unsigned(index_bits)),
                              "v": Out(signed(v_bits)), "s": Out(signed(s_bits)),
-                             "y": Out(signed(2)), "ovf": Out(1)})
+                             "y": Out(signed(2)), "ovf": Out(1), "dump": Out(1)})
 
 
 def _ubits(n):
     return max(1, (int(n) - 1).bit_length())
+
+
+def _sat(m, value, bits):
+    """(value saturated to signed `bits`, overflow flag)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    out, ovf = Signal(signed(bits)), Signal()
+    m.d.comb += [out.eq(Mux(value > hi, hi, Mux(value < lo, lo, value))), ovf.eq((value > hi) | (value < lo))]
+    return out, ovf
+
+
+def row_table(cfg):
+    """The row ROM of a core with kernel tables: (fields, widths, words). Per input row: valid,
+    dense, table id, weight address of its first position, and for kernel rows ky0, y0, kx0, x0."""
+    G, Gc = cfg.groups, cfg.cgroups
+    bases = cfg.table_bases()
+    words, entries = [], []
+    for t, (tab, off) in enumerate(zip(cfg.tables, cfg.offsets())):
+        if tab.dense is not None:
+            for r in range(tab.n_rows):
+                entries.append((1, 1, t, bases[t] + r * G, 0, 0, 0, 0))
+            continue
+        C, Cin, KH, KW = tab.conv.K.shape
+        walk = tab.conv.walk()
+        for (c, _, _), (ky0, y0, kx0, x0) in zip(tab.conv.rows, walk):
+            if c < 0 or ky0 >= KH or kx0 >= KW:
+                entries.append((0, 0, t, 0, 0, 0, 0, 0))
+            else:
+                wa = bases[t] + ((int(c) * KH + int(ky0)) * KW + int(kx0)) * Gc
+                entries.append((1, 0, t, wa, int(ky0), int(y0), int(kx0), int(x0)))
+    names = ("valid", "dense", "tid", "wa", "ky0", "y0", "kx0", "x0")
+    widths = [1, 1, _ubits(len(cfg.tables)), _ubits(max(2, bases[-1] + cfg.bias_R * G))]
+    for k in range(4, 8):
+        widths.append(max(1, max((e[k] for e in entries), default=0).bit_length()))
+    for e in entries:
+        w, shift = 0, 0
+        for v, b in zip(e, widths):
+            w |= int(v) << shift
+            shift += b
+        words.append(w)
+    return names, widths, words
 
 
 class NeuronCore(wiring.Component):
@@ -56,7 +99,8 @@ class NeuronCore(wiring.Component):
         super().__init__({
             "inp": In(stream.Signature(event_layout(cfg.in_index_bits, cfg.x_bits))),
             "out": Out(stream.Signature(event_layout(cfg.out_index_bits, 2))),
-            "init": In(1), "acc": In(1), "fire": In(1), "busy": Out(1),
+            "init": In(1), "acc": In(1), "acc_p": In(1), "fire": In(1), "fire_mode": In(2),
+            "dump": In(1), "busy": Out(1), "more": Out(1),
             "mon": Out(monitor_signature(cfg.out_index_bits, cfg.v_bits, cfg.s_bits)),
             "ovf": Out(1),                 # sticky: some V or S left its register
             "sops": Out(32),               # synaptic operations done since reset (wraps)
@@ -64,29 +108,25 @@ class NeuronCore(wiring.Component):
         })
 
     def _memories(self, m):
-        cfg, L, G = self.cfg, self.cfg.lanes, self.cfg.groups
+        cfg, G = self.cfg, self.cfg.groups
         depth = max(2, G)
         lanes = []
-        for lane in range(L):
+        for lane in range(cfg.lanes):
             wimg = cfg.weight_image(lane)
-            mems = {
-                "w": Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg]),
-                "v": Memory(shape=signed(cfg.acc_bits), depth=depth,
-                            init=[int(v) for v in cfg.param_image(lane, "v0")]),
-                "v0": Memory(shape=signed(cfg.v_bits), depth=depth,
-                             init=[int(v) for v in cfg.param_image(lane, "v0")]),
-            }
-            if cfg.conv is not None and cfg.bias_R:
-                bimg = cfg.bias_image(lane)
-                mems["b"] = Memory(shape=signed(cfg.w_bits), depth=max(2, len(bimg)), init=[int(v) for v in bimg])
+            v0img = [int(v) for v in cfg.param_image(lane, "v0")]
+            mems = {"w": Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg]),
+                    "v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img),
+                    "v0": Memory(shape=signed(cfg.v_bits), depth=depth, init=v0img)}
             if cfg.kind != "readout":
                 mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
                 mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=depth,
                                        init=[int(v) for v in cfg.param_image(lane, "theta")])
+            if cfg.window:
+                mems["p"] = Memory(shape=signed(cfg.p_bits), depth=depth, init=[])
             ports = {}
             for key, mem in mems.items():
                 m.submodules[f"{key}_mem{lane}"] = mem
-                if key in ("v", "s"):
+                if key in ("v", "s", "p"):
                     ports[f"{key}w"] = mem.write_port()
                     ports[f"{key}r"] = mem.read_port(transparent_for=(ports[f"{key}w"],))
                 else:
@@ -99,113 +139,175 @@ class NeuronCore(wiring.Component):
         cfg, L, G = self.cfg, self.cfg.lanes, self.cfg.groups
         lanes = self._memories(m)
         gbits = _ubits(G)
-        last_count = cfg.n - (G - 1) * L  # real neurons in the last group
+        lay = cfg.conv
+        settle = bool(cfg.window)
+        last_count = cfg.n - (G - 1) * L  # real neurons in the last group (dense placement)
+        bases = cfg.table_bases()
+        abits = _ubits(max(2, bases[-1] + cfg.bias_R * G))
+        xb = cfg.x_bits
 
-        step = Signal(range(cfg.bias_R + 1))
-        # accumulate issue stage and its write-back stage
-        ev_active, got_last = Signal(), Signal()
-        row_base = Signal(range(max(2, cfg.rows * G)))
-        val = Signal(signed(cfg.x_bits))
-        g = Signal(gbits)
-        a1_valid, a1_g, a1_val = Signal(), Signal(gbits), Signal(signed(cfg.x_bits))
-        # fire issue stage and its decide/write-back stage
-        nbits = max(cfg.out_index_bits, _ubits(G * L))
-        f_active, f_g, f_l, f_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
-        f1_valid, f1_g, f1_l, f1_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
-        conv = cfg.conv
-        if conv is not None:  # fire slot (f_g, f_l) -> neuron ((f_cg * L + f_l) * HW + f_p)
-            Gc, HW = cfg.cgroups, conv.HW
-            f_cg, f_p = Signal(range(max(2, Gc))), Signal(range(max(2, HW)))
-            slot_n = (f_cg * L + f_l) * HW + f_p
-            slot_valid = f_cg * L + f_l < conv.C
-        else:
-            slot_n, slot_valid = f_n, f_n < cfg.n
-        # init stage
-        i_active, i_g, i1_valid, i1_g = Signal(), Signal(gbits), Signal(), Signal(gbits)
+        step = Signal(range(cfg.bias_steps + 1))
+        brow = Signal(range(max(2, cfg.bias_R)))  # bias row of this step: min(step, bias_R - 1)
+        into_p = Signal()
         ovf, sops, acc_cycles = Signal(), Signal(32), Signal(32)
         m.d.comb += self.ovf.eq(ovf)
         if self.counters:  # instrumentation; synthesis reports leave it out
             m.d.comb += [self.sops.eq(sops), self.acc_cycles.eq(acc_cycles)]
 
-        # --- neuron rule on the lane selected by f1_l ------------------------------------
-        v_in = Array(p["vr"].data for p in lanes)[f1_l]
-        if cfg.kind == "readout":
-            lo, hi = -(1 << (cfg.v_bits - 1)), (1 << (cfg.v_bits - 1)) - 1
-            y, v_out, s_out = Signal(signed(2)), Signal(signed(cfg.v_bits)), Signal(signed(cfg.s_bits))
-            n_ovf = Signal()
-            m.d.comb += [v_out.eq(v_in), n_ovf.eq((v_in < lo) | (v_in > hi))]
+        # --- decode stage: an accepted event whose row data is ready ---------------------
+        got_last, d_valid, d_val = Signal(), Signal(), Signal(signed(xb))
+        accept = Signal()
+        load = Signal()            # the walk takes the decoded event this cycle
+        if lay is not None:
+            names, widths, words = row_table(cfg)
+            rom = Memory(shape=unsigned(sum(widths)), depth=max(2, len(words)), init=words)
+            m.submodules.row_rom = rom
+            rom_r = rom.read_port()
+            m.d.comb += [rom_r.addr.eq(self.inp.payload.index), rom_r.en.eq(accept)]
+            f, pos = {}, 0
+            for name, w in zip(names, widths):
+                f[name] = rom_r.data[pos:pos + w]
+                pos += w
+            d_row_valid, d_dense, d_tid, d_wa = f["valid"], f["dense"], f["tid"], f["wa"]
         else:
-            unit = m.submodules.unit = NeuronUnit(
-                cfg.kind, v_bits=cfg.v_bits, vin_bits=cfg.acc_bits, i_bits=2, theta_bits=cfg.theta_bits,
-                s_bits=cfg.s_bits, s_min=cfg.s_min, s_max=cfg.s_max, _mutate_ge=self._mutate_ge)
-            m.d.comb += [unit.v.eq(v_in), unit.i.eq(0),
-                         unit.theta.eq(Array(p["thetar"].data for p in lanes)[f1_l]),
-                         unit.s.eq(Array(p["sr"].data for p in lanes)[f1_l])]
-            y, v_out, s_out, n_ovf = unit.y, unit.v_out, unit.s_out, unit.ovf
-        stall = Signal()
-        m.d.comb += [
-            self.mon.index.eq(f1_n), self.mon.v.eq(v_out), self.mon.s.eq(s_out),
-            self.mon.y.eq(y), self.mon.ovf.eq(n_ovf),
-        ]
+            d_wa = Signal(abits)
+            with m.If(accept):
+                m.d.sync += d_wa.eq(self.inp.payload.index * G)
+            d_row_valid, d_dense = Const(1, 1), Const(1, 1)
 
-        # --- memory addresses (all lanes share the address) ------------------------------
-        issue_addr, issue_valid, last_g, w_sel = g, Signal(), Signal(), Const(0)
-        lv = lambda cg: Mux(cg == cfg.cgroups - 1, conv.C - (cfg.cgroups - 1) * L, L)  # noqa: E731
-        if conv is not None:
-            C, Cin, KH, KW = conv.K.shape
-            Gc = cfg.cgroups
-            cbits, hbits, wbits = _ubits(Cin), _ubits(conv.H + 2 * conv.pad[0] + KH), _ubits(conv.W + 2 * conv.pad[1] + KW)
-            info = Memory(shape=unsigned(1 + cbits + hbits + wbits), depth=max(2, cfg.n_in),
-                          init=[0 if c < 0 else (1 | (c << 1) | (ph << (1 + cbits)) | (pw << (1 + cbits + hbits)))
-                                for c, ph, pw in (tuple(int(v) for v in r) for r in conv.rows)])
-            m.submodules.row_info = info
-            info_r = info.read_port(domain="comb")
-            m.d.comb += info_r.addr.eq(self.inp.payload.index)
-            i_valid = info_r.data[0]
-            i_c, i_ph, i_pw = (info_r.data[1:1 + cbits], info_r.data[1 + cbits:1 + cbits + hbits],
-                               info_r.data[1 + cbits + hbits:])
-            c_r, ph_r, pw_r = Signal(cbits), Signal(hbits), Signal(wbits)
-            ky, kx, cg = Signal(range(max(2, KH))), Signal(range(max(2, KW))), Signal(range(max(2, Gc)))
-            b_cg, b_p = Signal(range(max(2, Gc))), Signal(range(max(2, conv.HW)))
-            bias_pass, a1_bias = Signal(), Signal()
-            yy = ph_r + conv.pad[0] - ky
-            xx = pw_r + conv.pad[1] - kx
-            pos_valid = (yy >= 0) & (yy < conv.H) & (xx >= 0) & (xx < conv.W)
-            ev_addr = Signal(gbits)
-            m.d.comb += ev_addr.eq(cg * conv.HW + yy * conv.W + xx)
-            issue_addr = Mux(bias_pass, g, ev_addr)
-            m.d.comb += [issue_valid.eq(ev_active & (bias_pass | pos_valid)),
-                         last_g.eq(Mux(bias_pass, g == G - 1,
-                                       (ky == KH - 1) & (kx == KW - 1) & (cg == Gc - 1)))]
-            w_addr = ((c_r * KH + ky) * KW + kx) * Gc + cg
-            w_sel = a1_bias
+        # --- issue stage (walk) and its write-back stage ---------------------------------
+        ev_active, dense_walk = Signal(), Signal()
+        val = Signal(signed(xb))
+        g = Signal(gbits)            # dense walk: address
+        wa = Signal(abits)           # dense walk: row base; kernel walk: address at (ky, kx, 0)
+        a1_valid, a1_addr, a1_val = Signal(), Signal(gbits), Signal(signed(xb))
+        issue_addr, issue_valid, last_issue, w_addr = Signal(gbits), Signal(), Signal(), Signal(abits)
+        n_sop = Signal(range(L + 1))
+        lv = (lambda cg: Mux(cg == cfg.cgroups - 1, lay.C - (cfg.cgroups - 1) * L, L)) if lay is not None else None
+        if lay is not None:
+            Gc, HW = cfg.cgroups, lay.HW
+            ktabs = [t.conv for t in cfg.tables]
+            kshape = [(1, 1, 1, 1) if k is None else (k.K.shape[2], k.K.shape[3], k.stride[0], k.stride[1])
+                      for k in ktabs]
+            ybits = max(widths[names.index("y0")], widths[names.index("x0")], _ubits(max(lay.H, lay.W)) + 1) + 1
+            kb = max(widths[names.index("ky0")], widths[names.index("kx0")],
+                     max(max(s[0], s[1]) for s in kshape).bit_length()) + 1
+            tid = Signal(range(max(2, len(cfg.tables))))
+            ky, kx, kx0 = Signal(kb), Signal(kb), Signal(kb)
+            oy, ox, ox0 = Signal(signed(ybits)), Signal(signed(ybits)), Signal(signed(ybits))
+            cg, dcg, dp = Signal(range(max(2, Gc))), Signal(range(max(2, Gc))), Signal(range(max(2, HW)))
+            wrow = Signal(abits)
+
+            def per_table(k):
+                vals = [s[k] for s in kshape]
+                return Const(vals[0]) if len(set(vals)) == 1 else Array(Const(v) for v in vals)[tid]
+            KH, KW, SH, SW = (per_table(k) for k in range(4))
+            steps_ky = [s[2] * s[1] * Gc for s in kshape]  # address step of ky += sh: sh * KW * Gc
+            steps_kx = [s[3] * Gc for s in kshape]
+            DKY = Const(steps_ky[0]) if len(set(steps_ky)) == 1 else Array(Const(v) for v in steps_ky)[tid]
+            DKX = Const(steps_kx[0]) if len(set(steps_kx)) == 1 else Array(Const(v) for v in steps_kx)[tid]
+            pos_valid = (oy >= 0) & (oy < lay.H) & (ox >= 0) & (ox < lay.W)
+            k_last_x, k_last_y = kx + SW >= KW, ky + SH >= KH
+            conv_addr = Signal(gbits)
+            m.d.comb += conv_addr.eq(cg * HW + oy * lay.W + ox)
+            m.d.comb += [
+                issue_addr.eq(Mux(dense_walk, g, conv_addr)),
+                issue_valid.eq(ev_active & (dense_walk | pos_valid)),
+                last_issue.eq(ev_active & Mux(dense_walk, g == G - 1, (cg == Gc - 1) & k_last_x & k_last_y)),
+                w_addr.eq(Mux(dense_walk, wa + g, wa + cg)),
+                n_sop.eq(Mux(issue_valid, Mux(dense_walk, lv(dcg), lv(cg)), 0)),
+            ]
         else:
-            m.d.comb += [issue_valid.eq(ev_active), last_g.eq(g == G - 1)]
-            w_addr = row_base + g
+            m.d.comb += [issue_addr.eq(g), issue_valid.eq(ev_active), last_issue.eq(ev_active & (g == G - 1)),
+                         w_addr.eq(wa + g), n_sop.eq(Mux(ev_active, Mux(g == G - 1, last_count, L), 0))]
+
+        # --- fire issue stage and its decide/write-back stage -----------------------------
+        nbits = max(cfg.out_index_bits, _ubits(G * L))
+        f_active, f_g, f_l, f_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
+        f1_valid, f1_g, f1_l, f1_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
+        fmode, dumping, more_acc = Signal(2), Signal(), Signal()
+        m.d.comb += self.more.eq(more_acc)
+        if lay is not None:  # fire slot (f_g, f_l) -> neuron ((f_cg * L + f_l) * HW + f_p)
+            f_cg, f_p = Signal(range(max(2, cfg.cgroups))), Signal(range(max(2, lay.HW)))
+            slot_n = (f_cg * L + f_l) * lay.HW + f_p
+            slot_valid = f_cg * L + f_l < lay.C
+        else:
+            slot_n, slot_valid = f_n, f_n < cfg.n
+        i_active, i_g, i1_valid, i1_g = Signal(), Signal(gbits), Signal(), Signal(gbits)
+
+        # --- neuron rule on the lane selected by f1_l ------------------------------------
+        m_hold, m_absorb, m_settle = (fmode == FIRE_MODES["hold"]), (fmode == FIRE_MODES["absorb"]), \
+            (fmode == FIRE_MODES["settle"])
+        v_in = Array(p["vr"].data for p in lanes)[f1_l]
+        p_in = Array(p["pr"].data for p in lanes)[f1_l] if settle else Const(0, 2)
+        i_now = Mux(m_absorb & ~dumping, p_in, 0)
+        if cfg.kind == "readout":
+            y = Signal(signed(2))
+            v_out, n_ovf = _sat(m, v_in + i_now, cfg.v_bits)
+            s_out = Signal(signed(cfg.s_bits))
+            theta = Const(1)
+        else:
+            i_bits = max(2, cfg.p_bits if settle else 2)
+            unit = m.submodules.unit = NeuronUnit(
+                cfg.kind, v_bits=cfg.v_bits, vin_bits=cfg.acc_bits, i_bits=i_bits, theta_bits=cfg.theta_bits,
+                s_bits=cfg.s_bits, s_min=cfg.s_min, s_max=cfg.s_max, gate=cfg.gate, phases=True,
+                _mutate_ge=self._mutate_ge)
+            theta = Array(p["thetar"].data for p in lanes)[f1_l]
+            m.d.comb += [unit.v.eq(v_in), unit.i.eq(i_now), unit.theta.eq(theta),
+                         unit.s.eq(Array(p["sr"].data for p in lanes)[f1_l]),
+                         unit.nofire.eq(dumping | m_hold | m_absorb)]
+            if cfg.kind == "calif":
+                m.d.comb += [unit.leak.eq(0), unit.settle.eq(m_settle)]
+            y, v_out, s_out, n_ovf = unit.y, unit.v_out, unit.s_out, unit.ovf
+        if cfg.kind == "calif":  # would a settle pass on the new state fire?
+            pos = v_out * 2 >= theta
+            if cfg.s_max > 0:
+                pos = pos & (s_out < cfg.s_max)
+            neg = v_out * 2 < -theta
+            if cfg.gate:
+                neg = neg & (s_out > 0)
+            would_fire = pos | neg
+        else:
+            would_fire = Const(0, 1)
+        stall = Signal()
+        m.d.comb += [self.mon.index.eq(f1_n), self.mon.v.eq(v_out), self.mon.s.eq(s_out),
+                     self.mon.y.eq(y), self.mon.ovf.eq(n_ovf), self.mon.dump.eq(dumping)]
+
+        # --- memory addresses --------------------------------------------------------------
         for p in lanes:
-            m.d.comb += [p["wr"].addr.eq(w_addr), p["vr"].addr.eq(issue_addr), p["v0r"].addr.eq(i_g)]
-            if "br" in p:
-                m.d.comb += p["br"].addr.eq(row_base + g)
+            m.d.comb += [p["wr"].addr.eq(w_addr), p["v0r"].addr.eq(i_g)]
             if "sr" in p:
                 m.d.comb += [p["sr"].addr.eq(f_g), p["thetar"].addr.eq(f_g)]
+
+        def start_dense(base):
+            m.d.sync += [ev_active.eq(1), dense_walk.eq(1), g.eq(0), wa.eq(base)]
+            if lay is not None:
+                m.d.sync += [dcg.eq(0), dp.eq(0)]
+
+        def start_fire(mode, dump):
+            m.d.sync += [f_active.eq(1), f_g.eq(0), f_l.eq(0), f_n.eq(0), fmode.eq(mode), dumping.eq(dump),
+                         more_acc.eq(0)]
+            if lay is not None:
+                m.d.sync += [f_cg.eq(0), f_p.eq(0)]
 
         with m.FSM(name="phase") as fsm:
             m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
             with m.State("IDLE"):
                 with m.If(self.init):
-                    m.d.sync += [i_active.eq(1), i_g.eq(0), step.eq(0), ovf.eq(0)]
+                    m.d.sync += [i_active.eq(1), i_g.eq(0), step.eq(0), brow.eq(0), ovf.eq(0)]
                     m.next = "INIT"
                 with m.Elif(self.acc):
-                    m.d.sync += [got_last.eq(0), ev_active.eq(step < cfg.bias_R), g.eq(0), val.eq(1)]
-                    if conv is not None:  # the bias pass: bias memory row `step`, every address
-                        m.d.sync += [row_base.eq(step * G), bias_pass.eq(1), b_cg.eq(0), b_p.eq(0)]
-                    else:  # the bias is row n_in + step of the weight memory
-                        m.d.sync += row_base.eq((cfg.n_in + step) * G)
+                    m.d.sync += [got_last.eq(0), d_valid.eq(0), val.eq(1), into_p.eq(self.acc_p)]
+                    with m.If(step < cfg.bias_steps):  # the bias row of this step, every address
+                        start_dense(bases[-1] + brow * G)
+                    with m.Else():
+                        m.d.sync += ev_active.eq(0)
                     m.next = "ACC"
                 with m.Elif(self.fire):
-                    m.d.sync += [f_active.eq(1), f_g.eq(0), f_l.eq(0), f_n.eq(0)]
-                    if conv is not None:
-                        m.d.sync += [f_cg.eq(0), f_p.eq(0)]
+                    start_fire(self.fire_mode, 0)
+                    m.next = "FIRE"
+                with m.Elif(self.dump):
+                    start_fire(FIRE_MODES["hold"], 1)
                     m.next = "FIRE"
 
             with m.State("INIT"):
@@ -216,63 +318,74 @@ class NeuronCore(wiring.Component):
                     with m.Else():
                         m.d.sync += i_g.eq(i_g + 1)
                 for p in lanes:
-                    m.d.comb += [p["vw"].addr.eq(i1_g), p["vw"].data.eq(p["v0r"].data),
-                                 p["vw"].en.eq(i1_valid)]
-                    if "sw" in p:
-                        m.d.comb += [p["sw"].addr.eq(i1_g), p["sw"].data.eq(0), p["sw"].en.eq(i1_valid)]
+                    m.d.comb += [p["vw"].addr.eq(i1_g), p["vw"].data.eq(p["v0r"].data), p["vw"].en.eq(i1_valid)]
+                    for key in ("sw", "pw"):
+                        if key in p:
+                            m.d.comb += [p[key].addr.eq(i1_g), p[key].data.eq(0), p[key].en.eq(i1_valid)]
                 with m.If(~i_active & ~i1_valid):
                     m.next = "MARK"
 
             with m.State("ACC"):
                 m.d.sync += acc_cycles.eq(acc_cycles + 1)
-                m.d.comb += self.inp.ready.eq(~got_last & (~ev_active | last_g))
-                m.d.sync += [a1_valid.eq(issue_valid), a1_g.eq(issue_addr), a1_val.eq(val)]
-                if conv is not None:
-                    m.d.sync += a1_bias.eq(bias_pass)
-                    with m.If(issue_valid):
-                        m.d.sync += sops.eq(sops + Mux(bias_pass, lv(b_cg), lv(cg)))
-                else:
-                    with m.If(ev_active):
-                        m.d.sync += sops.eq(sops + Mux(last_g, last_count, L))
-                with m.If(self.inp.valid & self.inp.ready):
-                    with m.If(self.inp.payload.last):
-                        m.d.sync += [got_last.eq(1), ev_active.eq(0)]
-                    with m.Else():
-                        m.d.sync += [g.eq(0), val.eq(self.inp.payload.value)]
-                        if conv is not None:  # rows without a connection do nothing
-                            m.d.sync += [ev_active.eq(i_valid), bias_pass.eq(0), c_r.eq(i_c),
-                                         ph_r.eq(i_ph), pw_r.eq(i_pw), ky.eq(0), kx.eq(0), cg.eq(0)]
-                        else:
-                            m.d.sync += [ev_active.eq(1), row_base.eq(self.inp.payload.index * G)]
-                with m.Elif(ev_active):
-                    with m.If(last_g):
+                m.d.comb += [load.eq(d_valid & (~ev_active | last_issue)),
+                             self.inp.ready.eq(~got_last & (~d_valid | load)),
+                             accept.eq(self.inp.valid & self.inp.ready)]
+                m.d.sync += [a1_valid.eq(issue_valid), a1_addr.eq(issue_addr), a1_val.eq(val),
+                             sops.eq(sops + n_sop)]
+                with m.If(accept & self.inp.payload.last):
+                    m.d.sync += got_last.eq(1)
+                with m.If(accept & ~self.inp.payload.last):
+                    m.d.sync += [d_valid.eq(1), d_val.eq(self.inp.payload.value)]
+                with m.Elif(load):
+                    m.d.sync += d_valid.eq(0)
+                # the walk: next address, or the decoded event, or idle
+                with m.If(load):
+                    m.d.sync += val.eq(d_val)
+                    with m.If(~d_row_valid):  # a row without a connection does nothing
                         m.d.sync += ev_active.eq(0)
-                    with m.Else():
+                    with m.Elif(d_dense):
+                        start_dense(d_wa)
+                    if lay is not None:
+                        with m.Else():
+                            m.d.sync += [ev_active.eq(1), dense_walk.eq(0), tid.eq(d_tid), cg.eq(0),
+                                         ky.eq(f["ky0"]), kx.eq(f["kx0"]), kx0.eq(f["kx0"]),
+                                         oy.eq(f["y0"]), ox.eq(f["x0"]), ox0.eq(f["x0"]),
+                                         wa.eq(d_wa), wrow.eq(d_wa)]
+                with m.Elif(last_issue):
+                    m.d.sync += ev_active.eq(0)
+                with m.Elif(ev_active):
+                    if lay is None:
                         m.d.sync += g.eq(g + 1)
-                        if conv is not None:
-                            with m.If(bias_pass):
-                                with m.If(b_p == conv.HW - 1):
-                                    m.d.sync += [b_p.eq(0), b_cg.eq(b_cg + 1)]
-                                with m.Else():
-                                    m.d.sync += b_p.eq(b_p + 1)
+                    else:
+                        with m.If(dense_walk):
+                            m.d.sync += g.eq(g + 1)
+                            with m.If(dp == lay.HW - 1):
+                                m.d.sync += [dp.eq(0), dcg.eq(dcg + 1)]
                             with m.Else():
-                                with m.If(cg == Gc - 1):
-                                    m.d.sync += cg.eq(0)
-                                    with m.If(kx == KW - 1):
-                                        m.d.sync += [kx.eq(0), ky.eq(ky + 1)]
-                                    with m.Else():
-                                        m.d.sync += kx.eq(kx + 1)
-                                with m.Else():
-                                    m.d.sync += cg.eq(cg + 1)
+                                m.d.sync += dp.eq(dp + 1)
+                        with m.Elif(cg != Gc - 1):
+                            m.d.sync += cg.eq(cg + 1)
+                        with m.Else():
+                            m.d.sync += cg.eq(0)
+                            with m.If(~k_last_x):
+                                m.d.sync += [kx.eq(kx + SW), ox.eq(ox - 1), wa.eq(wa + DKX)]
+                            with m.Else():
+                                m.d.sync += [kx.eq(kx0), ox.eq(ox0), ky.eq(ky + SH), oy.eq(oy - 1),
+                                             wrow.eq(wrow + DKY), wa.eq(wrow + DKY)]
                 for p in lanes:
-                    w = Mux(w_sel, p["br"].data, p["wr"].data) if "br" in p else p["wr"].data
-                    if cfg.x_bits == 2:  # spikes: the product is a choice of +w, -w, 0
+                    w = p["wr"].data
+                    if xb == 2:  # spikes: the product is a choice of +w, -w, 0
                         prod = Mux(a1_val == 1, w, Mux(a1_val == -1, -w, 0))
                     else:
                         prod = w * a1_val
-                    m.d.comb += [p["vw"].addr.eq(a1_g), p["vw"].data.eq(p["vr"].data + prod),
-                                 p["vw"].en.eq(a1_valid)]
-                with m.If(got_last & ~ev_active & ~a1_valid):
+                    m.d.comb += [p["vr"].addr.eq(issue_addr),
+                                 p["vw"].addr.eq(a1_addr), p["vw"].data.eq(p["vr"].data + prod),
+                                 p["vw"].en.eq(a1_valid & ~into_p)]
+                    if settle:
+                        m.d.comb += [p["pr"].addr.eq(issue_addr),
+                                     p["pw"].addr.eq(a1_addr), p["pw"].data.eq(p["pr"].data + prod),
+                                     p["pw"].en.eq(a1_valid & into_p)]
+                with m.If(got_last & ~d_valid & ~ev_active & ~a1_valid):
                     m.next = "IDLE"
 
             with m.State("FIRE"):
@@ -280,35 +393,46 @@ class NeuronCore(wiring.Component):
                              self.out.valid.eq(f1_valid & (y != 0)),
                              self.out.payload.index.eq(f1_n), self.out.payload.value.eq(y),
                              self.mon.valid.eq(f1_valid & ~stall)]
-                with m.If(f1_valid & ~stall & n_ovf):
+                writes = ~dumping & ~m_hold
+                with m.If(f1_valid & ~stall & n_ovf & writes):
                     m.d.sync += ovf.eq(1)
+                with m.If(f1_valid & ~stall & would_fire & ~dumping):
+                    m.d.sync += more_acc.eq(1)
                 for lane, p in enumerate(lanes):
-                    m.d.comb += p["vr"].en.eq(~stall)
+                    we = f1_valid & ~stall & (f1_l == lane) & writes
+                    m.d.comb += [p["vr"].en.eq(~stall), p["vr"].addr.eq(f_g),
+                                 p["vw"].addr.eq(f1_g), p["vw"].data.eq(v_out), p["vw"].en.eq(we)]
                     if "sr" in p:
-                        we = f1_valid & ~stall & (f1_l == lane)
                         m.d.comb += [p["sr"].en.eq(~stall), p["thetar"].en.eq(~stall),
-                                     p["vw"].addr.eq(f1_g), p["vw"].data.eq(v_out), p["vw"].en.eq(we),
                                      p["sw"].addr.eq(f1_g), p["sw"].data.eq(s_out), p["sw"].en.eq(we)]
-                    m.d.comb += p["vr"].addr.eq(f_g)
+                    if settle:
+                        m.d.comb += [p["pr"].en.eq(~stall), p["pr"].addr.eq(f_g),
+                                     p["pw"].addr.eq(f1_g), p["pw"].data.eq(0), p["pw"].en.eq(we & m_absorb)]
                 with m.If(~stall):  # every (address, lane) slot; padding slots are skipped
-                    m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_g.eq(f_g), f1_l.eq(f_l),
-                                 f1_n.eq(slot_n)]
+                    m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_g.eq(f_g), f1_l.eq(f_l), f1_n.eq(slot_n)]
                     with m.If(f_active):
                         m.d.sync += f_n.eq(f_n + 1)
                         with m.If((f_g == G - 1) & (f_l == L - 1)):
                             m.d.sync += f_active.eq(0)
                         with m.If(f_l == L - 1):
                             m.d.sync += [f_l.eq(0), f_g.eq(f_g + 1)]
-                            if conv is not None:
-                                with m.If(f_p == conv.HW - 1):
+                            if lay is not None:
+                                with m.If(f_p == lay.HW - 1):
                                     m.d.sync += [f_p.eq(0), f_cg.eq(f_cg + 1)]
                                 with m.Else():
                                     m.d.sync += f_p.eq(f_p + 1)
                         with m.Else():
                             m.d.sync += f_l.eq(f_l + 1)
                     with m.If(~f_active & ~f1_valid):
-                        m.d.sync += step.eq(Mux(step < cfg.bias_R, step + 1, step))
-                        m.next = "MARK"
+                        with m.If(dumping):
+                            m.d.sync += dumping.eq(0)
+                            m.next = "IDLE"
+                        with m.Else():
+                            with m.If(step < cfg.bias_steps):
+                                m.d.sync += step.eq(step + 1)
+                                with m.If(brow < cfg.bias_R - 1):
+                                    m.d.sync += brow.eq(brow + 1)
+                            m.next = "MARK"
 
             with m.State("MARK"):  # end-of-step marker after init and after every fire phase
                 m.d.comb += [self.out.valid.eq(1), self.out.payload.last.eq(1)]

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from ._core import NeuronCore
+from ._core import NeuronCore, row_table
 from ._network import Network
 
 __all__ = ["emit_verilog", "memory_images", "write_atomic", "emit_network"]
@@ -40,13 +40,11 @@ def _hex(values, width):
 def memory_images(cfg):
     """{file stem: (width, values)} of every memory of core `cfg`, lane by lane."""
     out = {}
-    if cfg.conv is not None:  # the input-row table: c, ph, pw of every row (-1: none)
-        rows = cfg.conv.rows
-        out[f"{cfg.name}.rows"] = (16, rows.reshape(-1))
+    if cfg.conv is not None:  # the input-row ROM (packed fields, see _core.row_table)
+        _, widths, words = row_table(cfg)
+        out[f"{cfg.name}.rows"] = (sum(widths), words)
     for lane in range(cfg.lanes):
         out[f"{cfg.name}.w{lane}"] = (cfg.w_bits, cfg.weight_image(lane))
-        if cfg.conv is not None and cfg.bias_R:
-            out[f"{cfg.name}.b{lane}"] = (cfg.w_bits, cfg.bias_image(lane))
         out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.param_image(lane, "v0"))
         if cfg.kind != "readout":
             out[f"{cfg.name}.theta{lane}"] = (cfg.theta_bits, cfg.param_image(lane, "theta"))

@@ -12,6 +12,11 @@ Kinds (equations of hwsnn.sim._neurons, one step, b_t folded into `i`):
 - ``if``: V' = V + I; y = 1 if V' >= theta (and S < s_max when s_max > 0); soft reset.
 - ``calif``: V' = V + I - leak; y = +1 if V' >= theta (and S < s_max when s_max > 0);
   -1 if V' <= -theta (and S > 0 when gate); V = V' - y*theta; S = S + y.
+  With ``settle`` high (the settle phase, docs/ir-format.md): y = +1 if 2V' >= theta (and
+  S < s_max), -1 if 2V' < -theta (and S > 0 when gate).
+
+With `phases=True` (the neuron core) the unit has ``nofire`` (forces y = 0; V' and S pass
+through, still saturated) and, for calif, ``settle``; without, both are constant 0.
 """
 
 from amaranth.hdl import Const, Module, Mux, signed
@@ -42,7 +47,7 @@ class NeuronUnit(wiring.Component):
     """
 
     def __init__(self, kind="stbif", *, v_bits=16, i_bits=16, theta_bits=16, s_bits=8,
-                 s_min=0, s_max=1, gate=True, vin_bits=None, leak_bits=16, _mutate_ge=False):
+                 s_min=0, s_max=1, gate=True, vin_bits=None, leak_bits=16, phases=False, _mutate_ge=False):
         self._MustUse__silence = True  # no "created but never used" warning if we raise below
         if kind not in KINDS:
             raise RangeError(f"NeuronUnit: kind must be one of {KINDS}, not {kind!r}")
@@ -57,9 +62,16 @@ class NeuronUnit(wiring.Component):
                "s": In(signed(s_bits)),
                "v_out": Out(signed(v_bits)), "s_out": Out(signed(s_bits)), "y": Out(signed(2)),
                "ovf": Out(1)}
+        if phases:
+            sig["nofire"] = In(1)
         if kind == "calif":
             sig["leak"] = In(signed(leak_bits))
+            if phases:
+                sig["settle"] = In(1)
+        self.phases = phases
         super().__init__(sig)
+        if not phases:
+            self.nofire, self.settle = Const(0, 1), Const(0, 1)
 
     def _decide(self, m, vp, s):
         """(pos, neg) fire conditions of this kind."""
@@ -70,13 +82,18 @@ class NeuronUnit(wiring.Component):
             pos = pos & (s < self.s_max)
             neg = (vp < 0) & (s > self.s_min)
         else:
-            if self.s_max > 0:
+            if self.s_max > 0 and self.kind != "calif":
                 pos = pos & (s < self.s_max)
             if self.kind == "calif":
                 neg = vp <= -theta
+                # settle phase: round to the nearest spike count (2V against theta)
+                pos = Mux(self.settle, vp * 2 >= theta, pos)
+                neg = Mux(self.settle, vp * 2 < -theta, neg)
+                if self.s_max > 0:
+                    pos = pos & (s < self.s_max)
                 if self.gate:
                     neg = neg & (s > 0)
-        return pos, neg
+        return pos & ~self.nofire, neg & ~self.nofire
 
     def elaborate(self, platform):
         m = Module()

@@ -23,7 +23,8 @@ from ._core import NeuronCore
 from ._emit import emit_verilog
 from ._network import Network
 
-__all__ = ["TARGETS", "SynthReport", "synthesize", "synth_core", "synth_network", "ram_blocks"]
+__all__ = ["TARGETS", "SynthReport", "synthesize", "synth_core", "synth_network", "ram_blocks", "ram_estimate",
+           "check_fit", "memories"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class _Top(wiring.Component):
         self.inner, self.command_ports = inner, command_ports
         sig = {"inp": inner.signature.members["inp"], "out": inner.signature.members["out"],
                "busy": Out(1), "ovf": Out(1)}
-        sig.update({p: In(1) for p in command_ports})
+        sig.update({p: inner.signature.members[p] for p in command_ports})
         super().__init__(sig)
 
     def elaborate(self, platform):
@@ -160,20 +161,72 @@ def ram_blocks(configs, target):
     return total
 
 
-def _precheck(configs, target, name):
+def _blocks(depth, width, shapes):
+    return min(-(-int(depth) // d) * -(-int(width) // w) for d, w in shapes)
+
+
+SMALL_MEMORY_BITS = 1024  # below this yosys keeps a memory in LUT RAM / flip-flops
+
+
+def memories(cfg):
+    """(name, depth, width) of every memory of core `cfg` (per lane, the row ROM)."""
+    from ._core import row_table
+    G = max(2, cfg.groups)
+    out = []
+    for lane in range(cfg.lanes):
+        out.append((f"w{lane}", len(cfg.weight_image(lane)), cfg.w_bits))
+        out += [(f"v{lane}", G, cfg.acc_bits), (f"v0_{lane}", G, cfg.v_bits)]
+        if cfg.kind != "readout":
+            out += [(f"s{lane}", G, cfg.s_bits), (f"theta{lane}", G, cfg.theta_bits)]
+        if cfg.window:
+            out.append((f"p{lane}", G, cfg.p_bits))
+    if cfg.conv is not None:
+        _, widths, words = row_table(cfg)
+        out.append(("rows", len(words), sum(widths)))
+    return out
+
+
+def ram_estimate(configs, target):
+    """RAM blocks of every memory of the network (weights, V/S/theta/v0/P, row ROMs, the
+    spike FIFOs), each in its best block shape; memories under SMALL_MEMORY_BITS are left to
+    LUT RAM. An estimate before yosys (which may pack differently)."""
+    from ._network import core_sources
+    shapes = TARGETS[target].ram_shapes
+    total = 0
+    for cfg in configs:
+        total += sum(_blocks(d, w, shapes) for _, d, w in memories(cfg) if d * w >= SMALL_MEMORY_BITS)
+    for k, srcs in enumerate(core_sources(configs)):
+        for j in srcs:
+            if j >= 0:
+                src = configs[j]
+                d, w = src.n, src.out_index_bits + 3
+                total += _blocks(d, w, shapes) if d * w >= SMALL_MEMORY_BITS else 0
+    return total
+
+
+def check_fit(configs, target, name):
+    """MappingError naming the RAM overflow, first for the weight memories alone, then for
+    every memory (the estimate of `ram_estimate`)."""
     need, cap = ram_blocks(configs, target), TARGETS[target].resources["RAM"][1]
     if need > cap:
         raise MappingError(f"{target}: design '{name}' does not fit: RAM needs at least {need} blocks "
                            f"for its weight memories, the device has {cap} ({need - cap} over)")
+    need = ram_estimate(configs, target)
+    if need > cap:
+        raise MappingError(f"{target}: design '{name}' does not fit: RAM needs about {need} blocks for its "
+                           f"memories (weights, state, row tables, FIFOs), the device has {cap} ({need - cap} over)")
+
+
+_precheck = check_fit
 
 
 def synth_core(cfg, target="ice40-up5k", **kw):
     _precheck([cfg], target, f"core {cfg.name} ({cfg.lanes} lanes)")
-    return synthesize(_Top(NeuronCore(cfg, counters=False), ("init", "acc", "fire")),
+    return synthesize(_Top(NeuronCore(cfg, counters=False), ("init", "acc", "acc_p", "fire", "fire_mode", "dump")),
                       f"core {cfg.name} ({cfg.lanes} lanes)", target, **kw)
 
 
 def synth_network(configs, target="ecp5-85k", **kw):
     _precheck(configs, target, f"network of {len(configs)} cores")
-    return synthesize(_Top(Network(configs, counters=False), ("init", "step")),
+    return synthesize(_Top(Network(configs, counters=False), ("init", "step", "hold", "dump")),
                       f"network of {len(configs)} cores", target, **kw)

@@ -1,17 +1,19 @@
-"""`lower(graph)`: IR -> a chain of neuron-core configurations with their memory images.
+"""`lower(graph)`: IR -> a DAG of neuron-core configurations with their memory images.
 
 Passes (each a function of the previous result):
-1. `chain`: the spiking nodes in order, each neuron/readout fed by exactly one spiking node
-   (the one before it), through any chain of synapses.
-2. `unroll`: the synapses between two spiking nodes become one dense integer matrix, found by
-   pushing the unit vectors through the golden simulator's own synapse operators (exact:
-   integer sums in float64 below 2^53). Dense, Conv2d, SumPool2d, Scale and Flatten all fold
-   into it; several paths from the same node add up.
-3. `configure`: one CoreConfig per neuron/readout node: bias rows b_t = release(bias, t, R),
-   a shared-kernel conv layout for [SumPool2d ->] Conv2d layers (checked to give exactly the
-   unrolled matrix, else the layer stays dense),
-   widths from the IR (v_bits, s_bits) and from the values (w_bits, theta_bits), the
-   accumulator width from the input bound.
+1. `chain`: the neuron/readout nodes in topological order, each with the spiking nodes
+   (Source or earlier neurons) that feed it through synapses: a residual block's core takes
+   the main path and the shortcut.
+2. `tables`: per (source, node) pair one input table: a shared kernel for each synapse path
+   that is [SumPool2d(k, stride k) ->] Conv2d(groups 1, any stride, 1x1 included) or an
+   identity-shaped Scale (a diagonal 1x1 kernel); else one dense matrix of every path
+   (`_images.unroll`, built from the IR arrays with its own index arithmetic, never
+   hwsnn.sim code). Kernel tables are checked to give exactly the unrolled sparse matrix.
+3. `configure`: one CoreConfig per node: bias rows b_t = release(bias, t, R)
+   (`_images.bias_rows`); Ca-LIF: one bias row -leak issued for the T window steps, the
+   settle phase in the network; widths from the IR (v_bits, s_bits) and from the values
+   (w_bits, theta_bits), the accumulator width from the input bound. The layout and why a
+   table is dense are in `cfg.meta` and `RtlNetwork.summary()`.
 The RTL delivers every edge with delay 1 (each core consumes the spikes its predecessor fired
 in the previous step), so the network it computes is `graph.with_delays(1)`.
 """
@@ -19,14 +21,13 @@ in the previous step), so the network it computes is `graph.with_delays(1)`.
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import IF, STBIF, Conv2d, Readout, SumPool2d, verify
+from hwsnn.ir import IF, STBIF, CaLIF, Conv2d, Readout, Scale, SumPool2d, verify
 from hwsnn.rtl import CoreConfig
-from hwsnn.rtl._config import ConvLayout
-from hwsnn.sim import release
-from hwsnn.sim._ops import SynapseOp
+from hwsnn.rtl._config import ConvLayout, ConvTable, Table
+
+from ._images import bias_rows, unroll, unroll_sparse
 
 __all__ = ["RtlNetwork", "lower", "chain", "unroll", "DELAY"]
 
@@ -40,143 +41,196 @@ class RtlNetwork:
     graph: object          # the graph the RTL computes (with its delays)
     source: str
     nodes: list            # node name of core k
-    cores: list            # CoreConfig of core k
+    cores: list            # CoreConfig of core k (its tables name their source cores)
     meta: dict = field(default_factory=dict)
 
     def summary(self):
-        return [dict(node=n, **c.summary()) for n, c in zip(self.nodes, self.cores)]
+        """Per core: its CoreConfig summary, `layout` ("shared-kernel" or "dense") and
+        `layout_reason` (why a layer is dense)."""
+        return [{"node": n, **c.summary(), "layout": layout_of(c), "layout_reason": c.meta.get("layout_reason", ""),
+                 "sources": [t.name for t in c.tables]}
+                for n, c in zip(self.nodes, self.cores)]
+
+
+def layout_of(cfg):
+    return "shared-kernel" if cfg.conv is not None else "dense"
+
+
+MAX_DENSE = 1 << 24  # entries of a dense table above which lowering refuses (memory)
 
 
 def _spiking_inputs(graph, name):
-    """Spiking nodes (Source or neuron) that feed `name` through synapse chains."""
-    found, stack = [], [e.src for e in graph.inputs_of(name)]
+    """Spiking nodes (Source or neuron) that feed `name` through synapse chains, in
+    topological order."""
+    found, stack = set(), [e.src for e in graph.inputs_of(name)]
     while stack:
         src = stack.pop()
         if graph.nodes[src].ROLE == "synapse":
             stack += [e.src for e in graph.inputs_of(src)]
-        elif src not in found:
-            found.append(src)
-    return found
+        else:
+            found.add(src)
+    return [n for n in graph.topo_order() if n in found]
 
 
 def chain(graph):
-    """[(node, its spiking input)] in order; MappingError if the network is not a chain."""
+    """[(node, its spiking inputs)] for every neuron/readout node, in topological order."""
     sources = graph.sources
     if len(sources) != 1:
         raise MappingError(f"graph '{graph.name}': the RTL network takes one Source, not {len(sources)}")
-    order, prev = [], sources[0]
-    for name in graph.topo_order():
-        node = graph.nodes[name]
-        if node.ROLE not in ("neuron", "readout"):
-            continue
-        ins = _spiking_inputs(graph, name)
-        if ins != [prev]:
-            raise MappingError(f"node '{name}': an RTL core takes the spikes of exactly one node, the "
-                               f"one before it ('{prev}'), not {ins}")
-        order.append((name, prev))
-        prev = name
+    order = [(n, _spiking_inputs(graph, n)) for n in graph.topo_order()
+             if graph.nodes[n].ROLE in ("neuron", "readout")]
     if not order:
         raise MappingError(f"graph '{graph.name}': has no neuron or readout node to map")
+    readers = [n for n, ins in order if sources[0] in ins]
+    if len(readers) != 1:
+        raise MappingError(f"graph '{graph.name}': the Source must feed exactly one neuron/readout node "
+                           f"in the RTL network, not {readers}")
     return order
 
 
-def unroll(graph, name, src):
-    """Dense matrix W (n_src, n_dst) with I_dst = x_src @ W for the synapses from src to name."""
-    src_shape, dst_shape = graph.nodes[src].shape, graph.nodes[name].shape
-    n_src = int(np.prod(src_shape))
-    basis = torch.eye(n_src, dtype=torch.float64).reshape(n_src, *src_shape)
-    out, bound = {src: basis}, {src: 1}
-    for s in graph.topo_order():
-        node = graph.nodes[s]
-        if node.ROLE != "synapse":
-            continue
-        e = graph.inputs_of(s)[0]
-        if e.src in out:
-            op = SynapseOp(s, node, bound[e.src])  # picks a dtype exact for this bound
-            out[s], bound[s] = op(out[e.src]).to(torch.float64), op.bound
-    total = torch.zeros((n_src, *dst_shape), dtype=torch.float64)
+def _paths(graph, name, src):
+    """Synapse paths src -> name, each a list of synapse node names in forward order."""
+    out = []
+
+    def back(node, path):
+        if node == src:
+            out.append(path[::-1])
+        elif graph.nodes[node].ROLE == "synapse":
+            back(graph.inputs_of(node)[0].src, path + [node])
     for e in graph.inputs_of(name):
-        if e.src in out:
-            total = total + out[e.src]
-    return total.reshape(n_src, -1).numpy().astype(np.int64)
+        back(e.src, [])
+    return out
 
 
-def conv_layout(graph, name, src):
-    """ConvLayout when `name` is fed by [SumPool2d(k, stride k) ->] Conv2d(stride 1, groups 1)
-    from `src`, else None. The caller checks it against the unrolled matrix."""
-    ins = graph.inputs_of(name)
-    if len(ins) != 1 or not isinstance(graph.nodes[ins[0].src], Conv2d):
-        return None
-    conv = graph.nodes[ins[0].src]
-    if conv.stride != (1, 1) or conv.groups != 1:
-        return None
-    before = graph.inputs_of(ins[0].src)[0].src
+def _kernel(graph, path, src, dst_shape):
+    """(ConvTable, "") for one synapse path, or (None, why it needs a dense table)."""
+    nodes = [graph.nodes[p] for p in path]
+    s_shape = tuple(graph.nodes[src].shape)
+    if len(s_shape) != 3 or len(dst_shape) != 3:
+        return None, "not a (C, H, W) -> (C, H, W) path"
+    if len(nodes) == 1 and isinstance(nodes[0], Scale):
+        w = np.asarray(nodes[0].w, dtype=np.int64)
+        C = s_shape[0]
+        per_c = np.broadcast_to(w, s_shape)
+        if s_shape != tuple(dst_shape) or not (per_c == per_c[:, :1, :1]).all():
+            return None, f"Scale '{path[0]}' is not a per-channel identity shortcut"
+        K = np.zeros((C, C, 1, 1), dtype=np.int64)
+        K[np.arange(C), np.arange(C), 0, 0] = per_c[:, 0, 0]
+        c, h, x = np.meshgrid(*(np.arange(d) for d in s_shape), indexing="ij")
+        return ConvTable(K, (1, 1), (0, 0), np.stack([c, h, x], -1).reshape(-1, 3)), ""
     pool = 1
-    if isinstance(graph.nodes[before], SumPool2d):
-        p = graph.nodes[before]
+    if len(nodes) == 2 and isinstance(nodes[0], SumPool2d) and isinstance(nodes[1], Conv2d):
+        p = nodes[0]
         if p.kernel[0] != p.kernel[1] or p.stride != p.kernel:
-            return None
-        pool = p.kernel[0]
-        before = graph.inputs_of(before)[0].src
-    if before != src or len(graph.nodes[src].shape) != 3:
-        return None
-    Cs, Hs, Ws = graph.nodes[src].shape
+            return None, f"SumPool2d '{path[0]}' is not square with stride = kernel"
+        pool, conv = p.kernel[0], nodes[1]
+    elif len(nodes) == 1 and isinstance(nodes[0], Conv2d):
+        conv = nodes[0]
+    else:
+        return None, f"path {path} is not [SumPool2d ->] Conv2d or Scale"
+    if conv.groups != 1:
+        return None, f"Conv2d has groups {conv.groups} (needs 1)"
+    Cs, Hs, Ws = s_shape
     Hp, Wp = Hs // pool, Ws // pool
     c, h, w = np.meshgrid(np.arange(Cs), np.arange(Hs), np.arange(Ws), indexing="ij")
     ph, pw = h // pool, w // pool
     inside = (ph < Hp) & (pw < Wp)
     rows = np.stack([np.where(inside, c, -1), np.where(inside, ph, -1), np.where(inside, pw, -1)], -1)
-    C, H, Wd = graph.nodes[name].shape
-    return ConvLayout(C=C, H=H, W=Wd, K=conv.W, pad=conv.padding, rows=rows.reshape(-1, 3))
+    return ConvTable(conv.W, conv.stride, conv.padding, rows.reshape(-1, 3)), ""
 
 
-def _configure(graph, name, src, W, lanes, use_conv=True):
-    node, s = graph.nodes[name], graph.nodes[src]
-    n = W.shape[1]
-    if s.ROLE == "source":
-        analog = s.encoding == "analog"
-        x_bits, in_bound = (s.x_bits, 1 << (s.x_bits - 1)) if analog else (2, 1)
-    else:
-        x_bits, in_bound = 2, 1
-    common = dict(name=name, n=n, n_in=W.shape[0], lanes=min(lanes, n), x_bits=x_bits, in_bound=in_bound,
-                  v_bits=node.v_bits)
+def tables(graph, name, src, use_conv=True):
+    """(tables from `src` into `name`, why dense ("" if kernels)): one kernel table per path when
+    every path has one (checked against the unrolled sparse matrix), else one dense table."""
+    dst_shape = tuple(graph.nodes[name].shape)
+    n_src, n_dst = int(np.prod(graph.nodes[src].shape)), int(np.prod(dst_shape))
+    exact = unroll_sparse(graph, name, src)
+    why = "shared-kernel layout turned off"
+    if use_conv:
+        kernels = [_kernel(graph, p, src, dst_shape) for p in _paths(graph, name, src)]
+        why = next((w for k, w in kernels if k is None), "")
+        if not why:
+            layout = ConvLayout(*dst_shape)
+            from hwsnn.rtl._config import _implied
+            total = sum((_implied(k, layout) for k, _ in kernels), start=exact * 0)
+            if (total != exact).nnz == 0:
+                return [Table(n_src, conv=k, name=src) for k, _ in kernels], ""
+            why = "the shared kernel does not reproduce the unrolled synapses"
+    if n_src * n_dst > MAX_DENSE:
+        raise MappingError(f"node '{name}': the synapses from '{src}' need a dense table of {n_src} x {n_dst} "
+                           f"words (more than {MAX_DENSE}): {why}")
+    return [Table(n_src, dense=exact.toarray().astype(np.int64), name=src)], why
+
+
+def _source_bound(node):
+    """(x_bits of the events, largest |value|) of a spiking node's events."""
+    if node.ROLE == "source" and node.encoding == "analog":
+        return node.x_bits, 1 << (node.x_bits - 1)
+    return 2, 1
+
+
+def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
+    node = graph.nodes[name]
+    tabs, why = [], []
+    for s in srcs:
+        t, w = tables(graph, name, s, use_conv)
+        for tab in t:
+            tab.source = index.get(s, -1)
+        tabs += t
+        if w:
+            why.append(f"{s}: {w}")
+    n = int(np.prod(node.shape))
+    layout = ConvLayout(*node.shape) if any(t.conv is not None for t in tabs) else None
+    x_bits = max(_source_bound(graph.nodes[s])[0] for s in srcs)
+    in_bound = max(_source_bound(graph.nodes[s])[1] for s in srcs)
+    settle_bound = 0
+    if window:  # pending current of the settle phase: every source's settle spikes + in flight
+        settle_bound = max((1 << graph.nodes[s].s_bits) if graph.nodes[s].ROLE == "neuron"
+                           else _source_bound(graph.nodes[s])[1] for s in srcs)
+    common = dict(name=name, n=n, tables=tabs, layout=layout, x_bits=x_bits, in_bound=in_bound,
+                  v_bits=node.v_bits, window=window, settle_bound=settle_bound,
+                  lanes=min(lanes, layout.C if layout is not None else n),
+                  meta={"layout_reason": "; ".join(why)})
     if isinstance(node, Readout):
         if node.horner:
             raise MappingError(f"node '{name}': a horner Readout belongs to the iLIF pipeline, "
                                f"not the neuron core")
-        return CoreConfig(kind="readout", weights=W, theta=1, v0=0, s_bits=2, **common)
-    if not isinstance(node, (STBIF, IF)):
-        raise MappingError(f"node '{name}': the neuron core runs STBIF and IF nodes, not {node.type}")
-    bias = np.broadcast_to(node.bias, node.shape).reshape(-1)
-    R = node.bias_R if bias.any() else 0
-    rows = [release(torch.as_tensor(bias.copy()), t, R).numpy() for t in range(R)]
-    weights = np.concatenate([W] + [r[None] for r in rows], axis=0) if rows else W
+        return CoreConfig(kind="readout", theta=1, v0=0, s_bits=2, **common)
     theta = np.broadcast_to(node.theta, node.shape).reshape(-1)
+    if isinstance(node, CaLIF):
+        leak = np.broadcast_to(node.leak, node.shape).reshape(-1).astype(np.int64)
+        bias = -leak[None] if leak.any() else np.zeros((0, n), np.int64)
+        return CoreConfig(kind="calif", theta=theta, v0=0, bias=bias, bias_R=len(bias),
+                          bias_steps=node.T if len(bias) else 0, s_bits=node.s_bits, s_max=node.s_max,
+                          gate=node.gate, **common)
+    if not isinstance(node, (STBIF, IF)):
+        raise MappingError(f"node '{name}': the neuron core runs STBIF, IF and CaLIF nodes, not {node.type}")
+    if window:
+        raise MappingError(f"node '{name}': a Ca-LIF network's cores must all be CaLIF or Readout, "
+                           f"not {node.type}")
+    b = np.broadcast_to(node.bias, node.shape).reshape(-1)
+    R = node.bias_R if b.any() else 0
     v0 = np.broadcast_to(node.v0, node.shape).reshape(-1)
-    layout = conv_layout(graph, name, src) if use_conv else None
-    if layout is not None:
-        common["lanes"] = min(lanes, layout.C)
-    if isinstance(node, STBIF):
-        cfg = CoreConfig(kind="stbif", weights=weights, theta=theta, v0=v0, bias_R=R, s_bits=node.s_bits,
-                         s_min=node.s_min, s_max=node.s_max, conv=layout, **common)
-    else:
-        cfg = CoreConfig(kind="if", weights=weights, theta=theta, v0=v0, bias_R=R, s_bits=node.s_bits,
-                         s_max=node.s_max, conv=layout, **common)
-    if layout is not None and not np.array_equal(cfg.implied_weights(), W):
-        cfg.conv = None  # the shared kernel does not reproduce the synapses: keep them dense
-        cfg.lanes = min(lanes, n)
-    return cfg
+    kind = "stbif" if isinstance(node, STBIF) else "if"
+    extra = {"s_min": node.s_min} if kind == "stbif" else {}
+    return CoreConfig(kind=kind, theta=theta, v0=v0, bias=bias_rows(b, R), bias_R=R, s_bits=node.s_bits,
+                      s_max=node.s_max, **extra, **common)
 
 
 def lower(graph, target=None, *, lanes=None, conv=True):
     """Lower `graph` to an RtlNetwork. `target`: None or a dict with "lanes" (default 1).
-    `conv`: give Conv2d layers (after an optional SumPool2d) a shared-kernel core; else every
-    layer is a dense weight image."""
+    `conv`: give Conv2d / identity Scale paths shared-kernel tables; else every table is a
+    dense weight image."""
     verify(graph)
     if lanes is None:
         lanes = int((target or {}).get("lanes", 1))
     graph = graph.with_delays(DELAY)
     order = chain(graph)
-    cores = [_configure(graph, name, src, unroll(graph, name, src), lanes, conv) for name, src in order]
+    Ts = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
+    if len(Ts) > 1:
+        raise MappingError(f"graph '{graph.name}': all CaLIF nodes must share one window T, not {sorted(Ts)}")
+    window = Ts.pop() if Ts else 0
+    index = {name: k for k, (name, _) in enumerate(order)}
+    cores = [_configure(graph, name, srcs, index, lanes, conv, window) for name, srcs in order]
     return RtlNetwork(graph=graph, source=graph.sources[0], nodes=[n for n, _ in order], cores=cores,
-                      meta={"delay": DELAY, "lanes": lanes})
+                      meta={"delay": DELAY, "lanes": lanes, "window": window})
