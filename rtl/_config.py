@@ -82,10 +82,11 @@ class Table:
     conv: ConvTable = None
     source: int = -1
     name: str = ""
+    zero: bool = False  # every weight 0: its events are taken and dropped (no memory)
 
     @property
     def kind(self):
-        return "conv" if self.conv is not None else "dense"
+        return "zero" if self.zero else "conv" if self.conv is not None else "dense"
 
 
 @dataclass(eq=False)
@@ -146,6 +147,8 @@ class CoreConfig:
                                f"not {self.bias.shape}")
         self.bias_steps = self.bias_R if self.bias_steps is None else int(self.bias_steps)
         for t in self.tables:
+            if t.zero:
+                continue
             if t.dense is not None:
                 t.dense = np.asarray(t.dense, dtype=np.int64)
                 if t.dense.shape != (t.n_rows, self.n):
@@ -157,8 +160,11 @@ class CoreConfig:
                 raise MappingError(f"core '{self.name}': kernel table '{t.name}' needs a (C, H, W) layout "
                                    f"with C = {t.conv.K.shape[0]}")
         self.weights = None
-        if all(t.dense is not None for t in self.tables):  # dense cores: tables then bias rows
-            self.weights = np.concatenate([t.dense for t in self.tables] + [self.bias], axis=0)
+        if any(t.zero for t in self.tables) and not all(t.zero for t in self.tables[self.first_zero:]):
+            raise MappingError(f"core '{self.name}': zero tables must come after the others")
+        if all(t.dense is not None or t.zero for t in self.tables):  # dense cores: tables then bias rows
+            self.weights = np.concatenate([t.dense if not t.zero else np.zeros((t.n_rows, self.n), np.int64)
+                                           for t in self.tables] + [self.bias], axis=0)
         if self.layout is not None and self.layout.C * self.layout.HW != self.n:
             raise MappingError(f"core '{self.name}': layout {self.layout.C}x{self.layout.H}x{self.layout.W} "
                                f"must hold {self.n} neurons")
@@ -188,6 +194,15 @@ class CoreConfig:
         """The neuron layout when some table is a shared kernel (None: all dense)."""
         return self.layout if any(t.conv is not None for t in self.tables) else None
 
+    @property
+    def first_zero(self):
+        """Index of the first zero table (len(tables) if none); its rows start at zero_row."""
+        return next((i for i, t in enumerate(self.tables) if t.zero), len(self.tables))
+
+    @property
+    def zero_row(self):
+        return sum(t.n_rows for t in self.tables[:self.first_zero])
+
     def offsets(self):
         """First input row of each table."""
         return np.cumsum([0] + [t.n_rows for t in self.tables])[:-1].tolist()
@@ -196,6 +211,8 @@ class CoreConfig:
         """sum_r |W[r, n]| over every input row, per neuron (the accumulator bound)."""
         total = np.zeros(self.n, dtype=np.int64)
         for t in self.tables:
+            if t.zero:
+                continue
             if t.dense is not None:
                 total += np.abs(t.dense).sum(axis=0)
             else:
@@ -221,7 +238,7 @@ class CoreConfig:
 
     @property
     def w_bits(self):
-        vals = [self.bias] + [t.dense if t.dense is not None else t.conv.K for t in self.tables]
+        vals = [self.bias] + [t.dense if t.dense is not None else t.conv.K for t in self.tables if not t.zero]
         return bits_for(min(int(v.min(initial=0)) for v in vals), max(int(v.max(initial=0)) for v in vals))
 
     @property
@@ -250,7 +267,9 @@ class CoreConfig:
         """Weight-memory address of each table's image, then of the bias rows."""
         sizes = []
         for t in self.tables:
-            if t.dense is not None:
+            if t.zero:
+                sizes.append(0)
+            elif t.dense is not None:
                 sizes.append(t.n_rows * self.groups)
             else:
                 C, Cin, KH, KW = t.conv.K.shape
@@ -263,6 +282,8 @@ class CoreConfig:
         kx]). Then the bias rows, like dense rows."""
         parts = []
         for t in self.tables:
+            if t.zero:
+                continue
             if t.dense is not None:
                 parts.append(self._rows_image(t.dense, lane))
             else:
@@ -274,7 +295,10 @@ class CoreConfig:
                     if co < C:
                         img[..., cg] = K[co]
                 parts.append(img.reshape(-1))
-        parts.append(self._rows_image(self.bias, lane))
+        if self.per_channel:  # bias row b at base + b * cgroups + cg
+            parts += [self.channel_image(lane, row) for row in self.bias]
+        else:
+            parts.append(self._rows_image(self.bias, lane))
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def _rows_image(self, rows, lane):
@@ -286,7 +310,9 @@ class CoreConfig:
         that land inside the output (kernel row)."""
         out = []
         for t in self.tables:
-            if t.dense is not None:
+            if t.zero:
+                out.append(np.zeros(t.n_rows, dtype=np.int64))
+            elif t.dense is not None:
                 out.append(np.full(t.n_rows, self.n, dtype=np.int64))
             else:
                 m = _implied(t.conv, self.layout, ones=True)
@@ -296,10 +322,29 @@ class CoreConfig:
     def implied_weights(self, sparse=False):
         """The (n_in, n) matrix the tables compute (to check against the unrolled synapses)."""
         import scipy.sparse as sp
-        mats = [sp.csr_matrix(t.dense) if t.dense is not None else _implied(t.conv, self.layout)
+        mats = [sp.csr_matrix((t.n_rows, self.n), dtype=np.int64) if t.zero else
+                sp.csr_matrix(t.dense) if t.dense is not None else _implied(t.conv, self.layout)
                 for t in self.tables]
         m = sp.vstack(mats, format="csr") if mats else sp.csr_matrix((0, self.n), dtype=np.int64)
         return m if sparse else m.toarray()
+
+    @property
+    def per_channel(self):
+        """A channel-placed core whose theta, v0 and bias rows are constant within each channel:
+        those memories hold one word per channel group (address co // lanes)."""
+        if self.conv is None:
+            return False
+        lay = self.layout
+        arrs = [self.theta[None], self.v0[None], self.bias]
+        return all((a.reshape(len(a), lay.C, lay.HW) == a.reshape(len(a), lay.C, lay.HW)[..., :1]).all()
+                   for a in arrs if a.size)
+
+    def channel_image(self, lane, values):
+        """Per channel group cg: the value of channel cg * lanes + lane (0 past the last)."""
+        lay = self.layout
+        per_c = np.asarray(values, dtype=np.int64).reshape(lay.C, lay.HW)[:, 0]
+        co = np.arange(self.cgroups) * self.lanes + lane
+        return np.where(co < lay.C, per_c[np.minimum(co, lay.C - 1)], 0)
 
     def param_image(self, lane, field):
         idx = self.lane_neurons(lane)
@@ -313,8 +358,8 @@ class CoreConfig:
                        None if self.layout is None else (self.layout.C, self.layout.H, self.layout.W),
                        [(t.kind, t.n_rows, t.source) for t in self.tables])).encode()]
         for t in self.tables:
-            arrs = [t.dense] if t.dense is not None else [t.conv.K, t.conv.rows,
-                                                         np.array(t.conv.stride + t.conv.pad)]
+            arrs = [] if t.zero else [t.dense] if t.dense is not None else [
+                t.conv.K, t.conv.rows, np.array(t.conv.stride + t.conv.pad)]
             parts += [np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in arrs]
         parts += [np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in (self.bias, self.theta, self.v0)]
         return b"|".join(parts)

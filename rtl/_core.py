@@ -66,6 +66,9 @@ def row_table(cfg):
     bases = cfg.table_bases()
     words, entries = [], []
     for t, (tab, off) in enumerate(zip(cfg.tables, cfg.offsets())):
+        if tab.zero:
+            entries += [(0, 0, t, 0, 0, 0, 0, 0)] * tab.n_rows
+            continue
         if tab.dense is not None:
             for r in range(tab.n_rows):
                 entries.append((1, 1, t, bases[t] + r * G, 0, 0, 0, 0))
@@ -114,13 +117,19 @@ class NeuronCore(wiring.Component):
         for lane in range(cfg.lanes):
             wimg = cfg.weight_image(lane)
             v0img = [int(v) for v in cfg.param_image(lane, "v0")]
+            if cfg.per_channel:  # theta and v0 once per channel group
+                pdepth = max(2, cfg.cgroups)
+                v0p = [int(v) for v in cfg.channel_image(lane, cfg.v0)]
+                thp = [int(v) for v in cfg.channel_image(lane, cfg.theta)]
+            else:
+                pdepth, v0p = depth, v0img
+                thp = [int(v) for v in cfg.param_image(lane, "theta")]
             mems = {"w": Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg]),
                     "v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img),
-                    "v0": Memory(shape=signed(cfg.v_bits), depth=depth, init=v0img)}
+                    "v0": Memory(shape=signed(cfg.v_bits), depth=pdepth, init=v0p)}
             if cfg.kind != "readout":
                 mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
-                mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=depth,
-                                       init=[int(v) for v in cfg.param_image(lane, "theta")])
+                mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=pdepth, init=thp)
             if cfg.window:
                 mems["p"] = Memory(shape=signed(cfg.p_bits), depth=depth, init=[])
             ports = {}
@@ -171,12 +180,15 @@ class NeuronCore(wiring.Component):
             d_row_valid, d_dense, d_tid, d_wa = f["valid"], f["dense"], f["tid"], f["wa"]
         else:
             d_wa = Signal(abits)
+            d_row_valid, d_dense = Signal(init=1), Const(1, 1)
             with m.If(accept):
                 m.d.sync += d_wa.eq(self.inp.payload.index * G)
-            d_row_valid, d_dense = Const(1, 1), Const(1, 1)
+                if cfg.first_zero < len(cfg.tables):  # rows of zero tables are dropped
+                    m.d.sync += d_row_valid.eq(self.inp.payload.index < cfg.zero_row)
 
         # --- issue stage (walk) and its write-back stage ---------------------------------
-        ev_active, dense_walk = Signal(), Signal()
+        ev_active, dense_walk, bias_walk = Signal(), Signal(), Signal()
+        pc = cfg.per_channel
         val = Signal(signed(xb))
         g = Signal(gbits)            # dense walk: address
         wa = Signal(abits)           # dense walk: row base; kernel walk: address at (ky, kx, 0)
@@ -214,7 +226,7 @@ class NeuronCore(wiring.Component):
                 issue_addr.eq(Mux(dense_walk, g, conv_addr)),
                 issue_valid.eq(ev_active & (dense_walk | pos_valid)),
                 last_issue.eq(ev_active & Mux(dense_walk, g == G - 1, (cg == Gc - 1) & k_last_x & k_last_y)),
-                w_addr.eq(Mux(dense_walk, wa + g, wa + cg)),
+                w_addr.eq(Mux(dense_walk, Mux(bias_walk, wa + dcg, wa + g) if pc else wa + g, wa + cg)),
                 n_sop.eq(Mux(issue_valid, Mux(dense_walk, lv(dcg), lv(cg)), 0)),
             ]
         else:
@@ -234,6 +246,7 @@ class NeuronCore(wiring.Component):
         else:
             slot_n, slot_valid = f_n, f_n < cfg.n
         i_active, i_g, i1_valid, i1_g = Signal(), Signal(gbits), Signal(), Signal(gbits)
+        i_cg, i_p = Signal(range(max(2, cfg.cgroups if lay is not None else 2))), Signal(range(max(2, G)))
 
         # --- neuron rule on the lane selected by f1_l ------------------------------------
         m_hold, m_absorb, m_settle = (fmode == FIRE_MODES["hold"]), (fmode == FIRE_MODES["absorb"]), \
@@ -275,12 +288,12 @@ class NeuronCore(wiring.Component):
 
         # --- memory addresses --------------------------------------------------------------
         for p in lanes:
-            m.d.comb += [p["wr"].addr.eq(w_addr), p["v0r"].addr.eq(i_g)]
+            m.d.comb += [p["wr"].addr.eq(w_addr), p["v0r"].addr.eq(i_cg if pc else i_g)]
             if "sr" in p:
-                m.d.comb += [p["sr"].addr.eq(f_g), p["thetar"].addr.eq(f_g)]
+                m.d.comb += [p["sr"].addr.eq(f_g), p["thetar"].addr.eq(f_cg if pc else f_g)]
 
-        def start_dense(base):
-            m.d.sync += [ev_active.eq(1), dense_walk.eq(1), g.eq(0), wa.eq(base)]
+        def start_dense(base, bias=0):
+            m.d.sync += [ev_active.eq(1), dense_walk.eq(1), g.eq(0), wa.eq(base), bias_walk.eq(bias)]
             if lay is not None:
                 m.d.sync += [dcg.eq(0), dp.eq(0)]
 
@@ -294,12 +307,13 @@ class NeuronCore(wiring.Component):
             m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
             with m.State("IDLE"):
                 with m.If(self.init):
-                    m.d.sync += [i_active.eq(1), i_g.eq(0), step.eq(0), brow.eq(0), ovf.eq(0)]
+                    m.d.sync += [i_active.eq(1), i_g.eq(0), i_cg.eq(0), i_p.eq(0), step.eq(0), brow.eq(0),
+                                 ovf.eq(0)]
                     m.next = "INIT"
                 with m.Elif(self.acc):
                     m.d.sync += [got_last.eq(0), d_valid.eq(0), val.eq(1), into_p.eq(self.acc_p)]
                     with m.If(step < cfg.bias_steps):  # the bias row of this step, every address
-                        start_dense(bases[-1] + brow * G)
+                        start_dense(bases[-1] + brow * (cfg.cgroups if pc else G), 1)
                     with m.Else():
                         m.d.sync += ev_active.eq(0)
                     m.next = "ACC"
@@ -317,6 +331,11 @@ class NeuronCore(wiring.Component):
                         m.d.sync += i_active.eq(0)
                     with m.Else():
                         m.d.sync += i_g.eq(i_g + 1)
+                        if lay is not None:
+                            with m.If(i_p == lay.HW - 1):
+                                m.d.sync += [i_p.eq(0), i_cg.eq(i_cg + 1)]
+                            with m.Else():
+                                m.d.sync += i_p.eq(i_p + 1)
                 for p in lanes:
                     m.d.comb += [p["vw"].addr.eq(i1_g), p["vw"].data.eq(p["v0r"].data), p["vw"].en.eq(i1_valid)]
                     for key in ("sw", "pw"):

@@ -45,9 +45,12 @@ def memory_images(cfg):
         out[f"{cfg.name}.rows"] = (sum(widths), words)
     for lane in range(cfg.lanes):
         out[f"{cfg.name}.w{lane}"] = (cfg.w_bits, cfg.weight_image(lane))
-        out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.param_image(lane, "v0"))
+        pc = cfg.per_channel  # theta and v0 once per channel group (as the core holds them)
+        out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.channel_image(lane, cfg.v0) if pc
+                                        else cfg.param_image(lane, "v0"))
         if cfg.kind != "readout":
-            out[f"{cfg.name}.theta{lane}"] = (cfg.theta_bits, cfg.param_image(lane, "theta"))
+            out[f"{cfg.name}.theta{lane}"] = (cfg.theta_bits, cfg.channel_image(lane, cfg.theta) if pc
+                                              else cfg.param_image(lane, "theta"))
     return out
 
 

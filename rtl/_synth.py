@@ -175,9 +175,10 @@ def memories(cfg):
     out = []
     for lane in range(cfg.lanes):
         out.append((f"w{lane}", len(cfg.weight_image(lane)), cfg.w_bits))
-        out += [(f"v{lane}", G, cfg.acc_bits), (f"v0_{lane}", G, cfg.v_bits)]
+        P = max(2, cfg.cgroups) if cfg.per_channel else G  # theta, v0: per channel group or neuron
+        out += [(f"v{lane}", G, cfg.acc_bits), (f"v0_{lane}", P, cfg.v_bits)]
         if cfg.kind != "readout":
-            out += [(f"s{lane}", G, cfg.s_bits), (f"theta{lane}", G, cfg.theta_bits)]
+            out += [(f"s{lane}", G, cfg.s_bits), (f"theta{lane}", P, cfg.theta_bits)]
         if cfg.window:
             out.append((f"p{lane}", G, cfg.p_bits))
     if cfg.conv is not None:

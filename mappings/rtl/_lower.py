@@ -156,6 +156,8 @@ def tables(graph, name, src, use_conv=True):
             if (total != exact).nnz == 0:
                 return [Table(n_src, conv=k, name=src) for k, _ in kernels], ""
             why = "the shared kernel does not reproduce the unrolled synapses"
+    if exact.nnz == 0:  # no synapse carries a weight: the events are dropped, no memory
+        return [Table(n_src, zero=True, name=src)], "all weights 0"
     if n_src * n_dst > MAX_DENSE:
         raise MappingError(f"node '{name}': the synapses from '{src}' need a dense table of {n_src} x {n_dst} "
                            f"words (more than {MAX_DENSE}): {why}")
@@ -179,6 +181,7 @@ def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
         tabs += t
         if w:
             why.append(f"{s}: {w}")
+    tabs = [t for t in tabs if not t.zero] + [t for t in tabs if t.zero]  # zero tables last
     n = int(np.prod(node.shape))
     layout = ConvLayout(*node.shape) if any(t.conv is not None for t in tabs) else None
     x_bits = max(_source_bound(graph.nodes[s])[0] for s in srcs)
