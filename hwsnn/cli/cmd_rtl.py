@@ -42,7 +42,9 @@ def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
     from hwsnn.errors import MappingError
     from hwsnn.mappings.rtl import lower
     from hwsnn.rtl._synth import synth_core, synth_network
-    net = lower(ir.load(path), lanes=lanes)
+    graph = ir.load(path)
+    net = lower(graph, lanes=lanes)
+    _check_fit_or_suggest(graph, net, target, lanes)
     rows = []
     if per_core:
         for cfg in net.cores:
@@ -63,6 +65,23 @@ def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
         c = r["cells"]
         print(f"{r['design']:<32} LUT {c['LUT']:>6}  FF {c['FF']:>6}  RAM {c['RAM']:>4}  "
               f"DSP {c['DSP']:>3}  Fmax {r['fmax_mhz']} MHz  ({target})")
+
+
+def _check_fit_or_suggest(graph, net, target, lanes):
+    """The RAM fit check before yosys; when it fails, the message adds the smallest lane
+    setting that fits (or that none from 1 to 16 does)."""
+    from hwsnn.errors import MappingError
+    from hwsnn.mappings.rtl import lower
+    from hwsnn.rtl._synth import TARGETS, check_fit, ram_estimate
+    try:
+        check_fit(net.cores, target, f"network of {len(net.cores)} cores")
+    except MappingError as exc:
+        cap = TARGETS[target].resources["RAM"][1]
+        need = {L: ram_estimate(lower(graph, lanes=L).cores, target) for L in (1, 2, 4, 8, 16) if L != lanes}
+        fits = [L for L in sorted(need) if need[L] <= cap]
+        hint = (f"; lane settings that fit: {', '.join(f'--lanes {L}' for L in fits)}" if fits else
+                f"; no lane setting from 1 to 16 fits (1 lane: about {need.get(1, '?')} RAM blocks)")
+        raise MappingError(str(exc) + hint) from None
 
 
 def _plain(obj):
