@@ -48,12 +48,14 @@ class SynapseOp:
         key = (dtype, torch.get_default_device())  # a weight copy per dtype and device
         if key not in self._weights:
             node = self.node
+            # np.array: IR arrays may be read-only (loaded files, compiled weights), which
+            # torch.as_tensor warns about; the copy is writable and the result identical
             if isinstance(node, Dense):
-                self._weights[key] = torch.as_tensor(node.W, dtype=dtype).t().contiguous()
+                self._weights[key] = torch.as_tensor(np.array(node.W), dtype=dtype).t().contiguous()
             elif isinstance(node, Conv2d):
-                self._weights[key] = torch.as_tensor(node.W, dtype=dtype)
+                self._weights[key] = torch.as_tensor(np.array(node.W), dtype=dtype)
             elif isinstance(node, Scale):
-                self._weights[key] = torch.as_tensor(node.w, dtype=dtype)
+                self._weights[key] = torch.as_tensor(np.array(node.w), dtype=dtype)
         return self._weights.get(key)
 
     def __call__(self, x, dtype=None):
