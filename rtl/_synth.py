@@ -198,7 +198,7 @@ def ram_estimate(configs, target):
         total += sum(_blocks(d, w, shapes) for _, d, w in memories(cfg) if d * w >= SMALL_MEMORY_BITS)
     for k, srcs in enumerate(core_sources(configs)):
         for j in srcs:
-            if j >= 0:
+            if 0 <= j < len(configs):  # a core synthesized alone has no FIFOs
                 src = configs[j]
                 d, w = src.n, src.out_index_bits + 3
                 total += _blocks(d, w, shapes) if d * w >= SMALL_MEMORY_BITS else 0
