@@ -71,16 +71,3 @@ def test_calif_network_window_and_settle_every_step(simulator, seed):
     settle = np.array(trace.rtl["settle_steps"])
     assert (settle >= 1).all()                        # every core absorbs once
     print(f"\n{g.name}: {golden.steps} steps, settle steps per sample and core {settle.tolist()}")
-
-
-@pytest.mark.slow
-def test_calif_digits_network_every_step():
-    """The Ca-LIF digits network (hwsnn.methods calif, torch.ao QAT import) on test images."""
-    need_sim("icarus")
-    from hwsnn.examples import digits_data
-    from hwsnn.methods import get
-    low = get("calif").lower(4)
-    _, _, xte, _ = digits_data()
-    x = low.encode(xte[:1])  # the settle phase runs ~400 steps: one image on the per-cycle bench
-    trace, golden = check(low.graph, x, low.steps, "icarus", lanes=16)
-    assert np.array_equal(trace.predict(), golden.predict())
