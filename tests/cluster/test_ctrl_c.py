@@ -37,12 +37,16 @@ def test_ctrl_c_stops_the_cluster_it_started(tmp_path):
         ps = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
         return [line for line in ps.splitlines() if ray_tmp in line]
 
+    def working():  # the workers' processes are named after the task they run
+        ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+        return "ray::_Worker.run" in ps
+
     deadline = time.time() + 240
-    while time.time() < deadline and len(ray_processes()) < 3 and proc.poll() is None:
-        time.sleep(0.5)  # wait until the head and the workers run
+    while time.time() < deadline and not (ray_processes() and working()) and proc.poll() is None:
+        time.sleep(0.5)  # wait until the head runs and a worker is busy with a shard
     assert proc.poll() is None, proc.communicate()
-    assert ray_processes(), "Ray did not start"
-    time.sleep(3)
+    assert ray_processes() and working(), "Ray did not start working"
+    time.sleep(2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
