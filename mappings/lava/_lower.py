@@ -5,6 +5,11 @@ leaves a Source or neuron gets delay 1 (Loihi style: a synapse delivers one step
 graph run is ``graph.with_delays(1)``; ``delay=None`` keeps the graph's own delays, ``0`` makes
 delivery direct. Widths: every parameter must fit both its IR width and the Lava container that
 holds it; a value that does not is a MappingError naming the node, never a silent wrap.
+
+What Lava shares with the golden simulator is timing only: `hwsnn.sim.Network` for the node
+order, iLIF windows and the synapse bounds that size the containers, and the input check. The
+weights, biases, release schedules and neuron rules are Lava's own (`procs/`), so a bug in the
+oracle's arithmetic shows up as a mismatch (tests/sim/test_verify_strict.py).
 """
 
 import os

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsnn.errors import BackendError, MappingError, RangeError
-from hwsnn.ir import CaLIF, int_range
+from hwsnn.errors import BackendError, MappingError
+from hwsnn.ir import CaLIF
 from hwsnn.sim import Trace
 from hwsnn.sim.benches._network_bench import design_key, network_verilog
 from hwsnn.sim.benches._runner import BUILD_ROOT, build, check_simulator, default_sim, run_bench
 
 from ._images import check_input, source_events
 from ._lower import DELAY, lower
+from ._run import check_overflow
 
 __all__ = ["run_calif", "settle_passes"]
 
@@ -65,19 +66,10 @@ def _bench(net, x, events, sim, pad, max_steps):
     if not out_path.exists():
         raise BackendError(f"rtl ({sim}): the Ca-LIF bench produced no records; see {build_dir / 'run' / 'sim.log'}")
     rec = dict(np.load(out_path))
-    _check_ovf(net, rec)
+    check_overflow(net, rec)
     if not ok:
         raise BackendError(f"rtl ({sim}): the Ca-LIF bench failed; see {build_dir / 'run' / 'sim.log'}")
     return rec
-
-
-def _check_ovf(net, rec):
-    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
-        if rec[f"OVF{k}"].any():
-            b, t, i = map(int, np.argwhere(rec[f"OVF{k}"])[0])
-            lo, hi = int_range(c.v_bits)
-            raise RangeError(f"node '{name}': V or S left its register (V int{c.v_bits} [{lo}, {hi}], "
-                             f"S int{c.s_bits}) at step {t}, sample {b}, neuron {i}")
 
 
 def settle_passes(rec, ncores):

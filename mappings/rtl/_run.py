@@ -83,12 +83,7 @@ def run_lowered(net, x, steps, sim=None, fast=True, _mutate_ge=False):
         ok, rec = run_network_bench(net, events, batch, steps, sim, _mutate_ge=_mutate_ge)
         if rec is None:
             raise BackendError(f"rtl ({sim}): the bench produced no records; see build/rtl/*/run/sim.log")
-    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
-        if rec[f"OVF{k}"].any():
-            b, t, i = map(int, np.argwhere(rec[f"OVF{k}"])[0])
-            lo, hi = int_range(c.v_bits)
-            raise RangeError(f"node '{name}': V or S left its register (V int{c.v_bits} [{lo}, {hi}], "
-                             f"S int{c.s_bits}) at step {t}, sample {b}, neuron {i}")
+    check_overflow(net, rec)
     if not fast and not ok:
         raise BackendError(f"rtl ({sim}): the network bench failed; see build/rtl/*/run/sim.log")
     return _trace(net, rec, batch, steps, info)
@@ -125,3 +120,13 @@ def _trace(net, rec, batch, steps, info):
     trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback")})
     trace.final_readback = readback
     return trace
+
+
+def check_overflow(net, rec):
+    """RangeError naming the first neuron whose V or S left its register (the cores' OVF flags)."""
+    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
+        if rec[f"OVF{k}"].any():
+            b, t, i = map(int, np.argwhere(rec[f"OVF{k}"])[0])
+            lo, hi = int_range(c.v_bits)
+            raise RangeError(f"node '{name}': V or S left its register (V int{c.v_bits} [{lo}, {hi}], "
+                             f"S int{c.s_bits}) at step {t}, sample {b}, neuron {i}")
