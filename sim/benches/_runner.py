@@ -15,7 +15,7 @@ __all__ = ["SIMULATORS", "default_sim", "simulator_env", "check_simulator", "wri
            "build", "run_bench", "BUILD_ROOT"]
 
 SIMULATORS = ("icarus", "verilator")
-BUILD_ROOT = Path(os.environ.get("HWSNN_BUILD", Path.cwd() / "build"))
+BUILD_ROOT = Path(os.environ.get("HWSNN_BUILD", "build")).resolve()  # absolute: simulators run in other folders
 
 
 def default_sim(sim=None):
