@@ -4,12 +4,13 @@ Compares V, S, y of every neuron node (V of readouts) at every step, at atol = 0
 state memories read back after the last step (RTL), through `hwsnn.sim.verify.verify`: integers
 as they are (no cast), only the values the back end read from its state, on the graph it was
 given (a back end reporting another graph, other than in its documented delays, is an error);
-the golden run uses those documented delays. For RTL, each core's layout (shared-kernel or
-dense) is printed too. Exit 0 when every back end matches, 1 at the first difference (printed)
+the golden run uses those documented delays. For RTL, the simulator (`--sim`: Verilator when
+installed, else Icarus) and each core's layout (shared-kernel or dense) are printed too. Exit 0 when every back end matches, 1 at the first difference (printed)
 or when nothing was compared, as with any error.
 """
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -107,6 +108,8 @@ def register(app):
                                     "workers (starts Ray here, stops it at the end)"),
         address: str = typer.Option(None, "--address", help="shard over an existing Ray cluster: "
                                     "auto or HOST:PORT"),
+        simulator: str = typer.Option("auto", "--sim", help="RTL simulator: icarus, verilator, or "
+                                      "auto (env SIM, else Verilator when installed, else Icarus)"),
     ):
         """Compare back ends with the golden simulator on V, S, y of every node at every step."""
         graph = ir.load(path)
@@ -121,10 +124,17 @@ def register(app):
         else:
             x = default_inputs(graph, samples or DEFAULT_SAMPLES)
         steps = steps or default_steps(graph)
+        sim_name = None
+        if "rtl" in names:  # hwsnn.mappings.rtl.run (here and in Ray workers) reads SIM
+            from ..sim.benches._runner import pick_simulator
+            sim_name = os.environ["SIM"] = pick_simulator(simulator)
+            if not as_json:
+                print(f"rtl: simulator {sim_name}", flush=True)
         results = verify_file(graph, names, x, steps, workers, address,
                               progress=not as_json and sys.stderr.isatty())
         if as_json:
             print(json.dumps({"steps": steps, "samples": int(next(iter(x.values())).shape[0]),
+                              "simulator": sim_name,
                               "backends": {n: c.to_dict() for n, c in results.items()}}))
         else:
             for name, c in results.items():

