@@ -64,8 +64,8 @@ def run(graph, x, steps, sim=None, lanes=16, conv=True, fast=True, _mutate_ge=Fa
         from ._ilif import run_ilif
         return run_ilif(graph, x, steps, sim)[0]
     from ._calif import is_calif, run_calif
-    if is_calif(graph):  # window + settle phase, per-cycle bench (rtl-hw)
-        return run_calif(graph, x, steps, sim, lanes=lanes, conv=conv)
+    if is_calif(graph):  # window + settle phase (the fast testbench wrapper)
+        return run_calif(graph, x, steps, sim, lanes=lanes, conv=conv, _mutate_ge=_mutate_ge)
     return run_lowered(lower(graph, lanes=lanes, conv=conv), x, steps, sim, fast=fast, _mutate_ge=_mutate_ge)
 
 

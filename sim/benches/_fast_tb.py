@@ -13,7 +13,16 @@ Command file: one 64-bit hex word per line, opcode in bits [63:60]:
   3 EVENT bits [PW-1:0] are the `inp` payload (index | value << ib | last << (ib + xb))
   4 DUMP  pulse `dump` (only when the network has it), wait until idle
   5 END   raise `done`
-Every command waits at most `+limit=N` cycles (else `err` and `done`).
+  6 HOLD  as STEP, with `hold` set during the `step` pulse (Ca-LIF: every core keeps its state)
+  7 SETTLE while `settled` is low: a step with no events (the `last` marker only); every such
+          step ends with its own marker record and stat line (at most `+settle_limit=N` steps)
+Every command waits at most `+limit=N` cycles (else `err` and `done`). HOLD and SETTLE need
+the network's `hold`, `settling`, `settle_core` and `settled` ports (else `err`).
+
+Stat line: cmd, cycles, then per core sops and acc_cycles (the counters after the command);
+with the settle ports, then `settling`, `settle_core`, `settled` as they were before the command
+(for SETTLE: before each of its steps). With `+quiet` only the stat lines are written (the
+monitor file stays empty: a pass that only counts steps and cycles).
 
 Monitor record (fixed width hex, one line): flags nibble (8: end of a command, 4: dump
 record, 2: ovf), core (2 nibbles), index, V, S, y (sign-extended to whole nibbles). After
@@ -27,10 +36,12 @@ import numpy as np
 __all__ = ["network_ports", "tb_verilog", "RecordFormat", "OP", "parse_records", "VERILATOR_ARGS"]
 
 # Verilator: --timing for the wrapper's clock; cocotb asks for --public-flat-rw (every signal
-# visible, which stops most optimisation): only `done` and `err` need to be, and they say so
-VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3")
+# visible, which stops most optimisation): only `done` and `err` need to be, and they say so.
+# --x-assign fast: an X assignment (none in Amaranth's Verilog) may take any value, not a
+# randomised one (benchmarks/rtl_speed.py measures the flags against the old ones)
+VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast")
 
-OP = {"INIT": 1, "STEP": 2, "EVENT": 3, "DUMP": 4, "END": 5}
+OP = {"INIT": 1, "STEP": 2, "EVENT": 3, "DUMP": 4, "END": 5, "HOLD": 6, "SETTLE": 7}
 _PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s*)?(\\?[\w.$]+)\s*;")
 
 
@@ -88,6 +99,9 @@ def tb_verilog(ports, ncores):
     driven = {"clk", "rst", "init", "step", "inp__valid", "inp__payload", "out__ready"}
     if fmt.dump:
         driven.add("dump")
+    settle = all(p in ports for p in ("hold", "settling", "settle_core", "settled"))
+    if settle:
+        driven.add("hold")
     decl, conn = [], []
     for name, (d, w) in ports.items():
         rng = f"[{w - 1}:0] " if w > 1 else ""
@@ -100,8 +114,24 @@ def tb_verilog(ports, ncores):
             conn.append(f".{name}({name})")
     mon_writes = "\n".join(f"      if (mon{k}__valid) $fwrite(fd_mon, \"%h\\n\", {fmt.verilog_record(k, ports)});"
                            for k in range(ncores))
-    stat_fmt = " ".join(["%0d"] * (2 + 2 * ncores))
-    stat_args = ", ".join(["cmd", "cyc"] + [f"sops{k}, acc_cycles{k}" for k in range(ncores)])
+    stat_fmt = " ".join(["%0d"] * (2 + 2 * ncores + (3 if settle else 0)))
+    stat_args = ", ".join(["cmd", "cyc"] + [f"sops{k}, acc_cycles{k}" for k in range(ncores)]
+                          + (["sc_ing", "sc_core", "sc_done"] if settle else []))
+    scw = ports["settle_core"][1] if settle else 1
+    no_settle = ("begin $display(\"HWSNN_TB: HOLD/SETTLE, but the network has no settle ports\"); "
+                 "err <= 1'b1; done <= 1'b1; state <= HALT; end")
+    settle_ops = ("""        4'd6: begin step <= 1'b1; hold <= 1'b1; cmd <= 4'd6; cyc <= 32'd1; seen_busy <= 1'b0; state <= FEED; end
+        4'd7: begin cmd <= 4'd7; nsettle <= 32'd0; state <= SCHK; end""" if settle else
+                  f"        4'd6, 4'd7: {no_settle}")
+    settle_latch = ("    if (state == FETCH || state == SCHK) begin sc_ing <= settling; sc_core <= settle_core; "
+                    "sc_done <= settled; end  // before the command (step)" if settle else "")
+    settle_state = ("""      SCHK: begin  // SETTLE: one more step unless the network has settled
+        if (settled) state <= FETCH;
+        else if (nsettle >= settle_limit) begin
+          $display("HWSNN_TB: command %0d (SETTLE) not settled after %0d steps", count, nsettle);
+          err <= 1'b1; done <= 1'b1; state <= HALT;
+        end else begin step <= 1'b1; cyc <= 32'd1; seen_busy <= 1'b0; nsettle <= nsettle + 32'd1; state <= FEED; end
+      end""" if settle else "")
     marker = f"{{4'h8, {4 * (fmt.digits - 1)}'d0}}"
     dump_op = ("        4'd4: begin dump <= 1'b1; cmd <= 4'd4; cyc <= 32'd1; seen_busy <= 1'b0; state <= PULSE; end"
                if fmt.dump else
@@ -112,23 +142,27 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
                 output reg err /*verilator public_flat_rw*/ = 1'b0);
   reg clk = 1'b0;
   always #5 clk = ~clk;
-  reg rst = 1'b1, init = 1'b0, step = 1'b0, dump = 1'b0, inp__valid = 1'b0, out__ready = 1'b1;
+  reg rst = 1'b1, init = 1'b0, step = 1'b0, dump = 1'b0, hold = 1'b0, inp__valid = 1'b0, out__ready = 1'b1;
   reg [{pw - 1}:0] inp__payload = {pw}'d0;
 {chr(10).join(decl)}
   hwsnn_network dut({", ".join(conn)});
 
-  localparam RESET = 3'd0, FETCH = 3'd1, PULSE = 3'd2, FEED = 3'd3, WAITB = 3'd4, HALT = 3'd5;
+  localparam RESET = 3'd0, FETCH = 3'd1, PULSE = 3'd2, FEED = 3'd3, WAITB = 3'd4, HALT = 3'd5, SCHK = 3'd6;
   reg [2:0] state = RESET;
   reg [3:0] cmd = 4'd0;
   reg [63:0] word = 64'd0;
-  reg [31:0] cyc = 32'd0, limit = 32'd100000, count = 32'd0;
+  reg [31:0] cyc = 32'd0, limit = 32'd100000, count = 32'd0, nsettle = 32'd0, settle_limit = 32'd100000;
+  reg sc_ing = 1'b0, sc_done = 1'b0;
+  reg [{scw - 1}:0] sc_core = {scw}'d0;
   reg [3:0] rst_cnt = 4'd0;
-  reg seen_busy = 1'b0, boot_err = 1'b0;
+  reg seen_busy = 1'b0, boot_err = 1'b0, quiet = 1'b0;
   reg [8*1024-1:0] path;
   integer fd_stim, fd_mon, fd_stat, rc;
 
   initial begin
     if (!$value$plusargs("limit=%d", limit)) limit = 32'd100000;
+    if (!$value$plusargs("settle_limit=%d", settle_limit)) settle_limit = 32'd100000;
+    quiet = $test$plusargs("quiet");
     if (!$value$plusargs("stim=%s", path)) begin $display("HWSNN_TB: no +stim"); boot_err = 1'b1; end
     fd_stim = $fopen(path, "r");
     if (!$value$plusargs("mon=%s", path)) begin $display("HWSNN_TB: no +mon"); boot_err = 1'b1; end
@@ -146,8 +180,9 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
   endtask
 
   always @(posedge clk) begin
-    init <= 1'b0; step <= 1'b0; dump <= 1'b0;
-    if (!rst) begin
+    init <= 1'b0; step <= 1'b0; dump <= 1'b0; hold <= 1'b0;
+{settle_latch}
+    if (!rst && !quiet) begin
 {mon_writes}
     end
     if (state != FETCH && state != RESET && state != HALT) begin
@@ -169,6 +204,7 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
         4'd1: begin init <= 1'b1; cmd <= 4'd1; cyc <= 32'd1; seen_busy <= 1'b0; state <= PULSE; end
         4'd2: begin step <= 1'b1; cmd <= 4'd2; cyc <= 32'd1; seen_busy <= 1'b0; state <= FEED; end
 {dump_op}
+{settle_ops}
         4'd5: begin $fflush(fd_mon); $fflush(fd_stat); done <= 1'b1; state <= HALT; end
         default: if (state != HALT) begin $display("HWSNN_TB: bad command word %h", word); err <= 1'b1; done <= 1'b1; state <= HALT; end
         endcase
@@ -177,7 +213,9 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
       FEED: begin
         if (busy) seen_busy <= 1'b1;
         if (!inp__valid) begin
-          next_word; inp__payload <= word[{pw - 1}:0]; inp__valid <= 1'b1;
+          if (cmd == 4'd7) inp__payload <= {{1'b1, {pw - 1}'d0}};  // SETTLE: no events, the marker
+          else begin next_word; inp__payload <= word[{pw - 1}:0]; end
+          inp__valid <= 1'b1;
         end else if (inp__ready) begin  // taken at this edge
           if (inp__payload[{pw - 1}]) begin inp__valid <= 1'b0; state <= WAITB; end
           else begin next_word; inp__payload <= word[{pw - 1}:0]; end
@@ -187,11 +225,12 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
         if (busy) seen_busy <= 1'b1;
         else if (seen_busy) begin
           $fwrite(fd_stat, "{stat_fmt}\\n", {stat_args});
-          $fwrite(fd_mon, "%h\\n", {marker});
+          if (!quiet) $fwrite(fd_mon, "%h\\n", {marker});
           count <= count + 32'd1;
-          state <= FETCH;
+          state <= (cmd == 4'd7) ? SCHK : FETCH;
         end
       end
+{settle_state}
       default: ;
     endcase
   end

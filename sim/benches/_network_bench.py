@@ -184,7 +184,7 @@ def _assemble(rtl_net, rec, stat, batch, steps, dump, where):
     cmd = np.cumsum(marker) - marker  # command each record belongs to
     sample, pos = cmd // per_sample, cmd % per_sample
     out = {"cycles": stat[:, 1].reshape(batch, per_sample)[:, 1:1 + steps].copy()}
-    counters = stat[:, 2:].reshape(batch, per_sample, len(rtl_net.cores), 2)
+    counters = stat[:, 2:2 + 2 * len(rtl_net.cores)].reshape(batch, per_sample, len(rtl_net.cores), 2)
     for k, c in enumerate(rtl_net.cores):
         # counters wrap at 32 bits: the per-step figure is the difference after/before the step
         diff = np.diff(counters[:, :1 + steps, k, :], axis=1) % (1 << 32)

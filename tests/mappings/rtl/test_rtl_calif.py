@@ -1,12 +1,15 @@
 """Ca-LIF in hardware: the window (V = V + I - leak, bipolar gated spikes) and the settle phase
-(absorb, then rounding spikes core by core), every V, S, y at every step against golden."""
+(absorb, then rounding spikes core by core), every V, S, y at every step against golden, on
+the fast testbench path (hwsnn.sim.benches._calif_fast: SETTLE to measure, HOLD to align)."""
 
 import numpy as np
 import pytest
 
 from hwsnn import ir, sim
+from hwsnn.errors import BackendError
 from hwsnn.mappings.rtl import lower
 from hwsnn.mappings.rtl._calif import run_calif
+from hwsnn.sim.benches import _calif_fast
 
 from rtlsim import need_sim, values_compared
 
@@ -71,3 +74,85 @@ def test_calif_network_window_and_settle_every_step(simulator, seed):
     settle = np.array(trace.rtl["settle_steps"])
     assert (settle >= 1).all()                        # every core absorbs once
     print(f"\n{g.name}: {golden.steps} steps, settle steps per sample and core {settle.tolist()}")
+
+
+def test_the_hold_schedule_is_checked_against_the_hardware(monkeypatch):
+    """Pass 2 must follow the schedule the hardware's own counts give: a schedule with one
+    settle pass of core 0 too few (and a hold more at the end) is refused at the step where it
+    expects core 1 while the hardware is still on core 0."""
+    need_sim("icarus")
+    g = calif_net(1)
+    x = np.random.default_rng(1).integers(0, 16, (3, 1, 5, 5))
+    passes = np.array(run_calif(g, x, 4, sim="icarus", lanes=2).rtl["settle_steps"])
+    honest = _calif_fast.schedule
+
+    def short_core0(p, pad):
+        steps = honest(p, pad)
+        return steps[1:] + [steps[-1] if steps[-1][0] == _calif_fast.OP["HOLD"] else
+                            (_calif_fast.OP["HOLD"], len(p), 1)]
+    monkeypatch.setattr(_calif_fast, "schedule", short_core0)
+    step = 4 + int(passes[0, 0]) - 1  # T window steps, then core 0's passes (one taken away)
+    with pytest.raises(BackendError, match=rf"^rtl \(icarus\): sample 0, step {step}: settle_core/settled = "
+                                           rf"\(0, 0\) before the step, the batch schedule expects \(1, 0\)$"):
+        run_calif(g, x, 4, sim="icarus", lanes=2)
+
+
+def first_window_exact_threshold(golden, nodes, T):
+    """(step, node): the earliest window step (< T) with a +1 spike whose V' was exactly theta
+    (V after the reset 0), where a `>` comparator does not fire; ties to the earlier node."""
+    best = None
+    for node in nodes:
+        hits = np.argwhere((golden.y[node][:T] == 1) & (golden.V[node][:T] == 0))
+        if len(hits) and (best is None or hits[:, 0].min() < best[0]):
+            best = (int(hits[:, 0].min()), node)
+    return best
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_mutated_threshold_compare_is_caught_in_the_window(simulator):
+    """Mutation check: the window rule V' > theta instead of >= must show first at the first
+    window spike whose V' equals theta exactly (from the golden run): V there is theta, not 0.
+    The settle phase of the mutant may take other step counts, so the traces are compared up
+    to the shorter one."""
+    need_sim(simulator)
+    g = calif_net(3)
+    x = np.random.default_rng(3).integers(0, 16, (3, 1, 5, 5))
+    trace = run_calif(g, x, 4, sim=simulator, lanes=2, _mutate_ge=True)
+    golden = sim.run(trace.graph, x, 4)
+    nodes = [n for n in g.neurons]
+    expected = first_window_exact_threshold(golden, nodes, 4)
+    assert expected is not None, "no spike at exactly theta in the window: a weak test"
+    n = min(golden.steps, trace.steps)
+    first = None
+    for node in nodes:  # earliest step, then node order, then V before S before y
+        for var in ("V", "S", "y"):
+            diff = getattr(golden, var)[node][:n] != getattr(trace, var)[node][:n]
+            if diff.any():
+                t = int(np.argwhere(diff)[:, 0].min())
+                if first is None or t < first[0]:
+                    first = (t, node, var)
+    assert first == (expected[0], expected[1], "V")
+    step, node = expected
+    hit = (golden.y[node][step] == 1) & (golden.V[node][step] == 0)
+    theta = np.broadcast_to(np.asarray(g.nodes[node].theta), hit.shape[1:])
+    assert np.array_equal(trace.V[node][step][hit], np.broadcast_to(theta, hit.shape)[hit])
+
+
+@pytest.mark.slow
+def test_calif_digits_network_every_step():
+    """The Ca-LIF digits network (hwsnn.methods calif, torch.ao QAT import) on 10 test images,
+    window and ~500 settle steps: every V, S, y at every step and the read-back memories
+    (Verilator: Icarus runs this network at about 1 k cycles/s, ~1 M cycles per image)."""
+    need_sim("verilator")
+    from hwsnn.examples import digits_data
+    from hwsnn.methods import get
+    low = get("calif").lower(4)
+    _, _, xte, _ = digits_data()
+    x = low.encode(xte[:10])
+    trace, golden = check(low.graph, x, low.steps, "verilator", lanes=16)
+    assert np.array_equal(trace.predict(), golden.predict())
+    settle = np.array(trace.rtl["settle_steps"])
+    assert (settle != settle.max(axis=0)).any(), "every sample settles alike: the hold alignment is not used"
+    print(f"\ncalif digits: {len(x)} images, {golden.steps} steps, {values_compared(low.graph, golden.steps, len(x))} "
+          f"values, {trace.rtl['cycles']} cycles, simulation {trace.rtl['sim_seconds']:.1f} s "
+          f"(of it the measuring pass {trace.rtl['measure_seconds']:.1f} s), build {trace.rtl['build_seconds']:.1f} s")
