@@ -50,6 +50,8 @@ def register(app):
         device: str = typer.Option("cpu", "--device", help="golden simulator device: cpu or "
                                    "cuda[:N] (same dtypes, bit-identical results)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        simulator: str = typer.Option("auto", "--sim", help="RTL simulator: icarus, verilator, or "
+                                      "auto (env SIM, else Verilator when installed, else Icarus)"),
     ):
         """Run an IR file on integer inputs; print predictions, output counts and t_eq."""
         from .. import ir
@@ -61,9 +63,13 @@ def register(app):
         ir.check_input_range(graph, x)
         if device != "cpu" and backend != "golden":
             raise HwsnnError(f"--device applies to the golden simulator, not --backend {backend}")
+        sim_name = None
+        if backend == "rtl":  # hwsnn.mappings.rtl.run reads SIM
+            from ..sim.benches._runner import pick_simulator
+            sim_name = os.environ["SIM"] = pick_simulator(simulator)
         trace = run_graph(graph, x, steps, backend, device)
         out = trace.output.reshape(trace.batch, -1)
-        result = {"backend": backend, "steps": steps, "predictions": out.argmax(1).tolist(),
+        result = {"backend": backend, "simulator": sim_name, "steps": steps, "predictions": out.argmax(1).tolist(),
                   "output": out.tolist(), "t_eq": np.asarray(trace.t_eq).tolist(),
                   "settled": np.asarray(trace.settled).tolist()}
         if as_json:

@@ -181,3 +181,22 @@ def test_bad_simulator_name_is_one_line(net_file):
     r = runner.invoke(app, ["verify", path, "--backends", "rtl", "--sim", "modelsim", "--samples", "1"])
     assert r.exit_code == 1
     assert str(r.exception) == "simulator must be one of ('icarus', 'verilator'), not 'modelsim'"
+
+
+@pytest.mark.rtl
+def test_run_rtl_names_its_simulator_and_matches_golden(tmp_path):
+    from randnets import random_input, random_stbif_net
+    from require_backends import need
+    need("icarus")
+    graph = random_stbif_net(4, kind="dense", depth=2)
+    path = str(tmp_path / "net.hwir")
+    ir.save(graph, path)
+    x = random_input(graph, 2, 4)
+    np.savez(tmp_path / "in.npz", x=x)
+    r = runner.invoke(app, ["run", path, "--backend", "rtl", "--sim", "icarus", "--input",
+                            str(tmp_path / "in.npz"), "--steps", "12", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["simulator"] == "icarus"
+    golden = sim.run(graph.with_delays(1), x, 12)  # the RTL computes every edge with delay 1
+    assert res["output"] == golden.output.reshape(2, -1).tolist()
