@@ -74,13 +74,14 @@ class Comparison:
     first: Divergence = None
     per_variable: dict = field(default_factory=dict)  # "node.var" -> mismatches
     layouts: dict = None  # RTL: {node: "shared-kernel" or "dense"}, the core layout it ran
+    steps: int = 0  # steps compared (a Ca-LIF run: its window plus the settle steps it ran)
 
     @property
     def ok(self):
         return self.mismatches == 0 and self.compared_values > 0
 
     def to_dict(self):
-        out = {"compared_values": self.compared_values, "mismatches": self.mismatches,
+        out = {"steps": self.steps, "compared_values": self.compared_values, "mismatches": self.mismatches,
                "first_divergence": None if self.first is None else vars(self.first)}
         if self.layouts is not None:
             out["layouts"] = self.layouts
@@ -192,7 +193,7 @@ def compare(golden, other, backend="other"):
     state. The first divergence is the earliest step; ties go to the earlier node in the golden
     trace's order, then V, S, y, V(readback), S(readback). The traces' graphs are not looked at
     (`verify` checks them with `check_graph`), so the runs of two graphs can be compared too."""
-    result = Comparison(backend)
+    result = Comparison(backend, steps=golden.steps)
     if golden.steps != other.steps or golden.batch != other.batch:
         raise BackendError(f"{backend}: ran {other.steps} steps x {other.batch} samples, "
                            f"golden {golden.steps} x {golden.batch}")

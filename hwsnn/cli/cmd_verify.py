@@ -141,7 +141,7 @@ def register(app):
                 if c.layouts is not None:
                     print(f"{name}: core layouts " + ", ".join(f"{n} {lay}" for n, lay in c.layouts.items()))
                 if c.ok:
-                    print(f"{name}: {c.compared_values} values compared, 0 mismatches")
+                    print(f"{name}: {c.compared_values} values compared over {c.steps} steps, 0 mismatches")
                 elif c.compared_values == 0:
                     print(f"{name}: no values compared (the back end read none back)")
                 else:

@@ -45,7 +45,8 @@ def merge_comparisons(parts, starts, node_order):
     if len({p.backend for p in parts}) != 1:
         raise ClusterError(f"cannot merge results of different back ends {[p.backend for p in parts]}")
     order = {n: i for i, n in enumerate(node_order)}
-    merged = replace(parts[0], compared_values=0, mismatches=0, first=None, per_variable={})
+    merged = replace(parts[0], compared_values=0, mismatches=0, first=None, per_variable={},
+                     steps=max(p.steps for p in parts))  # Ca-LIF shards may settle in fewer
     best = None
     for part, start in zip(parts, starts):
         merged.compared_values += part.compared_values

@@ -74,7 +74,7 @@ def test_lava_matches_in_json(net_file, tmp_path):
                             "--steps", "12", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)["backends"]["lava"]
-    assert res == {"compared_values": 12 * 3 * (9 + 6) * 3 + 12 * 3 * 4, "mismatches": 0,
+    assert res == {"steps": 12, "compared_values": 12 * 3 * (9 + 6) * 3 + 12 * 3 * 4, "mismatches": 0,
                    "first_divergence": None}
 
 
@@ -145,7 +145,7 @@ def test_rtl_json_names_the_core_layouts(tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["simulator"] == "icarus"
     res = json.loads(r.output)["backends"]["rtl"]
-    assert res["mismatches"] == 0
+    assert res["mismatches"] == 0 and res["steps"] == 10
     # per step: V, S, y of l0 and l1 (C x 5 x 5 each) and V of the 3 readouts; read back after
     # the last step: V and S of both layers and V of the readout
     n_neurons = sum(int(np.prod(graph.nodes[n].shape)) for n in ("l0", "l1"))
