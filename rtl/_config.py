@@ -47,17 +47,22 @@ class ConvTable:
     """Shared kernel K (C, Cin, KH, KW) with `stride` and `pad`: input row r is the pixel
     rows[r] = (c, iy, ix) of the (Cin, Hi, Wi) conv input (-1s: no connection, e.g. cut by a
     pooling window) and adds K[co, c, ky, kx] to output (co, y, x) for every iy + pad_h =
-    y * sh + ky, ix + pad_w = x * sw + kx inside the output."""
+    y * sh + ky, ix + pad_w = x * sw + kx inside the output. `src_shape` (Cs, Hs, Ws): the
+    source's shape, row r = (cs * Hs + hs) * Ws + ws (None: unknown; the core then stores its
+    row table instead of computing it, see `_rows.row_decode`)."""
 
     K: np.ndarray
     stride: tuple
     pad: tuple
     rows: np.ndarray
+    src_shape: tuple = None
 
     def __post_init__(self):
         self.K = np.asarray(self.K, dtype=np.int64)
         self.rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 3)
         self.stride, self.pad = tuple(int(s) for s in self.stride), tuple(int(p) for p in self.pad)
+        if self.src_shape is not None:
+            self.src_shape = tuple(int(d) for d in self.src_shape)
 
     def walk(self):
         """Per row: (ky0, y0, kx0, x0), the first kernel position of the row's reach and the
@@ -125,6 +130,8 @@ class CoreConfig:
     layout: ConvLayout = None
     window: int = 0
     settle_bound: int = 0  # largest |settle-phase pending count| of one input row (window > 0)
+    row_rom: bool = False  # store the input-row table even where the core can compute it
+    pack_lanes: bool = False  # one weight memory and one S memory for all lanes (word = lanes side by side)
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -356,7 +363,8 @@ class CoreConfig:
         parts = [repr(sorted(self.summary().items())).encode(),
                  repr((self.s_min, self.s_max, self.gate, self.in_bound, self.bias_steps, self.window,
                        None if self.layout is None else (self.layout.C, self.layout.H, self.layout.W),
-                       [(t.kind, t.n_rows, t.source) for t in self.tables])).encode()]
+                       [(t.kind, t.n_rows, t.source, None if t.conv is None else t.conv.src_shape)
+                        for t in self.tables], self.row_rom, self.pack_lanes)).encode()]
         for t in self.tables:
             arrs = [] if t.zero else [t.dense] if t.dense is not None else [
                 t.conv.K, t.conv.rows, np.array(t.conv.stride + t.conv.pad)]
@@ -370,7 +378,7 @@ class CoreConfig:
                 "bias_rows": self.bias_R, "lanes": self.lanes, "w_bits": self.w_bits,
                 "x_bits": self.x_bits, "acc_bits": self.acc_bits, "v_bits": self.v_bits,
                 "s_bits": self.s_bits, "theta_bits": self.theta_bits, "weight_words": words,
-                "tables": [t.kind for t in self.tables],
+                "tables": [t.kind for t in self.tables], "pack_lanes": bool(self.pack_lanes and self.lanes > 1),
                 "layout": "conv" if self.conv is not None else "dense"}
 
 

@@ -30,8 +30,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._neuron import NeuronUnit
+from ._rows import ROW_FIELDS, decode_rows, row_decode, row_table
 
-__all__ = ["NeuronCore", "event_layout", "monitor_signature", "FIRE_MODES"]
+__all__ = ["NeuronCore", "event_layout", "monitor_signature", "FIRE_MODES", "row_table", "row_decode"]
 
 FIRE_MODES = {"window": 0, "hold": 1, "absorb": 2, "settle": 3}
 
@@ -59,39 +60,41 @@ def _sat(m, value, bits):
     return out, ovf
 
 
-def row_table(cfg):
-    """The row ROM of a core with kernel tables: (fields, widths, words). Per input row: valid,
-    dense, table id, weight address of its first position, and for kernel rows ky0, y0, kx0, x0."""
-    G, Gc = cfg.groups, cfg.cgroups
-    bases = cfg.table_bases()
-    words, entries = [], []
-    for t, (tab, off) in enumerate(zip(cfg.tables, cfg.offsets())):
-        if tab.zero:
-            entries += [(0, 0, t, 0, 0, 0, 0, 0)] * tab.n_rows
-            continue
-        if tab.dense is not None:
-            for r in range(tab.n_rows):
-                entries.append((1, 1, t, bases[t] + r * G, 0, 0, 0, 0))
-            continue
-        C, Cin, KH, KW = tab.conv.K.shape
-        walk = tab.conv.walk()
-        for (c, _, _), (ky0, y0, kx0, x0) in zip(tab.conv.rows, walk):
-            if c < 0 or ky0 >= KH or kx0 >= KW:
-                entries.append((0, 0, t, 0, 0, 0, 0, 0))
-            else:
-                wa = bases[t] + ((int(c) * KH + int(ky0)) * KW + int(kx0)) * Gc
-                entries.append((1, 0, t, wa, int(ky0), int(y0), int(kx0), int(x0)))
-    names = ("valid", "dense", "tid", "wa", "ky0", "y0", "kx0", "x0")
-    widths = [1, 1, _ubits(len(cfg.tables)), _ubits(max(2, bases[-1] + cfg.bias_R * G))]
-    for k in range(4, 8):
-        widths.append(max(1, max((e[k] for e in entries), default=0).bit_length()))
-    for e in entries:
-        w, shift = 0, 0
-        for v, b in zip(e, widths):
-            w |= int(v) << shift
-            shift += b
-        words.append(w)
-    return names, widths, words
+def packed_memories(cfg):
+    """Names of the memories that hold every lane in one word ("w", "s"), see `_memories`."""
+    if not cfg.pack_lanes or cfg.lanes < 2:
+        return ()
+    return ("w", "s") if cfg.kind != "readout" else ("w",)
+
+
+class _LaneView:
+    """One lane's field of a packed memory port: `addr`, `en` are the shared port's, `data` is
+    the lane's slice (signed)."""
+
+    def __init__(self, port, lane, bits, write=False):
+        self.addr, self.en = port.addr, port.en
+        self.data = port.data[lane * bits:(lane + 1) * bits]
+        if not write:
+            self.data = self.data.as_signed()
+
+
+def packed_image(image, lanes, bits):
+    """Words of a packed memory: lane l's `image(l)[a]` (two's complement) in bits l*bits ..
+    (l+1)*bits - 1 of word a."""
+    imgs = [image(lane) for lane in range(lanes)]
+    mask = (1 << bits) - 1
+    return [sum((int(img[a]) & mask) << (lane * bits) for lane, img in enumerate(imgs))
+            for a in range(min(len(img) for img in imgs))]
+
+
+def _packed_memory(m, key, bits, depth, images, write=False):
+    """A memory of depth `depth` whose word is the lanes' `bits`-wide values side by side, with
+    a read port (and a write port the read is transparent for). Returns (read, write, bits)."""
+    init = packed_image(lambda lane: images[lane], len(images), bits)
+    mem = m.submodules[f"{key}_mem"] = Memory(shape=unsigned(bits * len(images)), depth=depth, init=init)
+    wr = mem.write_port() if write else None
+    rd = mem.read_port(transparent_for=(wr,)) if write else mem.read_port()
+    return rd, wr, bits
 
 
 class NeuronCore(wiring.Component):
@@ -111,11 +114,20 @@ class NeuronCore(wiring.Component):
         })
 
     def _memories(self, m):
+        """Per lane {port name: port}. With `cfg.pack_lanes` (and lanes > 1) the weight and S
+        memories are one memory each whose word holds every lane (lane l in bits l*w .. l*w +
+        w - 1): all lanes read one address at once; a lane's port is then a `_LaneView`."""
         cfg, G = self.cfg, self.cfg.groups
         depth = max(2, G)
-        lanes = []
+        packed = packed_memories(cfg)
+        lanes, shared = [], {}
+        if "w" in packed:
+            imgs = [cfg.weight_image(lane) for lane in range(cfg.lanes)]
+            shared["w"] = _packed_memory(m, "w", cfg.w_bits, max(2, len(imgs[0])), imgs)
+        if "s" in packed:
+            shared["s"] = _packed_memory(m, "s", cfg.s_bits, depth, [[] for _ in range(cfg.lanes)], write=True)
         for lane in range(cfg.lanes):
-            wimg = cfg.weight_image(lane)
+            wimg = cfg.weight_image(lane) if "w" not in packed else []
             v0img = [int(v) for v in cfg.param_image(lane, "v0")]
             if cfg.per_channel:  # theta and v0 once per channel group
                 pdepth = max(2, cfg.cgroups)
@@ -124,11 +136,13 @@ class NeuronCore(wiring.Component):
             else:
                 pdepth, v0p = depth, v0img
                 thp = [int(v) for v in cfg.param_image(lane, "theta")]
-            mems = {"w": Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg]),
-                    "v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img),
+            mems = {"v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img),
                     "v0": Memory(shape=signed(cfg.v_bits), depth=pdepth, init=v0p)}
+            if "w" not in packed:
+                mems["w"] = Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg])
             if cfg.kind != "readout":
-                mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
+                if "s" not in packed:
+                    mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
                 mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=pdepth, init=thp)
             if cfg.window:
                 mems["p"] = Memory(shape=signed(cfg.p_bits), depth=depth, init=[])
@@ -140,8 +154,30 @@ class NeuronCore(wiring.Component):
                     ports[f"{key}r"] = mem.read_port(transparent_for=(ports[f"{key}w"],))
                 else:
                     ports[f"{key}r"] = mem.read_port()
+            for key, (rd, wr, bits) in shared.items():
+                ports[f"{key}r"] = _LaneView(rd, lane, bits)
+                if wr is not None:
+                    ports[f"{key}w"] = _LaneView(wr, lane, bits, write=True)
             lanes.append(ports)
+        self._shared = shared
         return lanes
+
+    def _write_group(self, m, lanes, s_out, f1_slot, f1_valid, f1_g, f1_l, stall, writes):
+        """Fire write-back of a packed S memory. The slots of address g come lane by lane, so
+        the new S of lanes 0 .. L-2 wait in registers (a padding lane keeps the word read at
+        g) and the whole word is written with the last lane. Nothing reads g in between: the
+        fire pass reads each address once, ahead of its write-back."""
+        cfg, L = self.cfg, self.cfg.lanes
+        rd, wr, bits = self._shared["s"]
+        old = [p["sr"].data for p in lanes]
+        new_now = Mux(f1_valid, s_out, Array(old)[f1_l])
+        held = [Signal(signed(bits), name=f"s_held{lane}") for lane in range(L - 1)]
+        with m.If(f1_slot & ~stall):
+            for lane in range(L - 1):
+                with m.If(f1_l == lane):
+                    m.d.sync += held[lane].eq(new_now)
+        m.d.comb += [wr.addr.eq(f1_g), wr.data.eq(Cat(*held, new_now[:bits])),
+                     wr.en.eq(f1_slot & ~stall & (f1_l == L - 1) & writes)]
 
     def elaborate(self, platform):
         m = Module()
@@ -168,15 +204,20 @@ class NeuronCore(wiring.Component):
         accept = Signal()
         load = Signal()            # the walk takes the decoded event this cycle
         if lay is not None:
-            names, widths, words = row_table(cfg)
-            rom = Memory(shape=unsigned(sum(widths)), depth=max(2, len(words)), init=words)
-            m.submodules.row_rom = rom
-            rom_r = rom.read_port()
-            m.d.comb += [rom_r.addr.eq(self.inp.payload.index), rom_r.en.eq(accept)]
-            f, pos = {}, 0
-            for name, w in zip(names, widths):
-                f[name] = rom_r.data[pos:pos + w]
-                pos += w
+            dec = row_decode(cfg)
+            if dec is None:
+                names, widths, words = row_table(cfg)
+                rom = Memory(shape=unsigned(sum(widths)), depth=max(2, len(words)), init=words)
+                m.submodules.row_rom = rom
+                rom_r = rom.read_port()
+                m.d.comb += [rom_r.addr.eq(self.inp.payload.index), rom_r.en.eq(accept)]
+                f, pos = {}, 0
+                for name, w in zip(names, widths):
+                    f[name] = rom_r.data[pos:pos + w]
+                    pos += w
+            else:
+                names, widths = ROW_FIELDS, dec[0]
+                f = decode_rows(m, dec, self.inp.payload.index, accept)
             d_row_valid, d_dense, d_tid, d_wa = f["valid"], f["dense"], f["tid"], f["wa"]
         else:
             d_wa = Signal(abits)
@@ -237,6 +278,7 @@ class NeuronCore(wiring.Component):
         nbits = max(cfg.out_index_bits, _ubits(G * L))
         f_active, f_g, f_l, f_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
         f1_valid, f1_g, f1_l, f1_n = Signal(), Signal(gbits), Signal(range(max(2, L))), Signal(nbits)
+        f1_slot = Signal()  # f1 holds a slot, padding included (f1_valid: a real neuron)
         fmode, dumping, more_acc = Signal(2), Signal(), Signal()
         m.d.comb += self.more.eq(more_acc)
         if lay is not None:  # fire slot (f_g, f_l) -> neuron ((f_cg * L + f_l) * HW + f_p)
@@ -417,18 +459,23 @@ class NeuronCore(wiring.Component):
                     m.d.sync += ovf.eq(1)
                 with m.If(f1_valid & ~stall & would_fire & ~dumping):
                     m.d.sync += more_acc.eq(1)
+                s_packed = "s" in self._shared
                 for lane, p in enumerate(lanes):
                     we = f1_valid & ~stall & (f1_l == lane) & writes
                     m.d.comb += [p["vr"].en.eq(~stall), p["vr"].addr.eq(f_g),
                                  p["vw"].addr.eq(f1_g), p["vw"].data.eq(v_out), p["vw"].en.eq(we)]
                     if "sr" in p:
-                        m.d.comb += [p["sr"].en.eq(~stall), p["thetar"].en.eq(~stall),
-                                     p["sw"].addr.eq(f1_g), p["sw"].data.eq(s_out), p["sw"].en.eq(we)]
+                        m.d.comb += [p["sr"].en.eq(~stall), p["thetar"].en.eq(~stall)]
+                        if not s_packed:
+                            m.d.comb += [p["sw"].addr.eq(f1_g), p["sw"].data.eq(s_out), p["sw"].en.eq(we)]
+                if s_packed:  # one word per address: written once its last lane is decided
+                    self._write_group(m, lanes, s_out, f1_slot, f1_valid, f1_g, f1_l, stall, writes)
                     if settle:
                         m.d.comb += [p["pr"].en.eq(~stall), p["pr"].addr.eq(f_g),
                                      p["pw"].addr.eq(f1_g), p["pw"].data.eq(0), p["pw"].en.eq(we & m_absorb)]
                 with m.If(~stall):  # every (address, lane) slot; padding slots are skipped
-                    m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_g.eq(f_g), f1_l.eq(f_l), f1_n.eq(slot_n)]
+                    m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_slot.eq(f_active), f1_g.eq(f_g),
+                                 f1_l.eq(f_l), f1_n.eq(slot_n)]
                     with m.If(f_active):
                         m.d.sync += f_n.eq(f_n + 1)
                         with m.If((f_g == G - 1) & (f_l == L - 1)):

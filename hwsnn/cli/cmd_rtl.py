@@ -9,17 +9,19 @@ from .. import ir
 __all__ = ["register"]
 
 rtl_app = typer.Typer(no_args_is_help=True, help="RTL back end: Verilog emission and synthesis.")
+PACK_HELP = "one weight memory and one S memory per core for all lanes (fewer RAM blocks)"
 
 
 @rtl_app.command("emit")
 def emit_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
              out: str = typer.Option(..., "-o", "--out", help="output folder"),
              lanes: int = typer.Option(1, "--lanes", help="SOP lanes per core"),
+             pack_lanes: bool = typer.Option(False, "--pack-lanes", help=PACK_HELP),
              cores: bool = typer.Option(True, "--cores/--no-cores", help="also write each core alone")):
     """Write the network's Verilog, each core's Verilog, memory images (.hex) and a manifest."""
     from hwsnn.mappings.rtl import lower
     from hwsnn.rtl import emit_network
-    net = lower(ir.load(path), lanes=lanes)
+    net = lower(ir.load(path), lanes=lanes, pack_lanes=pack_lanes)
     _print_layouts(net)
     for p in emit_network(net, out, cores=cores):
         print(p)
@@ -36,6 +38,7 @@ def _print_layouts(net):
 def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
               target: str = typer.Option("ice40-up5k", "--target", help="ice40-up5k or ecp5-85k"),
               lanes: int = typer.Option(1, "--lanes", help="SOP lanes per core"),
+              pack_lanes: bool = typer.Option(False, "--pack-lanes", help=PACK_HELP),
               per_core: bool = typer.Option(True, "--per-core/--total-only", help="also each core alone"),
               as_json: bool = typer.Option(False, "--json", help="print JSON")):
     """yosys + nextpnr: LUTs, FFs, RAM blocks and Fmax per core and for the whole network."""
@@ -43,8 +46,8 @@ def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
     from hwsnn.mappings.rtl import lower
     from hwsnn.rtl._synth import synth_core, synth_network
     graph = ir.load(path)
-    net = lower(graph, lanes=lanes)
-    _check_fit_or_suggest(graph, net, target, lanes)
+    net = lower(graph, lanes=lanes, pack_lanes=pack_lanes)
+    _check_fit_or_suggest(graph, net, target)
     rows = []
     if per_core:
         for cfg in net.cores:
@@ -67,20 +70,20 @@ def synth_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
               f"DSP {c['DSP']:>3}  Fmax {r['fmax_mhz']} MHz  ({target})")
 
 
-def _check_fit_or_suggest(graph, net, target, lanes):
-    """The RAM fit check before yosys; when it fails, the message adds the smallest lane
-    setting that fits (or that none from 1 to 16 does)."""
+def _check_fit_or_suggest(graph, net, target):
+    """The RAM fit check before yosys; when it fails, the message adds the lane / packing
+    settings that fit, the best first (or that none from 1 to 16 lanes does)."""
     from hwsnn.errors import MappingError
     from hwsnn.mappings.rtl import lower
-    from hwsnn.rtl._synth import TARGETS, check_fit, ram_estimate
+    from hwsnn.rtl._synth import check_fit, fit_settings, setting_flags
     try:
         check_fit(net.cores, target, f"network of {len(net.cores)} cores")
     except MappingError as exc:
-        cap = TARGETS[target].resources["RAM"][1]
-        need = {L: ram_estimate(lower(graph, lanes=L).cores, target) for L in (1, 2, 4, 8, 16) if L != lanes}
-        fits = [L for L in sorted(need) if need[L] <= cap]
-        hint = (f"; lane settings that fit: {', '.join(f'--lanes {L}' for L in fits)}" if fits else
-                f"; no lane setting from 1 to 16 fits (1 lane: about {need.get(1, '?')} RAM blocks)")
+        rows, best = fit_settings(lambda L, p: lower(graph, lanes=L, pack_lanes=p).cores, target)
+        fits = sorted((r for r in rows if r["fits"]), key=lambda r: (-r["lanes"], r["pack_lanes"]))
+        one = min(r["ram_blocks"] for r in rows if r["lanes"] == 1)
+        hint = (f"; settings that fit: {', '.join(setting_flags(r) for r in fits)}" if fits else
+                f"; no setting from 1 to 16 lanes fits (1 lane: about {one} RAM blocks)")
         raise MappingError(str(exc) + hint) from None
 
 

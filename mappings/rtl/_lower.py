@@ -117,7 +117,7 @@ def _kernel(graph, path, src, dst_shape):
         K = np.zeros((C, C, 1, 1), dtype=np.int64)
         K[np.arange(C), np.arange(C), 0, 0] = per_c[:, 0, 0]
         c, h, x = np.meshgrid(*(np.arange(d) for d in s_shape), indexing="ij")
-        return ConvTable(K, (1, 1), (0, 0), np.stack([c, h, x], -1).reshape(-1, 3)), ""
+        return ConvTable(K, (1, 1), (0, 0), np.stack([c, h, x], -1).reshape(-1, 3), s_shape), ""
     pool = 1
     if len(nodes) == 2 and isinstance(nodes[0], SumPool2d) and isinstance(nodes[1], Conv2d):
         p = nodes[0]
@@ -136,7 +136,7 @@ def _kernel(graph, path, src, dst_shape):
     ph, pw = h // pool, w // pool
     inside = (ph < Hp) & (pw < Wp)
     rows = np.stack([np.where(inside, c, -1), np.where(inside, ph, -1), np.where(inside, pw, -1)], -1)
-    return ConvTable(conv.W, conv.stride, conv.padding, rows.reshape(-1, 3)), ""
+    return ConvTable(conv.W, conv.stride, conv.padding, rows.reshape(-1, 3), s_shape), ""
 
 
 def tables(graph, name, src, use_conv=True):
@@ -220,8 +220,10 @@ def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
                       s_max=node.s_max, **extra, **common)
 
 
-def lower(graph, target=None, *, lanes=None, conv=True):
+def lower(graph, target=None, *, lanes=None, conv=True, pack_lanes=False):
     """Lower `graph` to an RtlNetwork. `target`: None or a dict with "lanes" (default 1).
+    `pack_lanes`: each core keeps its weights and S in one memory for all lanes
+    (`CoreConfig.pack_lanes`: fewer RAM blocks when one lane's memory is narrow).
     `conv`: give Conv2d / identity Scale paths shared-kernel tables; else every table is a
     dense weight image."""
     verify(graph)
@@ -235,5 +237,7 @@ def lower(graph, target=None, *, lanes=None, conv=True):
     window = Ts.pop() if Ts else 0
     index = {name: k for k, (name, _) in enumerate(order)}
     cores = [_configure(graph, name, srcs, index, lanes, conv, window) for name, srcs in order]
+    for c in cores:
+        c.pack_lanes = bool(pack_lanes)
     return RtlNetwork(graph=graph, source=graph.sources[0], nodes=[n for n, _ in order], cores=cores,
-                      meta={"delay": DELAY, "lanes": lanes, "window": window})
+                      meta={"delay": DELAY, "lanes": lanes, "window": window, "pack_lanes": bool(pack_lanes)})

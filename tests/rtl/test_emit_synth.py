@@ -73,3 +73,52 @@ def test_small_core_synthesizes_on_ice40(tmp_path):
     cfg = default_core(lanes=2, n_in=16, n=8)
     r = synth_core(cfg, "ice40-up5k", work_dir=tmp_path)
     assert r.cells["LUT"] > 0 and r.cells["FF"] > 0 and r.fmax_mhz and r.fmax_mhz > 0
+
+
+def conv_core(lanes, pack_lanes):
+    """The core of a 3x3 conv 4x16x16 -> 8x16x16 ST-BIF layer (2048 neurons, computed row
+    table): V, S and weight memories big enough to take RAM blocks."""
+    from hwsnn.mappings.rtl import lower
+    rng = np.random.default_rng(3)
+    nodes = {"in": ir.Source((4, 16, 16), x_bits=5), "cw": ir.Conv2d(rng.integers(-20, 21, (8, 4, 3, 3)), padding=(1, 1)),
+             "a": ir.STBIF((8, 16, 16), theta=16, v0=8, s_max=7, s_bits=5),
+             "flat": ir.Flatten(), "fc": ir.Dense(rng.integers(-4, 5, (3, 2048))), "out": ir.Readout((3,))}
+    edges = [ir.Edge("in", "cw"), ir.Edge("cw", "a"), ir.Edge("a", "flat"), ir.Edge("flat", "fc"),
+             ir.Edge("fc", "out")]
+    return lower(ir.Graph(nodes, edges, name="conv"), lanes=lanes, pack_lanes=pack_lanes).cores[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes,pack_lanes", [(2, False), (4, True)])
+def test_ram_estimate_equals_yosys_on_a_conv_core(tmp_path, lanes, pack_lanes):
+    """The RAM estimate the fit search uses (`ram_estimate`, no yosys) against yosys's DP16KD
+    count for one core alone (no FIFOs), per-lane and packed memories."""
+    from hwsnn.rtl._core import row_decode
+    from hwsnn.rtl._synth import memories, ram_estimate
+    cfg = conv_core(lanes, pack_lanes)
+    assert row_decode(cfg) is not None
+    names = [n for n, _, _ in memories(cfg)]
+    assert ("s" in names and "w" in names) == pack_lanes
+    est = ram_estimate([cfg], "ecp5-85k")
+    r = synth_core(cfg, "ecp5-85k", work_dir=tmp_path, pnr=False)
+    assert est > 0 and r.cells["RAM"] == est, (r.cells, memories(cfg))
+
+
+def test_emit_pack_lanes_writes_one_packed_weight_image(tmp_path):
+    """`rtl emit --pack-lanes`: one weight image per core whose word a holds lane l's word a
+    in bits l*w_bits .. (l+1)*w_bits - 1 (two's complement), no per-lane weight files."""
+    from hwsnn.mappings.rtl import lower
+    path = tmp_path / "net.hwir"
+    ir.save(small_graph(), path)
+    with pytest.raises(SystemExit) as exc:
+        main(["rtl", "emit", str(path), "-o", str(tmp_path / "p"), "--lanes", "2", "--pack-lanes", "--no-cores"])
+    assert exc.value.code in (0, None)
+    names = {p.name for p in (tmp_path / "p" / "mem").iterdir()}
+    assert "a.w.hex" in names and not {"a.w0.hex", "a.w1.hex"} & names
+    cfg = lower(small_graph(), lanes=2).cores[0]
+    words = [int(line, 16) for line in (tmp_path / "p" / "mem" / "a.w.hex").read_text().split()]
+    b = cfg.w_bits
+    for lane in range(2):
+        vals = [(w >> (lane * b)) & ((1 << b) - 1) for w in words]
+        vals = [v - (1 << b) if v >> (b - 1) else v for v in vals]
+        assert vals == list(cfg.weight_image(lane))

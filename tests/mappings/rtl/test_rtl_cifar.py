@@ -1,6 +1,7 @@
 """A CIFAR-shaped ResNet (3x32x32, 8-16-32, strided 1x1 shortcuts) through the hardware flow:
-every core a shared-kernel layout, RTL equal to golden at every step on 10 inputs (Verilator),
-and the ECP5-85K fit check naming the RAM overflow (benchmarks/rtl_cifar_resnet.py)."""
+every core a shared-kernel layout with a computed row table, RTL (the fit search's setting: 16
+lanes, packed weight and S memories) equal to golden at every step on 10 inputs (Verilator), and the ECP5-85K fit search
+(benchmarks/rtl_cifar_resnet.py)."""
 
 import importlib.util
 from pathlib import Path
@@ -26,9 +27,9 @@ def cifar():
     return mod, mod.build_graph()
 
 
-def test_cifar_resnet_lowers_to_kernel_tables_and_reports_the_fit(cifar):
+def test_cifar_resnet_lowers_to_kernel_tables_with_computed_rows(cifar):
     from hwsnn.mappings.rtl import lower
-    from hwsnn.rtl._synth import check_fit
+    from hwsnn.rtl._core import row_decode
     mod, g = cifar
     net = lower(g, lanes=8)
     conv = [c for c in net.cores if c.conv is not None]
@@ -36,21 +37,43 @@ def test_cifar_resnet_lowers_to_kernel_tables_and_reports_the_fit(cifar):
     strides = sorted({t.conv.stride for c in conv for t in c.tables})
     assert strides == [(1, 1), (2, 2)]
     assert sum(t.conv.K.shape[2:] == (1, 1) and t.conv.stride == (2, 2) for c in conv for t in c.tables) == 2
-    rows, chosen = mod.fit_lanes(lambda L: lower(g, lanes=L), "ecp5-85k")
-    need = [r["ram_blocks"] for r in rows]
-    assert need == sorted(need, reverse=True)           # fewer lanes pack the memories better
-    if chosen is None:
-        with pytest.raises(MappingError, match=r"ecp5-85k: design 'cifar' does not fit: RAM needs about "
-                                               rf"{need[-1]} blocks .* the device has 208 \({need[-1] - 208} over\)"):
-            check_fit(lower(g, lanes=1).cores, "ecp5-85k", "cifar")
+    assert all(row_decode(c) is not None for c in conv)  # no row ROMs: computed from the index
+
+
+def test_fit_search_finds_16_packed_lanes_on_ecp5(cifar):
+    """The RAM estimate (no yosys) over lanes 16..1, per-lane and packed memories: per-lane
+    memories fit up to 4 lanes, packing the weight and S memories across lanes up to 16; the
+    search picks 16 packed, which passes the fit check, and 8 per-lane fails naming the excess."""
+    from hwsnn.mappings.rtl import lower
+    from hwsnn.rtl._synth import check_fit, ram_estimate
+    mod, g = cifar
+    rows, best = mod.fit_lanes(g, "ecp5-85k")
+    assert [(r["lanes"], r["pack_lanes"]) for r in rows] == [(L, p) for L in (16, 8, 4, 2, 1) for p in (False, True)]
+    for pack in (False, True):
+        need = [r["ram_blocks"] for r in rows if r["pack_lanes"] == pack]
+        assert need == sorted(need, reverse=True)           # fewer lanes: fewer blocks
+    assert all(r["fits"] == (r["ram_blocks"] <= 208) for r in rows)
+    assert [(r["lanes"], r["pack_lanes"]) for r in rows if r["fits"]] == \
+        [(16, True), (8, True), (4, False), (4, True), (2, False), (2, True), (1, False), (1, True)]
+    assert (best["lanes"], best["pack_lanes"]) == (16, True)
+    fit = lower(g, lanes=16, pack_lanes=True).cores
+    assert ram_estimate(fit, "ecp5-85k") == best["ram_blocks"]
+    check_fit(fit, "ecp5-85k", "cifar")                    # no error
+    over = next(r["ram_blocks"] for r in rows if (r["lanes"], r["pack_lanes"]) == (8, False))
+    with pytest.raises(MappingError, match=r"ecp5-85k: design 'cifar' does not fit: RAM needs about "
+                                           rf"{over} blocks .* the device has 208 \({over - 208} over\)"):
+        check_fit(lower(g, lanes=8).cores, "ecp5-85k", "cifar")
 
 
 def test_cifar_resnet_rtl_equals_golden_on_10_inputs(cifar):
     need_sim("verilator")
-    from hwsnn.mappings.rtl import run
+    from hwsnn.mappings.rtl import lower
+    from hwsnn.mappings.rtl._run import run_lowered
     mod, g = cifar
     x = mod.images(10, 1)
-    trace = run(g, x, 13, sim="verilator", lanes=8)
+    _, best = mod.fit_lanes(g, "ecp5-85k")  # the setting the fit search picks for the ECP5-85K
+    net = lower(g, lanes=best["lanes"], pack_lanes=best["pack_lanes"])
+    trace = run_lowered(net, x, 13, sim="verilator")
     golden = sim.run(trace.graph, x, 13)
     cmp = sim.compare(golden, trace, "rtl")
     assert cmp.mismatches == 0, str(cmp.first)
