@@ -28,3 +28,9 @@ if ! command -v iverilog >/dev/null 2>&1; then
     echo "warning: iverilog not installed (needs root and apt-get); RTL tests on Icarus will skip" >&2
   fi
 fi
+# ccache (optional): Verilator builds reuse its runtime objects and identical designs.
+if ! command -v ccache >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ccache >/dev/null 2>&1 \
+    || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ccache >/dev/null)) \
+    || echo "note: ccache not installed; Verilator builds compile its runtime each time" >&2
+fi
