@@ -468,11 +468,11 @@ class NeuronCore(wiring.Component):
                         m.d.comb += [p["sr"].en.eq(~stall), p["thetar"].en.eq(~stall)]
                         if not s_packed:
                             m.d.comb += [p["sw"].addr.eq(f1_g), p["sw"].data.eq(s_out), p["sw"].en.eq(we)]
-                if s_packed:  # one word per address: written once its last lane is decided
-                    self._write_group(m, lanes, s_out, f1_slot, f1_valid, f1_g, f1_l, stall, writes)
-                    if settle:
+                    if settle:  # absorb: P of the lane's neuron is cleared as V takes it
                         m.d.comb += [p["pr"].en.eq(~stall), p["pr"].addr.eq(f_g),
                                      p["pw"].addr.eq(f1_g), p["pw"].data.eq(0), p["pw"].en.eq(we & m_absorb)]
+                if s_packed:  # one word per address: written once its last lane is decided
+                    self._write_group(m, lanes, s_out, f1_slot, f1_valid, f1_g, f1_l, stall, writes)
                 with m.If(~stall):  # every (address, lane) slot; padding slots are skipped
                     m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_slot.eq(f_active), f1_g.eq(f_g),
                                  f1_l.eq(f_l), f1_n.eq(slot_n)]
