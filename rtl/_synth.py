@@ -24,7 +24,7 @@ from ._emit import emit_verilog
 from ._network import Network
 
 __all__ = ["TARGETS", "SynthReport", "synthesize", "synth_core", "synth_network", "ram_blocks", "ram_estimate",
-           "check_fit", "memories", "fit_settings", "LANE_CHOICES"]
+           "check_fit", "memories", "fit_settings", "LANE_CHOICES", "in_blocks", "is_rom"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,10 @@ def _blocks(depth, width, shapes):
     return min(-(-int(depth) // d) * -(-int(width) // w) for d, w in shapes)
 
 
-ROMS = ("w", "v0", "theta", "rows")  # memories without a write port (name prefixes)
+def is_rom(name):
+    """Whether memory `name` of `memories` has no write port: weights ("w", "w<lane>"), theta,
+    v0 ("v0_<lane>"; "v0" is lane 0's V) and the row ROM."""
+    return name in ("w", "rows") or name.startswith(("theta", "v0_")) or (name[0] == "w" and name[1:].isdigit())
 
 
 def in_blocks(depth, width, rom, target):
@@ -221,7 +224,7 @@ def ram_estimate(configs, target):
     from ._network import core_sources
     total = 0
     for cfg in configs:
-        total += sum(in_blocks(d, w, name.startswith(ROMS), target) for name, d, w in memories(cfg))
+        total += sum(in_blocks(d, w, is_rom(name), target) for name, d, w in memories(cfg))
     for k, srcs in enumerate(core_sources(configs)):
         for j in srcs:
             if 0 <= j < len(configs):  # a core synthesized alone has no FIFOs

@@ -79,3 +79,26 @@ def test_cifar_resnet_rtl_equals_golden_on_10_inputs(cifar):
     assert cmp.mismatches == 0, str(cmp.first)
     assert cmp.compared_values >= sum(a.size for _, _, a in golden.variables()) > 0
     assert np.array_equal(trace.predict(), golden.predict())
+
+
+def test_synth_cli_names_the_overflow_and_the_settings_that_fit(cifar, tmp_path, capsys):
+    """`hwsnn rtl synth --lanes 8` (per-lane memories) stops before yosys with one line: the
+    RAM overflow, then every setting that fits, the most lanes first."""
+    import re
+    from hwsnn import ir
+    from hwsnn.cli.main import main
+    from hwsnn.mappings.rtl import lower
+    from hwsnn.rtl._synth import ram_estimate
+    _, g = cifar
+    path = tmp_path / "cifar.hwir"
+    ir.save(g, path)
+    need = ram_estimate(lower(g, lanes=8).cores, "ecp5-85k")
+    with pytest.raises(SystemExit) as exc:
+        main(["rtl", "synth", str(path), "--target", "ecp5-85k", "--lanes", "8"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(rf"error: ecp5-85k: design 'network of 9 cores' does not fit: RAM needs about {need} blocks "
+                        rf"for its memories \(weights, state, row tables, FIFOs\), the device has 208 "
+                        rf"\({need - 208} over\); settings that fit: --lanes 16 --pack-lanes, --lanes 8 --pack-lanes, "
+                        r"--lanes 4, --lanes 4 --pack-lanes, --lanes 2, --lanes 2 --pack-lanes, "
+                        r"--lanes 1, --lanes 1 --pack-lanes", err), err
