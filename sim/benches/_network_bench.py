@@ -28,7 +28,6 @@ import numpy as np
 from hwsnn.errors import BackendError
 
 from ._fast_tb import OP, VERILATOR_ARGS, RecordFormat, network_ports, parse_records, tb_verilog
-from ._meminit import externalize_memory_init, write_text_atomic
 from ._runner import BUILD_ROOT, build, check_simulator, default_sim, run_bench, write_verilog
 
 __all__ = ["run_network_fast", "run_network_bench", "network_verilog", "design_key", "max_cycles"]
@@ -133,8 +132,6 @@ def _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp):
     net_v = build_dir / "hwsnn_network.v"
     text = network_verilog(rtl_net, net_v, _mutate_ge)
     ports = network_ports(text)
-    if sim == "verilator":  # memory contents as $readmemh files: a third less compile time
-        write_text_atomic(net_v, externalize_memory_init(text, build_dir)[0])
     tb_v = build_dir / "hwsnn_tb.v"
     tb_v.write_text(tb_verilog(ports, len(rtl_net.cores)))
     extra = list(VERILATOR_ARGS) if sim == "verilator" else []
