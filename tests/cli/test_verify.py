@@ -131,15 +131,23 @@ def test_nothing_compared_fails(net_file, monkeypatch):
     assert r.output.splitlines()[-1] == "fake: no values compared (the back end read none back)"
 
 
-@pytest.mark.rtl
-def test_rtl_json_names_the_core_layouts(tmp_path):
+def _rtl_files(tmp_path, seed, kind):
+    """(graph, IR path, x) of a random ST-BIF network saved with 2 inputs in tmp_path/in.npz;
+    skips (fails under HWSNN_REQUIRE_BACKENDS) without Icarus."""
     from randnets import random_input, random_stbif_net
     from require_backends import need
     need("icarus")
-    graph = random_stbif_net(3, kind="conv", depth=2)
-    path = str(tmp_path / "conv.hwir")
+    graph = random_stbif_net(seed, kind=kind, depth=2)
+    path = str(tmp_path / "net.hwir")
     ir.save(graph, path)
-    np.savez(tmp_path / "in.npz", x=random_input(graph, 2, 3))
+    x = random_input(graph, 2, seed)
+    np.savez(tmp_path / "in.npz", x=x)
+    return graph, path, x
+
+
+@pytest.mark.rtl
+def test_rtl_json_names_the_core_layouts(tmp_path):
+    graph, path, _ = _rtl_files(tmp_path, 3, "conv")
     r = runner.invoke(app, ["verify", path, "--backends", "rtl", "--input", str(tmp_path / "in.npz"),
                             "--steps", "10", "--json", "--sim", "icarus"])
     assert r.exit_code == 0, r.output
@@ -185,14 +193,7 @@ def test_bad_simulator_name_is_one_line(net_file):
 
 @pytest.mark.rtl
 def test_run_rtl_names_its_simulator_and_matches_golden(tmp_path):
-    from randnets import random_input, random_stbif_net
-    from require_backends import need
-    need("icarus")
-    graph = random_stbif_net(4, kind="dense", depth=2)
-    path = str(tmp_path / "net.hwir")
-    ir.save(graph, path)
-    x = random_input(graph, 2, 4)
-    np.savez(tmp_path / "in.npz", x=x)
+    graph, path, x = _rtl_files(tmp_path, 4, "dense")
     r = runner.invoke(app, ["run", path, "--backend", "rtl", "--sim", "icarus", "--input",
                             str(tmp_path / "in.npz"), "--steps", "12", "--json"])
     assert r.exit_code == 0, r.output
