@@ -7,8 +7,8 @@ delivery direct. Widths: every parameter must fit both its IR width and the Lava
 holds it; a value that does not is a MappingError naming the node, never a silent wrap.
 
 What Lava shares with the golden simulator is timing only: `hwsnn.sim.Network` for the node
-order, iLIF windows and the synapse bounds that size the containers, and the input check. The
-weights, biases, release schedules and neuron rules are Lava's own (`procs/`), so a bug in the
+order, iLIF windows and the synapse bounds that size the containers. The input check is the
+executors' own (`hwsnn/mappings/_inputs.py`, shared with the RTL back end). The weights, biases, release schedules and neuron rules are Lava's own (`procs/`), so a bug in the
 oracle's arithmetic shows up as a mismatch (tests/sim/test_verify_strict.py).
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 from hwsnn.errors import MappingError
 from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Conv2d, Dense, Flatten, Readout, Scale, SumPool2d
 from hwsnn.ir import bits_for, fits, int_range, verify
+from hwsnn.mappings._inputs import as_inputs
 
 __all__ = ["LavaNetwork", "lower", "CONTAINER_BITS"]
 
@@ -146,7 +147,6 @@ def lower(graph, x, steps, *, delay=1, record_dir):
     Returns a LavaNetwork; nothing runs yet. Per-step V, S, y go to files in `record_dir`.
     """
     from hwsnn.sim import Network
-    from hwsnn.sim._step import _as_inputs
 
     from ._compat import require_lava
     require_lava()
@@ -155,7 +155,7 @@ def lower(graph, x, steps, *, delay=1, record_dir):
     g = graph if delay is None else graph.with_delays(delay)
     shapes = verify(g)
     net = Network(g)  # order, ILIF timing and exact synapse bounds, as the golden run uses
-    q = _as_inputs(g, x)
+    q = as_inputs(g, x)  # the executors' own input check, not hwsnn.sim's
     batch = next(iter(q.values())).shape[0]
     net.check_steps(steps)  # same messages as the golden run
     if net.calif_T:
@@ -171,8 +171,8 @@ def lower(graph, x, steps, *, delay=1, record_dir):
         node = g.nodes[name]
         errors[name] = err = os.path.join(record_dir, f"{len(errors)}.err")
         if node.ROLE == "source":
-            _check(name, "x", q[name].numpy(), node.x_bits, "x")
-            procs[name] = P.SourceProcess(q=q[name].numpy(), encoding=node.encoding, R=node.R,
+            _check(name, "x", q[name], node.x_bits, "x")
+            procs[name] = P.SourceProcess(q=q[name], encoding=node.encoding, R=node.R,
                                           T=node.T, window=steps, error=err, name=name)
             widths[name] = {"s_out": node.x_bits if node.encoding == "analog" else 2}
         elif node.ROLE == "synapse":

@@ -15,8 +15,9 @@ code), so that a bug in the golden simulator cannot be copied into the hardware'
 import numpy as np
 import scipy.sparse as sp
 
-from hwsnn.errors import MappingError, RangeError, ShapeError, SimulationError
-from hwsnn.ir import Conv2d, Dense, Flatten, Scale, SumPool2d, fits, int_range
+from hwsnn.errors import MappingError
+from hwsnn.ir import Conv2d, Dense, Flatten, Scale, SumPool2d
+from hwsnn.mappings._inputs import check_input  # noqa: F401 (re-exported)
 
 __all__ = ["unroll", "unroll_sparse", "synapse_matrix", "release", "bias_rows", "source_values", "source_events",
            "source_length", "check_input"]
@@ -151,28 +152,6 @@ def source_values(node, q, t):
             return np.zeros_like(q)
         return (q >> (node.T - 1 - t)) & 1  # MSB first
     raise MappingError(f"source: unknown encoding {node.encoding!r}")
-
-
-def check_input(name, node, x):
-    """Input array x ((batch, *shape) or one sample) for Source `node` as int64 (batch, *shape)."""
-    x = np.asarray(x)
-    if x.ndim == len(node.shape):
-        x = x[None]
-    if tuple(x.shape[1:]) != tuple(node.shape):
-        raise ShapeError(f"input '{name}': expected shape (batch, {', '.join(map(str, node.shape))}), "
-                         f"not {tuple(x.shape)}")
-    if x.dtype.kind not in "iub" and (x.dtype.kind != "f" or not np.all(x == np.round(x))):
-        raise SimulationError(f"input '{name}': values must be integers, not dtype {x.dtype}")
-    x = x.astype(np.int64)
-    if not fits(x, node.x_bits):
-        lo, hi = int_range(node.x_bits)
-        raise RangeError(f"input '{name}': values must fit int{node.x_bits} [{lo}, {hi}], "
-                         f"not [{int(x.min())}, {int(x.max())}]")
-    hi = {"rate": node.T, "bits": 2 ** node.T - 1}.get(node.encoding)
-    if hi is not None and (x.min(initial=0) < 0 or x.max(initial=0) > hi):
-        raise RangeError(f"input '{name}': {node.encoding} encoding needs 0 <= q <= {hi}, "
-                         f"not [{int(x.min())}, {int(x.max())}]")
-    return x
 
 
 def source_events(node, q, steps, delay=1):

@@ -128,3 +128,22 @@ def test_digits_network_on_20_test_images():
     c = _same_trace(gold, tr, graph.with_delays(1), len(x))
     assert c.compared_values > 1_000_000
     assert np.array_equal(tr.output, sim.count(graph, x)["output"])  # equilibrium: count semantics
+
+
+def test_input_check_is_not_the_oracles(monkeypatch):
+    """Lava checks and converts its input with the executors' own code: an oracle whose input
+    check alters the values does not reach Lava, so the traces differ."""
+    import torch
+
+    import hwsnn.sim._encode as enc
+    import hwsnn.sim._step as step
+    graph, x, steps = make("STBIF-dense", seed=3)
+    real = enc.check_input
+
+    def shifted(name, node, q):  # a corrupted oracle: every input value one higher
+        return torch.clamp(real(name, node, q) + 1, max=2 ** (node.x_bits - 1) - 1)
+    monkeypatch.setattr(step, "check_input", shifted)
+    tr = lava.run(graph, x, steps)
+    assert sim.compare(sim.run(tr.graph, x, steps), tr, "lava").mismatches > 0
+    monkeypatch.undo()
+    _same_trace(sim.run(tr.graph, x, steps), tr, tr.graph, len(x))
