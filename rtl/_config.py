@@ -358,6 +358,19 @@ class CoreConfig:
         arr = getattr(self, field)
         return np.where(idx >= 0, arr[np.maximum(idx, 0)], 0)
 
+    def param_constant(self, lane, field):
+        """The one value parameter `field` ("theta", "v0") has at every real neuron of `lane`
+        (0 for a lane of padding only), or None where they differ. The core then holds it as a
+        constant instead of a memory (padding slots are never decided or read back)."""
+        if self.per_channel:
+            real = np.arange(self.cgroups) * self.lanes + lane < self.layout.C
+            vals = np.asarray(self.channel_image(lane, getattr(self, field)))[real]
+        else:
+            vals = self.param_image(lane, field)[self.lane_neurons(lane) >= 0]
+        if vals.size == 0:
+            return 0
+        return int(vals[0]) if (vals == vals[0]).all() else None
+
     def fingerprint(self):
         """Bytes of everything the Verilog of this core depends on (for build caches)."""
         parts = [repr(sorted(self.summary().items())).encode(),

@@ -87,6 +87,29 @@ def packed_image(image, lanes, bits):
             for a in range(min(len(img) for img in imgs))]
 
 
+class _ConstRead:
+    """Read port of a parameter that is one value on every real neuron of a lane
+    (`CoreConfig.param_constant`): the value itself, no memory; addr and en go nowhere."""
+
+    def __init__(self, value, bits):
+        self.addr, self.en = Signal(16), Signal(init=1)
+        self.data = Const(value, signed(bits))
+
+
+def _lane_select(values, lane):
+    """values[lane]: one constant when every lane's is the same constant; a Mux chain when all
+    are constants (Icarus never evaluates an `always @*` case over constants whose selector has
+    not changed since time 0, so an Array of constants would read X on lane 0); else an Array."""
+    if all(isinstance(v, Const) for v in values):
+        if len({v.value for v in values}) == 1:
+            return values[0]
+        out = values[-1]
+        for k in range(len(values) - 2, -1, -1):
+            out = Mux(lane == k, values[k], out)
+        return out
+    return Array(values)[lane]
+
+
 def _packed_memory(m, key, bits, depth, images, write=False):
     """A memory of depth `depth` whose word is the lanes' `bits`-wide values side by side, with
     a read port (and a write port the read is transparent for). Returns (read, write, bits)."""
@@ -136,14 +159,18 @@ class NeuronCore(wiring.Component):
             else:
                 pdepth, v0p = depth, v0img
                 thp = [int(v) for v in cfg.param_image(lane, "theta")]
-            mems = {"v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img),
-                    "v0": Memory(shape=signed(cfg.v_bits), depth=pdepth, init=v0p)}
+            consts = {"v0": (cfg.param_constant(lane, "v0"), cfg.v_bits)}
+            mems = {"v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img)}
+            if consts["v0"][0] is None:
+                mems["v0"] = Memory(shape=signed(cfg.v_bits), depth=pdepth, init=v0p)
             if "w" not in packed:
                 mems["w"] = Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg])
             if cfg.kind != "readout":
                 if "s" not in packed:
                     mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
-                mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=pdepth, init=thp)
+                consts["theta"] = (cfg.param_constant(lane, "theta"), cfg.theta_bits)
+                if consts["theta"][0] is None:
+                    mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=pdepth, init=thp)
             if cfg.window:
                 mems["p"] = Memory(shape=signed(cfg.p_bits), depth=depth, init=[])
             ports = {}
@@ -154,6 +181,9 @@ class NeuronCore(wiring.Component):
                     ports[f"{key}r"] = mem.read_port(transparent_for=(ports[f"{key}w"],))
                 else:
                     ports[f"{key}r"] = mem.read_port()
+            for key, (value, bits) in consts.items():
+                if value is not None:
+                    ports[f"{key}r"] = _ConstRead(value, bits)
             for key, (rd, wr, bits) in shared.items():
                 ports[f"{key}r"] = _LaneView(rd, lane, bits)
                 if wr is not None:
@@ -162,22 +192,19 @@ class NeuronCore(wiring.Component):
         self._shared = shared
         return lanes
 
-    def _write_group(self, m, lanes, s_out, f1_slot, f1_valid, f1_g, f1_l, stall, writes):
-        """Fire write-back of a packed S memory. The slots of address g come lane by lane, so
-        the new S of lanes 0 .. L-2 wait in registers (a padding lane keeps the word read at
-        g) and the whole word is written with the last lane. Nothing reads g in between: the
-        fire pass reads each address once, ahead of its write-back."""
-        cfg, L = self.cfg, self.cfg.lanes
-        rd, wr, bits = self._shared["s"]
-        old = [p["sr"].data for p in lanes]
-        new_now = Mux(f1_valid, s_out, Array(old)[f1_l])
-        held = [Signal(signed(bits), name=f"s_held{lane}") for lane in range(L - 1)]
-        with m.If(f1_slot & ~stall):
+    def _fire_group(self, m, key, new, old, f1_valid, f1_l, advance):
+        """Fire write-back of packed memory `key`: the slots of address g come lane by lane, so
+        the new values of lanes 0 .. L-2 wait in registers (a padding lane keeps the word read
+        at g) and the whole word is written with the last lane. Nothing reads g in between:
+        the fire pass reads each address once, ahead of its write-back. Returns the word."""
+        L, bits = self.cfg.lanes, self._shared[key][2]
+        new_now = Mux(f1_valid, new, Array(old)[f1_l])
+        held = [Signal(signed(bits), name=f"{key}_held{lane}") for lane in range(L - 1)]
+        with m.If(advance):
             for lane in range(L - 1):
                 with m.If(f1_l == lane):
                     m.d.sync += held[lane].eq(new_now)
-        m.d.comb += [wr.addr.eq(f1_g), wr.data.eq(Cat(*held, new_now[:bits])),
-                     wr.en.eq(f1_slot & ~stall & (f1_l == L - 1) & writes)]
+        return Cat(*held, new_now[:bits])
 
     def elaborate(self, platform):
         m = Module()
@@ -307,7 +334,7 @@ class NeuronCore(wiring.Component):
                 cfg.kind, v_bits=cfg.v_bits, vin_bits=cfg.acc_bits, i_bits=i_bits, theta_bits=cfg.theta_bits,
                 s_bits=cfg.s_bits, s_min=cfg.s_min, s_max=cfg.s_max, gate=cfg.gate, phases=True,
                 _mutate_ge=self._mutate_ge)
-            theta = Array(p["thetar"].data for p in lanes)[f1_l]
+            theta = _lane_select([p["thetar"].data for p in lanes], f1_l)
             m.d.comb += [unit.v.eq(v_in), unit.i.eq(i_now), unit.theta.eq(theta),
                          unit.s.eq(Array(p["sr"].data for p in lanes)[f1_l]),
                          unit.nofire.eq(dumping | m_hold | m_absorb)]
@@ -328,11 +355,41 @@ class NeuronCore(wiring.Component):
         m.d.comb += [self.mon.index.eq(f1_n), self.mon.v.eq(v_out), self.mon.s.eq(s_out),
                      self.mon.y.eq(y), self.mon.ovf.eq(n_ovf), self.mon.dump.eq(dumping)]
 
-        # --- memory addresses --------------------------------------------------------------
-        for p in lanes:
-            m.d.comb += [p["wr"].addr.eq(w_addr), p["v0r"].addr.eq(i_cg if pc else i_g)]
+        # --- memory ports: one decision per core, each lane's port only takes it ------------
+        # (a per-lane copy of every state mux made Verilator evaluate it L times per cycle)
+        s_packed = "s" in self._shared
+        raddr, ren = Signal(gbits), Signal(init=1)  # V, P read: ACC issue_addr, FIRE f_g; en: FIRE ~stall
+        waddr = Signal(gbits)                      # V, S, P write: INIT i1_g, ACC a1_addr, FIRE f1_g
+        wen_v, wen_s, wen_p = Signal(), Signal(), Signal()  # INIT and ACC: every lane at once
+        lane_we = Signal(L)                        # FIRE: the one lane written this cycle (one-hot)
+        v_src = Signal(2)                          # V write data: 0 v_out (FIRE), 1 v0 (INIT), 2 V + W*x (ACC)
+        s_wdata = Signal(signed(cfg.s_bits))       # S write data: 0 (INIT), s_out (FIRE)
+        in_fire, group_we = Signal(), Signal()    # FIRE; the write of a packed S word (its last lane)
+        for lane, p in enumerate(lanes):
+            w = p["wr"].data
+            if xb == 2:  # spikes: the product is a choice of +w, -w, 0
+                prod = Mux(a1_val == 1, w, Mux(a1_val == -1, -w, 0))
+            else:
+                prod = w * a1_val
+            m.d.comb += [p["wr"].addr.eq(w_addr), p["v0r"].addr.eq(i_cg if pc else i_g),
+                         p["vr"].addr.eq(raddr), p["vr"].en.eq(ren), p["vw"].addr.eq(waddr),
+                         p["vw"].en.eq(wen_v | lane_we[lane]),
+                         p["vw"].data.eq(Mux(v_src[1], p["vr"].data + prod, Mux(v_src[0], p["v0r"].data, v_out)))]
             if "sr" in p:
-                m.d.comb += [p["sr"].addr.eq(f_g), p["thetar"].addr.eq(f_cg if pc else f_g)]
+                m.d.comb += [p["sr"].addr.eq(f_g), p["thetar"].addr.eq(f_cg if pc else f_g),
+                             p["sr"].en.eq(ren), p["thetar"].en.eq(ren)]
+                if not s_packed:
+                    m.d.comb += [p["sw"].addr.eq(waddr), p["sw"].data.eq(s_wdata),
+                                 p["sw"].en.eq(wen_s | lane_we[lane])]
+            if settle:  # absorb: P of the lane's neuron is cleared as V takes it
+                m.d.comb += [p["pr"].addr.eq(raddr), p["pr"].en.eq(ren), p["pw"].addr.eq(waddr),
+                             p["pw"].data.eq(Mux(v_src[1], p["pr"].data + prod, 0)),
+                             p["pw"].en.eq(wen_p | (lane_we[lane] & m_absorb))]
+        if s_packed:  # INIT: every lane 0; FIRE: the held word, written with its last lane
+            wr = self._shared["s"][1]
+            word = self._fire_group(m, "s", s_out, [p["sr"].data for p in lanes], f1_valid, f1_l,
+                                    in_fire & f1_slot & ~stall)
+            m.d.comb += [wr.addr.eq(waddr), wr.en.eq(wen_s | group_we), wr.data.eq(Mux(in_fire, word, 0))]
 
         def start_dense(base, bias=0):
             m.d.sync += [ev_active.eq(1), dense_walk.eq(1), g.eq(0), wa.eq(base), bias_walk.eq(bias)]
@@ -378,11 +435,8 @@ class NeuronCore(wiring.Component):
                                 m.d.sync += [i_p.eq(0), i_cg.eq(i_cg + 1)]
                             with m.Else():
                                 m.d.sync += i_p.eq(i_p + 1)
-                for p in lanes:
-                    m.d.comb += [p["vw"].addr.eq(i1_g), p["vw"].data.eq(p["v0r"].data), p["vw"].en.eq(i1_valid)]
-                    for key in ("sw", "pw"):
-                        if key in p:
-                            m.d.comb += [p[key].addr.eq(i1_g), p[key].data.eq(0), p[key].en.eq(i1_valid)]
+                m.d.comb += [waddr.eq(i1_g), v_src.eq(1), wen_v.eq(i1_valid), wen_s.eq(i1_valid),
+                             wen_p.eq(i1_valid)]
                 with m.If(~i_active & ~i1_valid):
                     m.next = "MARK"
 
@@ -433,19 +487,8 @@ class NeuronCore(wiring.Component):
                             with m.Else():
                                 m.d.sync += [kx.eq(kx0), ox.eq(ox0), ky.eq(ky + SH), oy.eq(oy - 1),
                                              wrow.eq(wrow + DKY), wa.eq(wrow + DKY)]
-                for p in lanes:
-                    w = p["wr"].data
-                    if xb == 2:  # spikes: the product is a choice of +w, -w, 0
-                        prod = Mux(a1_val == 1, w, Mux(a1_val == -1, -w, 0))
-                    else:
-                        prod = w * a1_val
-                    m.d.comb += [p["vr"].addr.eq(issue_addr),
-                                 p["vw"].addr.eq(a1_addr), p["vw"].data.eq(p["vr"].data + prod),
-                                 p["vw"].en.eq(a1_valid & ~into_p)]
-                    if settle:
-                        m.d.comb += [p["pr"].addr.eq(issue_addr),
-                                     p["pw"].addr.eq(a1_addr), p["pw"].data.eq(p["pr"].data + prod),
-                                     p["pw"].en.eq(a1_valid & into_p)]
+                m.d.comb += [raddr.eq(issue_addr), waddr.eq(a1_addr), v_src.eq(2),
+                             wen_v.eq(a1_valid & ~into_p), wen_p.eq(a1_valid & into_p)]
                 with m.If(got_last & ~d_valid & ~ev_active & ~a1_valid):
                     m.next = "IDLE"
 
@@ -459,20 +502,9 @@ class NeuronCore(wiring.Component):
                     m.d.sync += ovf.eq(1)
                 with m.If(f1_valid & ~stall & would_fire & ~dumping):
                     m.d.sync += more_acc.eq(1)
-                s_packed = "s" in self._shared
-                for lane, p in enumerate(lanes):
-                    we = f1_valid & ~stall & (f1_l == lane) & writes
-                    m.d.comb += [p["vr"].en.eq(~stall), p["vr"].addr.eq(f_g),
-                                 p["vw"].addr.eq(f1_g), p["vw"].data.eq(v_out), p["vw"].en.eq(we)]
-                    if "sr" in p:
-                        m.d.comb += [p["sr"].en.eq(~stall), p["thetar"].en.eq(~stall)]
-                        if not s_packed:
-                            m.d.comb += [p["sw"].addr.eq(f1_g), p["sw"].data.eq(s_out), p["sw"].en.eq(we)]
-                    if settle:  # absorb: P of the lane's neuron is cleared as V takes it
-                        m.d.comb += [p["pr"].en.eq(~stall), p["pr"].addr.eq(f_g),
-                                     p["pw"].addr.eq(f1_g), p["pw"].data.eq(0), p["pw"].en.eq(we & m_absorb)]
-                if s_packed:  # one word per address: written once its last lane is decided
-                    self._write_group(m, lanes, s_out, f1_slot, f1_valid, f1_g, f1_l, stall, writes)
+                m.d.comb += [ren.eq(~stall), raddr.eq(f_g), waddr.eq(f1_g), s_wdata.eq(s_out), in_fire.eq(1),
+                             lane_we.eq(Mux(f1_valid & ~stall & writes, Const(1, L) << f1_l, 0)),
+                             group_we.eq(f1_slot & ~stall & (f1_l == L - 1) & writes)]
                 with m.If(~stall):  # every (address, lane) slot; padding slots are skipped
                     m.d.sync += [f1_valid.eq(f_active & slot_valid), f1_slot.eq(f_active), f1_g.eq(f_g),
                                  f1_l.eq(f_l), f1_n.eq(slot_n)]

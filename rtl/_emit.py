@@ -38,7 +38,8 @@ def _hex(values, width):
 
 
 def memory_images(cfg):
-    """{file stem: (width, values)} of every memory of core `cfg`, lane by lane."""
+    """{file stem: (width, values)} of every memory of core `cfg`, lane by lane (none for a
+    theta or v0 the lane holds as a constant, `CoreConfig.param_constant`)."""
     out = {}
     if cfg.conv is not None and row_decode(cfg) is None:  # the input-row ROM (see _rows.row_table)
         _, widths, words = row_table(cfg)
@@ -49,10 +50,11 @@ def memory_images(cfg):
     for lane in range(cfg.lanes):
         if not packed:
             out[f"{cfg.name}.w{lane}"] = (cfg.w_bits, cfg.weight_image(lane))
-        pc = cfg.per_channel  # theta and v0 once per channel group (as the core holds them)
-        out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.channel_image(lane, cfg.v0) if pc
-                                        else cfg.param_image(lane, "v0"))
-        if cfg.kind != "readout":
+        pc = cfg.per_channel  # theta and v0 once per channel group, where the core holds a memory
+        if cfg.param_constant(lane, "v0") is None:
+            out[f"{cfg.name}.v0_{lane}"] = (cfg.v_bits, cfg.channel_image(lane, cfg.v0) if pc
+                                            else cfg.param_image(lane, "v0"))
+        if cfg.kind != "readout" and cfg.param_constant(lane, "theta") is None:
             out[f"{cfg.name}.theta{lane}"] = (cfg.theta_bits, cfg.channel_image(lane, cfg.theta) if pc
                                               else cfg.param_image(lane, "theta"))
     return out

@@ -188,9 +188,9 @@ def in_blocks(depth, width, rom, target):
 
 
 def memories(cfg):
-    """(name, depth, width) of every memory of core `cfg`: per lane (w, v, v0, s, theta, p), a
-    packed memory once for all lanes ("w", "s" with `cfg.pack_lanes`), the row ROM unless the
-    core computes its row table."""
+    """(name, depth, width) of every memory of core `cfg`: per lane (w, v, v0, s, theta, p; v0
+    and theta only where they are not one constant), a packed memory once for all lanes ("w",
+    "s" with `cfg.pack_lanes`), the row ROM unless the core computes its row table."""
     from ._core import packed_memories, row_decode, row_table
     G = max(2, cfg.groups)
     packed = packed_memories(cfg)
@@ -203,11 +203,14 @@ def memories(cfg):
         if "w" not in packed:
             out.append((f"w{lane}", len(cfg.weight_image(lane)), cfg.w_bits))
         P = max(2, cfg.cgroups) if cfg.per_channel else G  # theta, v0: per channel group or neuron
-        out += [(f"v{lane}", G, cfg.acc_bits), (f"v0_{lane}", P, cfg.v_bits)]
+        out.append((f"v{lane}", G, cfg.acc_bits))
+        if cfg.param_constant(lane, "v0") is None:  # else a constant, no memory
+            out.append((f"v0_{lane}", P, cfg.v_bits))
         if cfg.kind != "readout":
             if "s" not in packed:
                 out.append((f"s{lane}", G, cfg.s_bits))
-            out.append((f"theta{lane}", P, cfg.theta_bits))
+            if cfg.param_constant(lane, "theta") is None:
+                out.append((f"theta{lane}", P, cfg.theta_bits))
         if cfg.window:
             out.append((f"p{lane}", G, cfg.p_bits))
     if cfg.conv is not None and row_decode(cfg) is None:  # else computed from the row index

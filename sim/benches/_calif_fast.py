@@ -24,7 +24,7 @@ import numpy as np
 from hwsnn.errors import BackendError
 
 from ._fast_tb import OP, RecordFormat, parse_records
-from ._network_bench import _fast_build, _inp_fields, _pack, max_cycles
+from ._network_bench import _fast_build, _inp_fields, _pack, binary_records, max_cycles
 from ._runner import default_sim, run_bench
 
 __all__ = ["run_calif_fast", "settle_passes", "schedule", "check_phases"]
@@ -88,7 +88,7 @@ def _simulate(rtl_net, built, text, sim, settle_limit, quiet):
     wall = time.time() - t0
     if not ok or not mon.exists() or not stat.exists():
         raise BackendError(f"rtl ({sim}): the Ca-LIF network testbench failed; see {run_dir / 'sim.log'}")
-    rec = None if quiet else parse_records(mon, RecordFormat(ports, len(rtl_net.cores)))
+    rec = None if quiet else parse_records(mon, RecordFormat(ports, len(rtl_net.cores), binary_records(sim)))
     st = np.loadtxt(stat, dtype=np.int64, ndmin=2)
     for p in (stim, mon, stat):
         p.unlink()

@@ -24,16 +24,20 @@ with the settle ports, then `settling`, `settle_core`, `settled` as they were be
 (for SETTLE: before each of its steps). With `+quiet` only the stat lines are written (the
 monitor file stays empty: a pass that only counts steps and cycles).
 
-Monitor record (fixed width hex, one line): flags nibble (8: end of a command, 4: dump
-record, 2: ovf), core (2 nibbles), index, V, S, y (sign-extended to whole nibbles). After
-every command one marker record (flags 8) is written; its fields are zero.
+Monitor record: flags nibble (8: end of a command, 4: dump record, 2: ovf), core (2
+nibbles), index, V, S, y (sign-extended to whole nibbles). After every command one marker
+record (flags 8) is written; its fields are zero. Text (Icarus): one fixed-width hex line per
+record. Binary (`binary=True`, Verilator): the record zero-extended to 128 bits, written as
+two little-endian uint64 (low, high) by DPI-C (hwsnn_records.cpp), because a formatted
+$fwrite per record cost Verilator about as much as 20% of the whole simulation.
 """
 
 import re
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["network_ports", "tb_verilog", "RecordFormat", "OP", "parse_records", "VERILATOR_ARGS"]
+__all__ = ["network_ports", "tb_verilog", "RecordFormat", "OP", "parse_records", "VERILATOR_ARGS", "RECORDS_CPP"]
 
 # Verilator: --timing for the wrapper's clock; cocotb asks for --public-flat-rw (every signal
 # visible, which stops most optimisation): only `done` and `err` need to be, and they say so.
@@ -42,6 +46,7 @@ __all__ = ["network_ports", "tb_verilog", "RecordFormat", "OP", "parse_records",
 # x-assign and x-initial fast flags; x-initial is left at its default)
 VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast")
 
+RECORDS_CPP = Path(__file__).with_name("hwsnn_records.cpp")  # the DPI-C side of binary records
 OP = {"INIT": 1, "STEP": 2, "EVENT": 3, "DUMP": 4, "END": 5, "HOLD": 6, "SETTLE": 7}
 _PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s*)?(\\?[\w.$]+)\s*;")
 
@@ -63,16 +68,19 @@ def _nibbles(bits):
 
 
 class RecordFormat:
-    """Field widths (in hex digits) of a monitor record for a network of `ncores` cores."""
+    """Field widths (in hex digits) of a monitor record for a network of `ncores` cores;
+    `binary`: the records are 128-bit words (DPI-C, Verilator), else hex lines."""
 
-    def __init__(self, ports, ncores):
-        self.ncores = ncores
+    def __init__(self, ports, ncores, binary=False):
+        self.ncores, self.binary = ncores, bool(binary)
         self.dump = "dump" in ports and all(f"mon{k}__dump" in ports for k in range(ncores))
         width = lambda f: max(ports[f"mon{k}__{f}"][1] for k in range(ncores))  # noqa: E731
         self.fields = [("flags", 1), ("core", 2), ("index", _nibbles(width("index"))),
                        ("v", _nibbles(width("v"))), ("s", _nibbles(width("s"))), ("y", 1)]
         self.signed = {"v", "s", "y"}
         self.digits = sum(n for _, n in self.fields)
+        if self.binary and self.digits > 32:
+            raise ValueError(f"a monitor record of {self.digits} hex digits does not fit 128 bits")
 
     def verilog_record(self, k, ports):
         """The concatenation written for core k's monitor."""
@@ -93,9 +101,10 @@ class RecordFormat:
         return "{" + ", ".join(parts) + "}"
 
 
-def tb_verilog(ports, ncores):
-    """Verilog text of module `hwsnn_tb` for a `hwsnn_network` with these `ports`."""
-    fmt = RecordFormat(ports, ncores)
+def tb_verilog(ports, ncores, binary=False):
+    """Verilog text of module `hwsnn_tb` for a `hwsnn_network` with these `ports` (`binary`:
+    records by DPI-C, see the module docstring)."""
+    fmt = RecordFormat(ports, ncores, binary)
     pw = ports["inp__payload"][1]
     driven = {"clk", "rst", "init", "step", "inp__valid", "inp__payload", "out__ready"}
     if fmt.dump:
@@ -113,8 +122,12 @@ def tb_verilog(ports, ncores):
         else:
             decl.append(f"  wire {rng}{name};")
             conn.append(f".{name}({name})")
-    mon_writes = "\n".join(f"      if (mon{k}__valid) $fwrite(fd_mon, \"%h\\n\", {fmt.verilog_record(k, ports)});"
-                           for k in range(ncores))
+    pad = 128 - 4 * fmt.digits
+    if binary:  # DPI-C: hwsnn_rec(high, low) of the record zero-extended to 128 bits
+        record = lambda r: f"begin rec = {{{pad}'d0, {r}}}; hwsnn_rec(rec[127:64], rec[63:0]); end"  # noqa: E731
+    else:
+        record = lambda r: f"$fwrite(fd_mon, \"%h\\n\", {r});"  # noqa: E731
+    mon_writes = "\n".join(f"      if (mon{k}__valid) {record(fmt.verilog_record(k, ports))}" for k in range(ncores))
     stat_fmt = " ".join(["%0d"] * (2 + 2 * ncores + (3 if settle else 0)))
     stat_args = ", ".join(["cmd", "cyc"] + [f"sops{k}, acc_cycles{k}" for k in range(ncores)]
                           + (["sc_ing", "sc_core", "sc_done"] if settle else []))
@@ -133,7 +146,23 @@ def tb_verilog(ports, ncores):
           err <= 1'b1; done <= 1'b1; state <= HALT;
         end else begin step <= 1'b1; cyc <= 32'd1; seen_busy <= 1'b0; nsettle <= nsettle + 32'd1; state <= FEED; end
       end""" if settle else "")
-    marker = f"{{4'h8, {4 * (fmt.digits - 1)}'d0}}"
+    marker = record(f"{{4'h8, {4 * (fmt.digits - 1)}'d0}}")
+    if binary:
+        rec_decl = ("  import \"DPI-C\" function int hwsnn_rec_open(input string path);\n"
+                    "  import \"DPI-C\" function void hwsnn_rec(input longint hi, input longint lo);\n"
+                    "  import \"DPI-C\" function int hwsnn_rec_close();\n"
+                    "  reg [127:0] rec;\n  string mon_path;")
+        rec_open = ('    if (!$value$plusargs("mon=%s", mon_path)) begin $display("HWSNN_TB: no +mon"); boot_err = 1\'b1; end\n'
+                    '    else if (hwsnn_rec_open(mon_path) == 0) begin $display("HWSNN_TB: cannot open +mon"); boot_err = 1\'b1; end')
+        rec_close = ('if (hwsnn_rec_close() == 0) begin $display("HWSNN_TB: writing the records failed"); '
+                     'err <= 1\'b1; end')
+        fd_mon_ok = ""
+    else:
+        rec_decl = ""
+        rec_open = ('    if (!$value$plusargs("mon=%s", path)) begin $display("HWSNN_TB: no +mon"); boot_err = 1\'b1; end\n'
+                    '    fd_mon = $fopen(path, "w");')
+        rec_close = "$fflush(fd_mon);"
+        fd_mon_ok = "fd_mon == 0 || "
     dump_op = ("        4'd4: begin dump <= 1'b1; cmd <= 4'd4; cyc <= 32'd1; seen_busy <= 1'b0; state <= PULSE; end"
                if fmt.dump else
                "        4'd4: begin $display(\"HWSNN_TB: DUMP, but the network has no dump port\"); err <= 1'b1; done <= 1'b1; state <= HALT; end")
@@ -159,6 +188,7 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
   reg seen_busy = 1'b0, boot_err = 1'b0, quiet = 1'b0;
   reg [8*1024-1:0] path;
   integer fd_stim, fd_mon, fd_stat, rc;
+{rec_decl}
 
   initial begin
     if (!$value$plusargs("limit=%d", limit)) limit = 32'd100000;
@@ -166,11 +196,10 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
     quiet = $test$plusargs("quiet");
     if (!$value$plusargs("stim=%s", path)) begin $display("HWSNN_TB: no +stim"); boot_err = 1'b1; end
     fd_stim = $fopen(path, "r");
-    if (!$value$plusargs("mon=%s", path)) begin $display("HWSNN_TB: no +mon"); boot_err = 1'b1; end
-    fd_mon = $fopen(path, "w");
+{rec_open}
     if (!$value$plusargs("stat=%s", path)) begin $display("HWSNN_TB: no +stat"); boot_err = 1'b1; end
     fd_stat = $fopen(path, "w");
-    if (fd_stim == 0 || fd_mon == 0 || fd_stat == 0) begin $display("HWSNN_TB: cannot open a file"); boot_err = 1'b1; end
+    if (fd_stim == 0 || {fd_mon_ok}fd_stat == 0) begin $display("HWSNN_TB: cannot open a file"); boot_err = 1'b1; end
   end
 
   task next_word;
@@ -206,7 +235,7 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
         4'd2: begin step <= 1'b1; cmd <= 4'd2; cyc <= 32'd1; seen_busy <= 1'b0; state <= FEED; end
 {dump_op}
 {settle_ops}
-        4'd5: begin $fflush(fd_mon); $fflush(fd_stat); done <= 1'b1; state <= HALT; end
+        4'd5: begin {rec_close} $fflush(fd_stat); done <= 1'b1; state <= HALT; end
         default: if (state != HALT) begin $display("HWSNN_TB: bad command word %h", word); err <= 1'b1; done <= 1'b1; state <= HALT; end
         endcase
       end
@@ -226,7 +255,7 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
         if (busy) seen_busy <= 1'b1;
         else if (seen_busy) begin
           $fwrite(fd_stat, "{stat_fmt}\\n", {stat_args});
-          if (!quiet) $fwrite(fd_mon, "%h\\n", {marker});
+          if (!quiet) {marker}
           count <= count + 32'd1;
           state <= (cmd == 4'd7) ? SCHK : FETCH;
         end
@@ -246,15 +275,36 @@ for _i, _c in enumerate(b"ABCDEF"):
     _HEX[_c] = 10 + _i
 
 
+def _binary_nibbles(path, fmt):
+    """(records, digits) nibbles of a binary monitor file, most significant first."""
+    raw = np.fromfile(path, dtype="<u8")
+    if raw.size % 2:
+        raise ValueError(f"monitor file {path}: {raw.size * 8} bytes is not a whole number of 16-byte records")
+    lo, hi = raw[0::2], raw[1::2]
+    nib = np.empty((lo.size, fmt.digits), dtype=np.uint8)
+    for j in range(fmt.digits):
+        pos = 4 * (fmt.digits - 1 - j)
+        word, pos = (hi, pos - 64) if pos >= 64 else (lo, pos)
+        nib[:, j] = (word >> np.uint64(pos)) & np.uint64(15)
+    bits = 4 * fmt.digits  # the bits above the record are zero
+    extra = (hi >> np.uint64(bits - 64)) if bits > 64 else (hi | (lo >> np.uint64(bits) if bits < 64 else hi))
+    if extra.any():
+        raise ValueError(f"monitor file {path}: a record has bits set above its {bits}")
+    return nib
+
+
 def parse_records(path, fmt):
     """{field: int64 array} of every record in the monitor file (signed fields sign-extended)."""
-    raw = np.fromfile(path, dtype=np.uint8)
-    width = fmt.digits + 1
-    if raw.size % width or (raw.size and not (raw[width - 1::width] == ord("\n")).all()):
-        raise ValueError(f"monitor file {path}: records are not {fmt.digits} hex digits per line")
-    nib = _HEX[raw.reshape(-1, width)[:, :fmt.digits]]
-    if (nib == 255).any():
-        raise ValueError(f"monitor file {path}: a record holds a non-hex character (x or z?)")
+    if fmt.binary:
+        nib = _binary_nibbles(path, fmt)
+    else:
+        raw = np.fromfile(path, dtype=np.uint8)
+        width = fmt.digits + 1
+        if raw.size % width or (raw.size and not (raw[width - 1::width] == ord("\n")).all()):
+            raise ValueError(f"monitor file {path}: records are not {fmt.digits} hex digits per line")
+        nib = _HEX[raw.reshape(-1, width)[:, :fmt.digits]]
+        if (nib == 255).any():
+            raise ValueError(f"monitor file {path}: a record holds a non-hex character (x or z?)")
     out, col = {}, 0
     for name, n in fmt.fields:
         val = np.zeros(nib.shape[0], dtype=np.int64)

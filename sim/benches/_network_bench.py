@@ -27,10 +27,11 @@ import numpy as np
 
 from hwsnn.errors import BackendError
 
-from ._fast_tb import OP, VERILATOR_ARGS, RecordFormat, network_ports, parse_records, tb_verilog
+from ._fast_tb import OP, RECORDS_CPP, VERILATOR_ARGS, RecordFormat, network_ports, parse_records, tb_verilog
 from ._runner import BUILD_ROOT, build, check_simulator, default_sim, run_bench, write_verilog
 
-__all__ = ["run_network_fast", "run_network_bench", "network_verilog", "design_key", "max_cycles"]
+__all__ = ["run_network_fast", "run_network_bench", "network_verilog", "design_key", "max_cycles",
+           "binary_records"]
 
 
 def design_key(configs, _mutate_ge=False):
@@ -41,6 +42,7 @@ def design_key(configs, _mutate_ge=False):
     for src in sorted(Path(hwsnn.rtl.__file__).parent.glob("_*.py")):
         h.update(src.read_bytes())
     h.update(Path(__file__).with_name("_fast_tb.py").read_bytes())
+    h.update(RECORDS_CPP.read_bytes())
     for c in configs:
         if hasattr(c, "fingerprint"):
             h.update(c.fingerprint())  # every parameter and memory image of the core (rtl-hw)
@@ -133,12 +135,17 @@ def _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp):
     text = network_verilog(rtl_net, net_v, _mutate_ge)
     ports = network_ports(text)
     tb_v = build_dir / "hwsnn_tb.v"
-    tb_v.write_text(tb_verilog(ports, len(rtl_net.cores)))
-    extra = list(VERILATOR_ARGS) if sim == "verilator" else []
+    tb_v.write_text(tb_verilog(ports, len(rtl_net.cores), binary=binary_records(sim)))
+    extra = list(VERILATOR_ARGS) + [str(RECORDS_CPP)] if sim == "verilator" else []
     runner = build([net_v, tb_v], "hwsnn_tb", build_dir, sim, extra_args=extra)
     (build_dir / "ports.json").write_text(json.dumps(ports))
     stamp.write_text(key)
     return runner, build_dir, ports
+
+
+def binary_records(sim):
+    """Whether the wrapper built for `sim` writes binary records (DPI-C: Verilator only)."""
+    return sim == "verilator"
 
 
 def run_network_fast(rtl_net, events, batch, steps, sim=None, _mutate_ge=False):
@@ -150,7 +157,7 @@ def run_network_fast(rtl_net, events, batch, steps, sim=None, _mutate_ge=False):
     runner, build_dir, ports = _fast_build(rtl_net, sim, _mutate_ge)
     t_build = time.time() - t_build
     ncores = len(rtl_net.cores)
-    fmt = RecordFormat(ports, ncores)
+    fmt = RecordFormat(ports, ncores, binary_records(sim))
     events = np.asarray(events, dtype=np.int64).reshape(-1, 4)
     run_dir = build_dir / f"run-{os.getpid()}-{time.monotonic_ns()}"
     run_dir.mkdir(parents=True)

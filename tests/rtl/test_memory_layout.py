@@ -109,3 +109,56 @@ def test_computed_rows_and_packed_lanes_equal_golden_every_step(simulator, lanes
         c.row_rom = True
     b = check(plain, x, 12, simulator)
     assert a.rtl["cycles"] == b.rtl["cycles"] and a.rtl["sops"] == b.rtl["sops"] > 0
+
+
+def lane_constant_net(lanes, seed=0):
+    """in -> a: theta and v0 one value per lane (neuron n has theta 3 + n % lanes), so every
+    lane holds constants that differ between lanes; -> b: theta and v0 per neuron at random
+    (memories); -> c: one theta and v0 for all (one constant)."""
+    rng = np.random.default_rng(seed)
+    na, nb = 3 * lanes, 2 * lanes + 1
+    nodes = {"in": ir.Source((6,), R=2, x_bits=5),
+             "fa": ir.Dense(rng.integers(-5, 6, (na, 6)), w_bits=4),
+             "a": ir.STBIF((na,), theta=3 + np.arange(na) % lanes, v0=np.arange(na) % lanes // 2,
+                           s_min=-2, s_max=5, v_bits=12, s_bits=4),
+             "fb": ir.Dense(rng.integers(-4, 5, (nb, na)), w_bits=4),
+             "b": ir.STBIF((nb,), theta=rng.integers(2, 9, nb), v0=rng.integers(0, 2, nb),
+                           s_min=0, s_max=6, v_bits=12, s_bits=4),
+             "fc": ir.Dense(rng.integers(-4, 5, (5, nb)), w_bits=4),
+             "c": ir.IF((5,), theta=5, v0=2, s_max=6, v_bits=10, s_bits=4),
+             "fo": ir.Dense(rng.integers(-3, 4, (3, 5)), w_bits=3),
+             "out": ir.Readout((3,), v_bits=14)}
+    chain = ["in", "fa", "a", "fb", "b", "fc", "c", "fo", "out"]
+    g = ir.Graph(nodes, [ir.Edge(u, v) for u, v in zip(chain, chain[1:])], name=f"lane-const-{lanes}")
+    ir.verify(g)
+    return g
+
+
+def test_parameters_one_value_per_lane_are_constants():
+    """theta / v0 memories only where a lane's real neurons differ (padding slots do not count)."""
+    net = lower(lane_constant_net(4), lanes=4)
+    cores = dict(zip(net.nodes, net.cores))
+    names = {node: [name for name, _, _ in memories(c)] for node, c in cores.items()}
+    assert not any(n.startswith(("theta", "v0_")) for n in names["a"] + names["c"])
+    assert [cores["a"].param_constant(lane, "theta") for lane in range(4)] == [3, 4, 5, 6]
+    b = cores["b"]
+    varied = [lane for lane in range(4) if len(set(b.param_image(lane, "theta")[b.lane_neurons(lane) >= 0])) > 1]
+    assert varied and all(f"theta{lane}" in names["b"] for lane in varied)
+    assert all(b.param_constant(lane, "theta") is None for lane in varied)
+    # b's lane 0 holds 3 neurons, lanes 1-3 two and a padding slot: the padding is ignored
+    assert b.lane_neurons(1)[-1] == -1
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_lane_constants_equal_golden_every_step(simulator):
+    """Constants that differ by lane (chosen by a Mux chain), per-neuron memories and one
+    constant, in one network: every V, S, y at every step equals golden."""
+    need_sim(simulator)
+    g = lane_constant_net(4, seed=3)
+    x = np.random.default_rng(3).integers(-16, 16, (3, 6))
+    trace = check(lower(g, lanes=4), x, 12, simulator)
+    assert (trace.y["a"] != 0).any() and (trace.y["b"] != 0).any()
+    if simulator == "icarus":  # the per-cycle bench reads every signal from Python: no X on any lane
+        slow = run_lowered(lower(g, lanes=4), x, 12, sim=simulator, fast=False)
+        for node in trace.V:
+            assert np.array_equal(slow.V[node], trace.V[node]), node
