@@ -97,9 +97,9 @@ class _ConstRead:
 
 
 def _lane_select(values, lane):
-    """values[lane]: one constant when every lane's is the same constant; a Mux chain when all
+    """values[lane]: one constant when every entry is the same constant; a Mux chain when all
     are constants (Icarus never evaluates an `always @*` case over constants whose selector has
-    not changed since time 0, so an Array of constants would read X on lane 0); else an Array."""
+    not changed since time 0, so an Array of constants reads X at index 0); else an Array."""
     if all(isinstance(v, Const) for v in values):
         if len({v.value for v in values}) == 1:
             return values[0]
@@ -280,12 +280,11 @@ class NeuronCore(wiring.Component):
 
             def per_table(k):
                 vals = [s[k] for s in kshape]
-                return Const(vals[0]) if len(set(vals)) == 1 else Array(Const(v) for v in vals)[tid]
+                return _lane_select([Const(v) for v in vals], tid)
             KH, KW, SH, SW = (per_table(k) for k in range(4))
             steps_ky = [s[2] * s[1] * Gc for s in kshape]  # address step of ky += sh: sh * KW * Gc
             steps_kx = [s[3] * Gc for s in kshape]
-            DKY = Const(steps_ky[0]) if len(set(steps_ky)) == 1 else Array(Const(v) for v in steps_ky)[tid]
-            DKX = Const(steps_kx[0]) if len(set(steps_kx)) == 1 else Array(Const(v) for v in steps_kx)[tid]
+            DKY, DKX = (_lane_select([Const(v) for v in steps], tid) for steps in (steps_ky, steps_kx))
             pos_valid = (oy >= 0) & (oy < lay.H) & (ox >= 0) & (ox < lay.W)
             k_last_x, k_last_y = kx + SW >= KW, ky + SH >= KH
             conv_addr = Signal(gbits)

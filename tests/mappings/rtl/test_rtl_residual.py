@@ -89,6 +89,15 @@ def test_residual_network_every_step(simulator, lanes, seed):
     _check(g, x, 14, simulator, lanes)
 
 
+def test_per_cycle_bench_runs_multi_source_cores_on_icarus():
+    """The per-cycle bench once hung here: a core's kernel shape per table was an Array of
+    constants, which Icarus left X until the table index changed (now a Mux chain)."""
+    need_sim("icarus")
+    g = residual_net(1)
+    x = np.random.default_rng(1).integers(0, 16, (2, 2, 6, 6))
+    _check(g, x, 10, "icarus", 2, fast=False)
+
+
 def test_corrupted_kernel_word_is_caught():
     """A wrong word in a stride-2 kernel table must show up as a divergence."""
     need_sim("icarus")
