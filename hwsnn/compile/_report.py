@@ -35,17 +35,21 @@ def qann_levels(qann, x, dtype=torch.float64):
     return out
 
 
+def _f64(a):
+    """float64 tensor copy of an IR array (IR arrays are read-only; torch warns on sharing them)."""
+    return torch.tensor(np.asarray(a, dtype=np.float64))
+
+
 def _apply(node, x):
     """Synapse `node` on a float64 batch (exact: integer values far below 2^53)."""
     if isinstance(node, ir.Dense):
-        return x @ torch.as_tensor(node.W, dtype=torch.float64).T
+        return x @ _f64(node.W).T
     if isinstance(node, ir.Conv2d):
-        return F.conv2d(x, torch.as_tensor(node.W, dtype=torch.float64), None, node.stride,
-                        node.padding, 1, node.groups)
+        return F.conv2d(x, _f64(node.W), None, node.stride, node.padding, 1, node.groups)
     if isinstance(node, ir.SumPool2d):
         return F.avg_pool2d(x, node.kernel, node.stride) * (node.kernel[0] * node.kernel[1])
     if isinstance(node, ir.Scale):
-        return x * torch.as_tensor(node.w, dtype=torch.float64)
+        return x * _f64(node.w)
     return x.reshape(x.shape[0], -1)
 
 

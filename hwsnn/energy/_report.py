@@ -84,6 +84,9 @@ def plot_energy(reports, path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
+    mask = os.umask(0)  # mkstemp makes the file 0600: give it the mode a plain open would
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=120)

@@ -145,6 +145,9 @@ def save(graph, path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".hwir-", dir=folder)
+    mask = os.umask(0)  # mkstemp makes the file 0600: give it the mode a plain open would
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
     try:
         with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("header.json", text)

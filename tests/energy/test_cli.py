@@ -1,6 +1,7 @@
 """`hwsnn energy` and `hwsnn map` end to end (CliRunner on the Typer app; errors through main)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -62,6 +63,9 @@ def test_energy_table_and_plot(net, tmp_path):
     assert "steps: 6 (given); golden run" in r.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(png.parent.iterdir()) == [png]  # no temporary file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert png.stat().st_mode & 0o777 == 0o666 & ~mask  # not the temp file's 0600
 
 
 def test_default_input_within_recorded_range(net):

@@ -81,6 +81,17 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     ir.load(tmp_path / "a.hwir")  # the old file is intact
 
 
+def test_saved_file_has_the_mode_of_a_plain_open(tmp_path):
+    """The temp file of the atomic write is 0600; the saved IR gets 0666 less the umask."""
+    import os
+    old = os.umask(0o022)
+    try:
+        ir.save(_chain(), tmp_path / "a.hwir")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.hwir").stat().st_mode & 0o777 == 0o644
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda g: g.edges.append(ir.Edge("fc2", "nowhere")),
      "edge 'fc2' -> 'nowhere': node 'nowhere' does not exist"),
