@@ -96,8 +96,8 @@ class _ConstRead:
         self.data = Const(value, signed(bits))
 
 
-def _lane_select(values, lane):
-    """values[lane]: one constant when every entry is the same constant; a Mux chain when all
+def _select(values, index):
+    """values[index]: one constant when every entry is the same constant; a Mux chain when all
     are constants (Icarus never evaluates an `always @*` case over constants whose selector has
     not changed since time 0, so an Array of constants reads X at index 0); else an Array."""
     if all(isinstance(v, Const) for v in values):
@@ -105,9 +105,9 @@ def _lane_select(values, lane):
             return values[0]
         out = values[-1]
         for k in range(len(values) - 2, -1, -1):
-            out = Mux(lane == k, values[k], out)
+            out = Mux(index == k, values[k], out)
         return out
-    return Array(values)[lane]
+    return Array(values)[index]
 
 
 def _packed_memory(m, key, bits, depth, images, write=False):
@@ -280,11 +280,11 @@ class NeuronCore(wiring.Component):
 
             def per_table(k):
                 vals = [s[k] for s in kshape]
-                return _lane_select([Const(v) for v in vals], tid)
+                return _select([Const(v) for v in vals], tid)
             KH, KW, SH, SW = (per_table(k) for k in range(4))
             steps_ky = [s[2] * s[1] * Gc for s in kshape]  # address step of ky += sh: sh * KW * Gc
             steps_kx = [s[3] * Gc for s in kshape]
-            DKY, DKX = (_lane_select([Const(v) for v in steps], tid) for steps in (steps_ky, steps_kx))
+            DKY, DKX = (_select([Const(v) for v in steps], tid) for steps in (steps_ky, steps_kx))
             pos_valid = (oy >= 0) & (oy < lay.H) & (ox >= 0) & (ox < lay.W)
             k_last_x, k_last_y = kx + SW >= KW, ky + SH >= KH
             conv_addr = Signal(gbits)
@@ -333,7 +333,7 @@ class NeuronCore(wiring.Component):
                 cfg.kind, v_bits=cfg.v_bits, vin_bits=cfg.acc_bits, i_bits=i_bits, theta_bits=cfg.theta_bits,
                 s_bits=cfg.s_bits, s_min=cfg.s_min, s_max=cfg.s_max, gate=cfg.gate, phases=True,
                 _mutate_ge=self._mutate_ge)
-            theta = _lane_select([p["thetar"].data for p in lanes], f1_l)
+            theta = _select([p["thetar"].data for p in lanes], f1_l)
             m.d.comb += [unit.v.eq(v_in), unit.i.eq(i_now), unit.theta.eq(theta),
                          unit.s.eq(Array(p["sr"].data for p in lanes)[f1_l]),
                          unit.nofire.eq(dumping | m_hold | m_absorb)]
