@@ -1,7 +1,7 @@
 """Generated Verilog testbench around `hwsnn_network` for whole-batch runs without Python per
 clock cycle.
 
-The wrapper `hwsnn_tb` makes its own clock (`always #5`; on Verilator a rising edge per time
+The wrapper `hwsnn_tb` makes its own clock (`always #5`; on Verilator BURST cycles per time
 slot, see `tb_verilog`), reads a command file at run time
 (`+stim=FILE`, so one build serves every input) and writes every monitor record to
 `+mon=FILE` and one line of counters per command to `+stat=FILE`. cocotb only starts it and
@@ -45,7 +45,9 @@ __all__ = ["network_ports", "tb_verilog", "RecordFormat", "OP", "parse_records",
 # --x-assign fast: an X assignment (none in Amaranth's Verilog) may take any value, not a
 # randomised one (by hand, digits net: C++ -O3 in _runner.py 1.14x over -Os, 1.27x with the
 # x-assign and x-initial fast flags; x-initial is left at its default)
-VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast")
+# -fno-table: no lookup tables for small decoders (-6% instructions on the digits net, callgrind)
+VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast", "-fno-table")
+BURST = 32  # clock cycles per time slot of the Verilator wrapper (tb_verilog); 2 * BURST < 100
 
 RECORDS_CPP = Path(__file__).with_name("hwsnn_records.cpp")  # the DPI-C side of binary records
 OP = {"INIT": 1, "STEP": 2, "EVENT": 3, "DUMP": 4, "END": 5, "HOLD": 6, "SETTLE": 7}
@@ -102,17 +104,21 @@ class RecordFormat:
         return "{" + ", ".join(parts) + "}"
 
 
-def tb_verilog(ports, ncores, binary=False, pulse_clock=False):
+def tb_verilog(ports, ncores, binary=False, burst_clock=False):
     """Verilog text of module `hwsnn_tb` for a `hwsnn_network` with these `ports` (`binary`:
-    records by DPI-C, see the module docstring). `pulse_clock` (Verilator): each clock cycle
-    is one time slot, a rising edge at every 10 ns and the fall `#0` after it, instead of a
-    50% duty clock (two time slots per cycle). The design only sees rising edges, so nothing
-    it computes changes; the simulator's work per time slot (cocotb's VPI loop, Verilator's
-    scheduler) is paid once per cycle instead of twice (~10% of the run, by hand on the digits
-    net at 16 lanes, with the same records)."""
+    records by DPI-C, see the module docstring). `burst_clock` (Verilator): BURST clock cycles
+    per time slot, the clock toggled by a non-blocking assignment to itself (one NBA pass per
+    half period, no coroutine per edge), then `#1`; instead of a 50% duty clock with a delay
+    per edge (`always #5`). The design sees the same rising edges, so nothing it computes
+    changes; Verilator's delay scheduler and cocotb's VPI loop, paid per time slot, are paid
+    once per BURST cycles (digits net at 16 lanes: 1.36 G instructions for 4 images, against
+    1.77 G with one time slot per cycle; same records). 2 * BURST stays below Verilator's
+    default convergence limit of 100 NBA passes per time slot."""
     fmt = RecordFormat(ports, ncores, binary)
-    clock = ("  initial forever begin #10 clk = 1'b1; #0 clk = 1'b0; end  // one time slot per cycle"
-             if pulse_clock else "  always #5 clk = ~clk;")
+    clock = (f"  reg [6:0] half = 7'd0;  // half periods left in this time slot\n"
+             f"  always @(clk or half) if (half != 7'd0) begin half <= half - 7'd1; clk <= ~clk; end\n"
+             f"  initial forever #1 half = 7'd{2 * BURST};"
+             if burst_clock else "  always #5 clk = ~clk;")
     pw = ports["inp__payload"][1]
     driven = {"clk", "rst", "init", "step", "inp__valid", "inp__payload", "out__ready"}
     if fmt.dump:

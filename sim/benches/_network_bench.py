@@ -135,7 +135,7 @@ def _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp):
     text = network_verilog(rtl_net, net_v, _mutate_ge)
     ports = network_ports(text)
     tb_v = build_dir / "hwsnn_tb.v"
-    tb_v.write_text(tb_verilog(ports, len(rtl_net.cores), binary=binary_records(sim), pulse_clock=sim == "verilator"))
+    tb_v.write_text(tb_verilog(ports, len(rtl_net.cores), binary=binary_records(sim), burst_clock=sim == "verilator"))
     extra = list(VERILATOR_ARGS) + [str(RECORDS_CPP)] if sim == "verilator" else []
     runner = build([net_v, tb_v], "hwsnn_tb", build_dir, sim, extra_args=extra)
     (build_dir / "ports.json").write_text(json.dumps(ports))

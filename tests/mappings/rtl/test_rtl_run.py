@@ -129,6 +129,24 @@ def test_per_cycle_bench_gives_the_same_records():
     assert [c["sops"] for c in fast.rtl["cores"]] == [c["sops"] for c in slow.rtl["cores"]]
 
 
+def test_verilator_burst_clock_counts_the_cycles_icarus_counts():
+    """The Verilator wrapper runs many clock cycles per time slot (`_fast_tb.BURST`), the
+    Icarus one a plain `always #5` clock: per step, the same cycles, SOPs and accumulate
+    cycles, and the same records."""
+    need_sim("icarus")
+    need_sim("verilator")
+    graph = narrow_net(5)
+    x = np.random.default_rng(5).integers(-16, 16, (2, 7))
+    ica, ver = (run(graph, x, 10, sim=s, lanes=4) for s in ("icarus", "verilator"))
+    assert ica.rtl["cycles"] > 0 and ica.rtl["cycles"] == ver.rtl["cycles"]
+    assert ica.rtl["cycles_per_step"] == ver.rtl["cycles_per_step"]
+    for a, b in zip(ica.rtl["cores"], ver.rtl["cores"]):
+        assert (a["sops_per_step"], a["acc_cycles_per_step"]) == (b["sops_per_step"], b["acc_cycles_per_step"])
+    for var in ("V", "S", "y"):
+        for node, arr in getattr(ica, var).items():
+            assert np.array_equal(getattr(ver, var)[node], arr), (var, node)
+
+
 def first_exact_threshold(golden, nodes):
     """(step, node, neuron): the earliest +1 spike with V' exactly theta (V after reset 0),
     where a `>` comparator would not fire; ties to the earlier node."""
