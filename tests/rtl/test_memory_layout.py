@@ -162,3 +162,85 @@ def test_lane_constants_equal_golden_every_step(simulator):
         slow = run_lowered(lower(g, lanes=4), x, 12, sim=simulator, fast=False)
         for node in trace.V:
             assert np.array_equal(slow.V[node], trace.V[node]), node
+
+
+class _WatchedCore:
+    """A NeuronCore that keeps its per-lane memory ports (built in `elaborate`) for the test."""
+
+    @staticmethod
+    def make(cfg):
+        from hwsnn.rtl._core import NeuronCore
+
+        class Core(NeuronCore):
+            def _memories(self, m):
+                self.lane_ports = super()._memories(m)
+                return self.lane_ports
+        return Core(cfg, counters=False)
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_an_idle_core_reads_no_memory(pack):
+    """Reads are enabled only when their data is used: after reset, after `init` and after a
+    whole accumulate and fire phase, an idle core (busy low, no command) has every read port
+    of every lane disabled (Amaranth's simulator, so the ports can be looked at); while it
+    accumulates and fires, some read is enabled (the check can fail)."""
+    from amaranth.sim import Simulator
+    from hwsnn.rtl import default_core
+    cfg = default_core(4)
+    cfg.pack_lanes = pack
+    core = _WatchedCore.make(cfg)
+    seen = {"idle": [], "busy": 0}
+
+    def read_ens():
+        return [port.en for p in core.lane_ports for key, port in p.items() if key.endswith("r")
+                and isinstance(port.en, type(core.busy))]
+
+    async def bench(ctx):
+        async def idle(n):
+            for _ in range(n):
+                await ctx.tick()
+                if not ctx.get(core.busy):
+                    seen["idle"].append(max(ctx.get(e) for e in read_ens()))
+
+        async def command(sig, **extra):
+            ctx.set(sig, 1)
+            for k, v in extra.items():
+                ctx.set(getattr(core, k), v)
+            await ctx.tick()
+            ctx.set(sig, 0)
+            ctx.set(core.out.ready, 1)
+            for _ in range(5000):
+                if ctx.get(core.busy) and any(ctx.get(e) for e in read_ens()):
+                    seen["busy"] += 1
+                await ctx.tick()
+                if not ctx.get(core.busy):
+                    break
+        await idle(5)
+        await command(core.init)
+        await idle(5)
+        ctx.set(core.inp.valid, 1)
+        ctx.set(core.inp.payload.index, 3)
+        ctx.set(core.inp.payload.value, 1)
+        ctx.set(core.inp.payload.last, 0)
+        ctx.set(core.acc, 1)
+        await ctx.tick()
+        ctx.set(core.acc, 0)
+        await ctx.tick()
+        ctx.set(core.inp.payload.last, 1)
+        for _ in range(200):
+            if ctx.get(core.busy) and any(ctx.get(e) for e in read_ens()):
+                seen["busy"] += 1
+            await ctx.tick()
+            if not ctx.get(core.busy):
+                break
+        ctx.set(core.inp.valid, 0)
+        await idle(5)
+        await command(core.fire, fire_mode=0)
+        await idle(5)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(seen["idle"]) >= 15 and max(seen["idle"]) == 0
+    assert seen["busy"] > 0
