@@ -24,8 +24,8 @@ y*W + x. G addresses per lane. Commands (one-cycle pulses, taken only while `bus
   nothing else changes, no marker.
 
 Memory reads are enabled only where their data is used: V, P and W at an issued accumulate
-address, V, P, S and theta in a fire cycle that is not stalled; the read data registers hold
-otherwise (an idle core reads no memory).
+address, V, P, S and theta in a fire cycle that is not stalled, v0 while INIT walks its
+addresses; the read data registers hold otherwise (an idle core reads no memory).
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned

@@ -115,8 +115,8 @@ def tb_verilog(ports, ncores, binary=False, burst_clock=False):
     1.77 G with one time slot per cycle; same records). 2 * BURST stays below Verilator's
     default convergence limit of 100 NBA passes per time slot."""
     fmt = RecordFormat(ports, ncores, binary)
-    clock = (f"  reg [6:0] half = 7'd0;  // half periods left in this time slot\n"
-             f"  always @(clk or half) if (half != 7'd0) begin half <= half - 7'd1; clk <= ~clk; end\n"
+    clock = ("  reg [6:0] half = 7'd0;  // half periods left in this time slot\n"
+             "  always @(clk or half) if (half != 7'd0) begin half <= half - 7'd1; clk <= ~clk; end\n"
              f"  initial forever #1 half = 7'd{2 * BURST};"
              if burst_clock else "  always #5 clk = ~clk;")
     pw = ports["inp__payload"][1]
