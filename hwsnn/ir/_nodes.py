@@ -17,8 +17,8 @@ from ._params import is_int
 
 __all__ = [
     "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten",
-    "STBIF", "IF", "ILIF", "CaLIF", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS",
-    "ENCODINGS",
+    "STBIF", "IF", "ILIF", "CaLIF", "MaxPool2d", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS",
+    "ENCODINGS", "pool_out_shape",
 ]
 
 ENCODINGS = ("analog", "rate", "bits")
@@ -251,6 +251,53 @@ class CaLIF(Node):
     ROLE = "neuron"
 
 
+def pool_out_shape(in_shape, kernel, stride, padding, ceil_mode):
+    """Output shape of a max pool over (C, H, W), as torch.nn.MaxPool2d (dilation 1): per axis
+    floor (or ceil) of (n + 2p - k) / s, plus 1; in ceil mode a last window that would start
+    in the right padding is dropped."""
+    c, *hw = in_shape
+    out = []
+    for n, k, s, p in zip(hw, kernel, stride, padding):
+        span = n + 2 * p - k
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= n + p:
+            o -= 1
+        out.append(o)
+    return (c, *out)
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2d(Node):
+    """Exact max pooling over spike counts; a stateful node with spiking output.
+
+    Input: one spiking node (Source or neuron, no synapse between) of shape `in_shape` (C, H, W).
+    State: C_i, the running count of each input (its V record, `in_shape`) and, per output, the
+    window maximum S = max_i C_i (zero padded: a padding or ceil-mode position counts 0).
+    Per step: C_i += x_i;  S' = max over the window of C_i;  y = S' - S;  S = S'.
+    y is -1, 0 or +1 when every C_i moves by at most 1 per step. Count: S = max of the input
+    totals over the window (the QANN's max pool after a Q-ReLU, which is monotone)."""
+
+    shape: tuple
+    in_shape: tuple
+    kernel: tuple = (2, 2)
+    stride: tuple = (2, 2)
+    padding: tuple = (0, 0)
+    ceil_mode: bool = False
+    s_bits: int = 8
+    ROLE = "neuron"
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "in_shape", _ints(self.in_shape))
+        for f in ("kernel", "stride", "padding"):
+            object.__setattr__(self, f, _ints(getattr(self, f), 2))
+
+    @property
+    def v_bits(self):
+        """The input counts C_i (the V record) live in s_bits registers too."""
+        return self.s_bits
+
+
 @dataclass(frozen=True, eq=False)
 class Readout(Node):
     """Integrates only: V = V + I (or V = 2V + I while its ILIF input generates, `horner`)."""
@@ -262,6 +309,6 @@ class Readout(Node):
 
 
 NODE_TYPES = {cls.__name__: cls for cls in (
-    Source, Dense, Conv2d, SumPool2d, Scale, Flatten, STBIF, IF, ILIF, CaLIF, Readout)}
+    Source, Dense, Conv2d, SumPool2d, Scale, Flatten, STBIF, IF, ILIF, CaLIF, MaxPool2d, Readout)}
 SYNAPSES = tuple(c for c in NODE_TYPES.values() if c.ROLE == "synapse")
 NEURONS = tuple(c for c in NODE_TYPES.values() if c.ROLE == "neuron")

@@ -97,6 +97,9 @@ PARAMS = {
     "ILIF": {"shape": SHAPE, "T": Int(1, 32), "v_bits": V_BITS},
     "CaLIF": {"shape": SHAPE, "T": STEPS, "s_max": COUNT, "gate": Flag(), "v_bits": V_BITS,
               "s_bits": S_BITS},
+    "MaxPool2d": {"shape": SHAPE, "in_shape": Ints(1, MAX_DIM, 3), "kernel": Ints(1, MAX_DIM, 2),
+                  "stride": Ints(1, MAX_DIM, 2), "padding": Ints(0, MAX_DIM, 2), "ceil_mode": Flag(),
+                  "s_bits": S_BITS},
     "Readout": {"shape": SHAPE, "v_bits": V_BITS, "horner": Flag()},
 }
 

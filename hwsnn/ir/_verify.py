@@ -7,7 +7,8 @@ import numpy as np
 
 from ..errors import IRError
 from ._bits import fits, int_range
-from ._nodes import NODE_TYPES, CaLIF, Conv2d, Dense, Flatten, IF, STBIF, Scale, Source, SumPool2d
+from ._nodes import (NODE_TYPES, CaLIF, Conv2d, Dense, Flatten, IF, MaxPool2d, STBIF, Scale, Source,
+                     SumPool2d, pool_out_shape)
 from ._params import MAX_NEURONS, MAX_V_BITS, PARAMS, param_error, show
 
 __all__ = ["verify", "out_shape", "MAX_V_BITS"]
@@ -70,6 +71,9 @@ def _check_params(name, node):
         if node.encoding in ("rate", "bits") and node.T < 1:
             _fail(name, f"T must be >= 1 for {node.encoding} encoding, not {node.T}")
         return
+    if isinstance(node, MaxPool2d):
+        _check_maxpool(name, node)
+        return
     if hasattr(node, "w_bits"):
         for field, arr in node.arrays().items():
             _check_fits(name, field, arr, node.w_bits)
@@ -87,6 +91,23 @@ def _check_params(name, node):
         _check_fits(name, "s_min/s_max", [node.s_min, node.s_max], node.s_bits)
     if isinstance(node, (IF, CaLIF)):
         _check_fits(name, "s_max", [node.s_max], node.s_bits)
+
+
+def _check_maxpool(name, node):
+    """Every window holds an input (padding <= kernel/2, as torch); `shape` is the pooled shape."""
+    if any(2 * p > k for p, k in zip(node.padding, node.kernel)):
+        _fail(name, f"padding must be at most kernel/2, not padding {node.padding} for kernel {node.kernel}")
+    (_, h, w), (kh, kw) = node.in_shape, node.kernel
+    if h + 2 * node.padding[0] < kh or w + 2 * node.padding[1] < kw:
+        _fail(name, f"kernel {node.kernel} must fit the padded input {node.in_shape} "
+                    f"(padding {node.padding})")
+    out = pool_out_shape(node.in_shape, node.kernel, node.stride, node.padding, node.ceil_mode)
+    if tuple(node.shape) != out:
+        _fail(name, f"shape must be the pooled shape {out} of in_shape {node.in_shape}, "
+                    f"not {tuple(node.shape)}")
+
+
+_POOL_INPUTS = (Source, STBIF, IF, MaxPool2d)  # spiking nodes whose output total is a count
 
 
 def _check_edges(graph):
@@ -109,7 +130,12 @@ def _check_edges(graph):
             raise IRError(f"{where}: a Readout has no outputs")
         if dst.ROLE == "source":
             raise IRError(f"{where}: a Source has no inputs")
-        if dst.ROLE in ("neuron", "readout") and src.ROLE != "synapse":
+        if isinstance(dst, MaxPool2d):
+            if not isinstance(src, _POOL_INPUTS) or getattr(src, "encoding", "analog") == "bits":
+                raise IRError(f"{where}: a MaxPool2d takes one spiking input directly (a Source "
+                              f"with analog or rate encoding, STBIF, IF or MaxPool2d), not a "
+                              f"{src.type}{' (bits)' if isinstance(src, Source) else ''}")
+        elif dst.ROLE in ("neuron", "readout") and src.ROLE != "synapse":
             raise IRError(f"{where}: a {dst.type} takes input only through synapses, "
                           f"not from a {src.type}")
 
@@ -147,6 +173,14 @@ def verify(graph):
             if math.prod(shapes[name]) > MAX_NEURONS:
                 _fail(name, f"output shape {shapes[name]} must hold at most {MAX_NEURONS} values")
         else:
+            if isinstance(node, MaxPool2d):
+                if len(ins[name]) != 1:
+                    _fail(name, f"a MaxPool2d must have exactly 1 input, not {len(ins[name])}")
+                if shapes[ins[name][0]] != node.in_shape:
+                    _fail(name, f"input from {ins[name][0]!r} has shape {shapes[ins[name][0]]}, "
+                                f"expected in_shape {node.in_shape}")
+                shapes[name] = node.shape
+                continue
             if not ins[name]:
                 _fail(name, f"missing input: no synapse ends in this {node.type}")
             for src in ins[name]:
