@@ -207,9 +207,36 @@ class _Params:
             setattr(self, name, broadcast(getattr(node, name, 0), shape))
 
 
+def _step_maxpool(node, st, I):
+    """MaxPool2d: V holds the input counts C_i (in_shape), S the window maxima; a window
+    position outside the input (padding, ceil-mode overhang) counts 0."""
+    V, S = st["V"], st["S"]
+    for k in range(len(V)):
+        V[k] += I[k]
+    C, H, Wd = node.in_shape
+    _, Ho, Wo = node.shape
+    (kh, kw), (sh, sw), (ph, pw) = node.kernel, node.stride, node.padding
+    y = [0] * len(S)
+    for c in range(C):
+        for i in range(Ho):
+            for j in range(Wo):
+                m = None
+                for a in range(kh):
+                    for b in range(kw):
+                        r, q = i * sh - ph + a, j * sw - pw + b
+                        inside = 0 <= r < H and 0 <= q < Wd
+                        v = V[_ravel((c, r, q), node.in_shape)] if inside else 0
+                        m = v if m is None else max(m, v)
+                k = _ravel((c, i, j), node.shape)
+                y[k], S[k] = m - S[k], m
+    return y
+
+
 def _step_neuron(node, P, st, I, t, win):
     """One window step of a neuron or Readout; updates st in place, returns y (None: Readout)."""
     V, S, kind = st["V"], st["S"], node.type
+    if kind == "MaxPool2d":
+        return _step_maxpool(node, st, I)
     if kind == "Readout":
         for k in range(len(V)):
             if not node.horner:
@@ -306,7 +333,8 @@ def reference_run(graph, x, steps):
     stateful = [n for n in order if nodes[n].ROLE in ("neuron", "readout")]
     neurons = [n for n in stateful if nodes[n].ROLE == "neuron"]
     params = {n: _Params(nodes[n]) for n in stateful}
-    state = [{n: {"V": list(params[n].v0), "S": _zeros(shapes[n])} for n in stateful}
+    state = [{n: {"V": _zeros(nodes[n].in_shape) if nodes[n].type == "MaxPool2d" else list(params[n].v0),
+                  "S": _zeros(shapes[n])} for n in stateful}
              for _ in range(batch)]
     run = RefRun({n: [] for n in stateful}, {n: [] for n in neurons}, {n: [] for n in neurons}, shapes)
 
@@ -342,7 +370,7 @@ def reference_run(graph, x, steps):
                     e = inputs[n][0]
                     out[n] = apply_synapse(node, carried(b, e, t), shapes[e.src])[0]
                 else:
-                    I = _zeros(shapes[n])
+                    I = _zeros(getattr(node, "in_shape", shapes[n]))  # a MaxPool2d reads its input
                     for e in inputs[n]:
                         I = [i + v for i, v in zip(I, carried(b, e, t))]
                     y = _step_neuron(node, params[n], state[b][n], I, t, wins.get(n))
