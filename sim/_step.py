@@ -4,13 +4,12 @@ import numpy as np
 import torch
 
 from hwsnn.errors import RangeError, SimulationError
-from hwsnn.ir import ILIF, CaLIF, Readout, int_range, verify
+from hwsnn.ir import ILIF, CaLIF, Schedule, Trace, int_range, source_length
 
 from ._devices import on_device
-from ._encode import check_input, emit, source_bound, source_length
+from ._encode import check_input, emit
 from ._neurons import STEP_RULES, init_state, settle_calif
 from ._ops import SynapseOp
-from ._trace import Trace
 
 __all__ = ["run", "Network"]
 
@@ -27,79 +26,20 @@ def _as_inputs(graph, x):
     return {name: check_input(name, graph.nodes[name], x)}
 
 
-class Network:
-    """A verified graph prepared for simulation: synapse ops with exact dtypes, timing."""
+class Network(Schedule):
+    """A verified graph prepared for simulation: the IR's Schedule (order, timing, bounds) plus
+    synapse ops and state dtypes that are exact for those bounds."""
 
     def __init__(self, graph):
-        verify(graph)
-        self.graph = graph
-        self.order = graph.topo_order()
-        self.ops, self.timing, self.contexts, self.state_dtype, bound = {}, {}, {}, {}, {}
+        super().__init__(graph)
+        self.ops, self.state_dtype = {}, {}
         for name in self.order:
             node, ins = graph.nodes[name], graph.inputs_of(name)
-            if node.ROLE == "source":
-                bound[name] = source_bound(node, 2 ** (node.x_bits - 1))
-                if node.encoding == "bits":
-                    self.timing[name] = (0, node.T)  # emission window (first step, length)
-            elif node.ROLE == "synapse":
-                self.ops[name] = SynapseOp(name, node, bound[ins[0].src])
-                bound[name] = self.ops[name].bound
-            else:
-                bound[name] = 1  # spikes are -1, 0, +1
-                in_bound = sum(bound[e.src] for e in ins)
-                exact32 = node.v_bits <= 24 and in_bound < 2 ** 24
-                self.state_dtype[name] = torch.float32 if exact32 else torch.float64
-                self._set_timing(name, node)
-        self.calif_T = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
-        if len(self.calif_T) > 1:
-            raise SimulationError(f"all CaLIF nodes must share one window T, not {sorted(self.calif_T)}")
-        others = [n for n in graph.neurons if not isinstance(graph.nodes[n], CaLIF)]
-        if self.calif_T and others:  # the settle phase is defined for CaLIF neurons only
-            raise SimulationError(f"a graph with CaLIF nodes must have no other neurons, not {others}")
-
-    def spiking_inputs(self, name):
-        """(spiking node, delay) pairs feeding neuron `name` through synapse chains."""
-        out, stack = [], [(e.src, e.delay) for e in self.graph.inputs_of(name)]
-        while stack:
-            src, delay = stack.pop()
-            node = self.graph.nodes[src]
             if node.ROLE == "synapse":
-                stack += [(e.src, delay + e.delay) for e in self.graph.inputs_of(src)]
-            else:
-                out.append((src, delay))
-        return out
-
-    def _set_timing(self, name, node):
-        if not (isinstance(node, ILIF) or (isinstance(node, Readout) and node.horner)):
-            return
-        starts = {}
-        for src, delay in self.spiking_inputs(name):
-            if src not in self.timing:
-                raise SimulationError(f"node '{name}': input '{src}' has no fixed emission window "
-                                      f"(an ILIF/horner input must come from a bits Source or ILIF)")
-            s0, length = self.timing[src]
-            starts[src] = (s0 + delay, length)
-        if len(set(starts.values())) != 1:
-            raise SimulationError(f"node '{name}': inputs arrive in different windows {starts}")
-        start, length = next(iter(starts.values()))
-        if isinstance(node, ILIF):
-            if length != node.T:
-                raise SimulationError(f"node '{name}': accumulates T={node.T} steps but its input "
-                                      f"emits {length}")
-            self.timing[name] = (start + node.T, node.T)
-        self.contexts[name] = {"start": start, "T": length}
-
-    def check_steps(self, steps):
-        """SimulationError unless `steps` is a valid run length for this network (every
-        executor uses the same rule)."""
-        if steps < 1:
-            raise SimulationError(f"steps must be >= 1, not {steps}")
-        if self.calif_T and steps != next(iter(self.calif_T)):
-            raise SimulationError(f"a CaLIF network runs its window of T={next(iter(self.calif_T))} "
-                                  f"steps, not steps={steps}")
-
-    def ctx(self, name):
-        return self.contexts.get(name, {})
+                self.ops[name] = SynapseOp(name, node, self.bound[ins[0].src])
+            elif node.ROLE != "source":
+                exact32 = node.v_bits <= 24 and self.in_bound(name) < 2 ** 24
+                self.state_dtype[name] = torch.float32 if exact32 else torch.float64
 
     def synapse(self, name, now, prev, out):
         """Output of synapse `name` given spiking outputs this step (`now`), last step (`prev`)
@@ -182,11 +122,11 @@ class _Runner:
         self.end_step(ys)
         return now
 
-    def settle(self, prev):
+    def settle(self, prev, max_settle=None):
         """CaLIF settle phase, layer by layer in topological order (docs/ir-format.md, "Ca-LIF
         settle phase"): a layer absorbs the spikes still in flight from the window (delay 1)
         and all settle spikes of the layers before it, then fires one rounding spike per settle
-        step until none fires."""
+        step until none fires, at most `settle_cap(...)` steps per layer (SimulationError beyond)."""
         net, g = self.net, self.graph
         settle_y = {n: torch.zeros((self.batch, *g.nodes[n].shape), dtype=net.state_dtype[n])
                     for n in g.neurons}
@@ -209,23 +149,44 @@ class _Runner:
             self.end_step({})
             if node.ROLE == "readout":
                 continue
-            while True:
+            cap = settle_cap(n, st, max_settle)
+            for fired in range(cap + 1):
                 V0, S0 = st["V"], st["S"]
                 y = settle_calif(node, st)
                 if not bool(y.any()):
                     st["V"], st["S"], st["changed"] = V0, S0, None
                     break
+                if fired == cap:
+                    raise SimulationError(
+                        f"node '{n}': the Ca-LIF settle phase still fires after its cap of {cap} "
+                        f"settle steps (step {self.nstep}); a settle rule that cannot settle, or "
+                        f"raise max_settle")
                 settle_y[n] += y
                 self.end_step({n: y})
 
 
-def run(graph, x, steps, record=True, device=None):
+def settle_cap(name, st, max_settle=None):
+    """Settle steps layer `name` may take: `max_settle` if given, else the default
+    1 + max(|V| // theta) over its neurons as the settle phase starts (each settle spike moves
+    V by theta toward 0 and the rule stops within theta/2 of 0, so a sound rule needs no more)."""
+    if max_settle is not None:
+        if int(max_settle) < 0:
+            raise SimulationError(f"node '{name}': max_settle must be >= 0, not {max_settle!r}")
+        return int(max_settle)
+    if not st["V"].numel():
+        return 1
+    return 1 + int(torch.floor(st["V"].abs() / st["theta"]).max())
+
+
+def run(graph, x, steps, record=True, device=None, max_settle=None):
     """Run `graph` for `steps` steps on integer input `x` ((batch, *shape), or a dict per Source).
 
     Returns a Trace. With `record=False` only final states, spike counts and t_eq are kept.
     A CaLIF network runs its window (steps must equal the nodes' T) and then its settle phase,
     which appends settle steps to the trace. `device` ("cpu" default, "cuda", "cuda:1"): where
     the tensors live; the dtypes and the results are the same everywhere (see `_devices`).
+    `max_settle`: settle steps a Ca-LIF layer may fire before SimulationError (default None:
+    1 + max |V| // theta of the layer when its settle phase starts, see `settle_cap`).
     """
     net = graph if isinstance(graph, Network) else Network(graph)
     graph = net.graph
@@ -239,7 +200,7 @@ def run(graph, x, steps, record=True, device=None):
             for t in range(steps):
                 prev = r.step(q, t, prev)
             if net.calif_T:
-                r.settle(prev)
+                r.settle(prev, max_settle)
         if net.calif_T:
             settled = torch.ones(batch, dtype=torch.bool)
         else:
