@@ -8,7 +8,7 @@ __all__ = [
     "HwsnnError", "IRError", "IRFormatError", "ShapeError", "RangeError",
     "ConversionError", "UnsupportedLayerError", "TraceError", "CompileError",
     "SimulationError", "BackendError", "BackendUnavailableError", "MismatchError",
-    "TargetError", "MappingError", "ClusterError",
+    "TargetError", "MappingError", "ClusterError", "NIRError",
 ]
 
 
@@ -74,3 +74,7 @@ class MappingError(HwsnnError):
 
 class ClusterError(HwsnnError):
     """Sharded work failed: Ray missing, a shard failed twice, a cluster address unreachable."""
+
+
+class NIRError(HwsnnError):
+    """A NIR file cannot be read or imported/exported: names the file, node and key."""
