@@ -17,7 +17,8 @@ from ._params import is_int
 
 __all__ = [
     "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten",
-    "STBIF", "IF", "ILIF", "CaLIF", "MaxPool2d", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS",
+    "STBIF", "IF", "ILIF", "CaLIF", "MaxPool2d", "CUBALIF", "Readout", "NODE_TYPES", "SYNAPSES",
+    "NEURONS",
     "ENCODINGS", "pool_out_shape",
 ]
 
@@ -114,23 +115,27 @@ class Source(Node):
 
 @dataclass(frozen=True, eq=False)
 class Dense(Node):
-    """out[o] = sum_i W[o, i] * in[i]; W is (out, in), signed `w_bits` wide."""
+    """out[o] = floor(2^w_exp * sum_i W[o, i] * in[i]); W is (out, in), signed `w_bits` wide.
+    `w_exp` (Loihi's weight exponent, shifts the sum) is 0 except into CUBALIF nodes."""
 
     W: np.ndarray
     w_bits: int = 8
+    w_exp: int = 0
     ARRAYS = NARROW = ("W",)
     ROLE = "synapse"
 
 
 @dataclass(frozen=True, eq=False)
 class Conv2d(Node):
-    """2-D cross-correlation; W is (C_out, C_in / groups, kh, kw), signed `w_bits` wide."""
+    """2-D cross-correlation; W is (C_out, C_in / groups, kh, kw), signed `w_bits` wide; the sum
+    times 2^w_exp, floored, as Dense."""
 
     W: np.ndarray
     stride: tuple = (1, 1)
     padding: tuple = (0, 0)
     groups: int = 1
     w_bits: int = 8
+    w_exp: int = 0
     ARRAYS = NARROW = ("W",)
     ROLE = "synapse"
 
@@ -299,6 +304,29 @@ class MaxPool2d(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class CUBALIF(Node):
+    """Loihi's current-based LIF, bit for bit as Lava's PyLifModelBitAcc (docs/ir-format.md).
+    u, v are 24-bit; du, dv 12-bit decays; per step, I = sum of the synapses (delay-1 edges):
+
+    u = wrap24(trunc0(u * (4095 - du) / 2^12) + I * 2^6)      (du = 4095: no current state)
+    v = sat24(trunc0(v * (4096 - dv) / 2^12) + u + bias_mant * 2^bias_exp)
+    y = 1 if v > vth * 2^6;  v = 0 where y
+    trunc0 rounds toward zero; wrap24 subtracts 2^24 once above 2^23, adds it once at or below
+    -2^23; sat24 clips to [-(2^23 - 1), 2^23 - 1]. S counts spikes. Starts u = v = 0."""
+
+    shape: tuple
+    vth: int
+    du: int = 0
+    dv: int = 0
+    bias_mant: np.ndarray = 0
+    bias_exp: np.ndarray = 0
+    v_bits: int = 24
+    s_bits: int = 24
+    ARRAYS = ("bias_mant", "bias_exp")
+    ROLE = "neuron"
+
+
+@dataclass(frozen=True, eq=False)
 class Readout(Node):
     """Integrates only: V = V + I (or V = 2V + I while its ILIF input generates, `horner`)."""
 
@@ -309,6 +337,7 @@ class Readout(Node):
 
 
 NODE_TYPES = {cls.__name__: cls for cls in (
-    Source, Dense, Conv2d, SumPool2d, Scale, Flatten, STBIF, IF, ILIF, CaLIF, MaxPool2d, Readout)}
+    Source, Dense, Conv2d, SumPool2d, Scale, Flatten, STBIF, IF, ILIF, CaLIF, MaxPool2d, CUBALIF,
+    Readout)}
 SYNAPSES = tuple(c for c in NODE_TYPES.values() if c.ROLE == "synapse")
 NEURONS = tuple(c for c in NODE_TYPES.values() if c.ROLE == "neuron")

@@ -81,13 +81,14 @@ S_BITS = Int(2, MAX_V_BITS)
 W_BITS = Int(2, MAX_W_BITS)
 STEPS = Int(1, MAX_STEPS)
 COUNT = Int(0, (1 << (MAX_V_BITS - 1)) - 1)   # s_max (0 = unbounded for IF, CaLIF)
+W_EXP = Int(-8, 7)                            # Loihi's weight exponent (CUBALIF inputs only)
 
 PARAMS = {
     "Source": {"shape": SHAPE, "encoding": Choice(("analog", "rate", "bits")), "R": STEPS,
                "T": Int(0, MAX_STEPS), "x_bits": W_BITS},
-    "Dense": {"w_bits": W_BITS},
+    "Dense": {"w_bits": W_BITS, "w_exp": W_EXP},
     "Conv2d": {"stride": Ints(1, MAX_DIM, 2), "padding": Ints(0, MAX_DIM, 2),
-               "groups": Int(1, MAX_DIM), "w_bits": W_BITS},
+               "groups": Int(1, MAX_DIM), "w_bits": W_BITS, "w_exp": W_EXP},
     "SumPool2d": {"kernel": Ints(1, MAX_DIM, 2), "stride": Ints(1, MAX_DIM, 2)},
     "Scale": {"w_bits": W_BITS},
     "Flatten": {},
@@ -100,6 +101,8 @@ PARAMS = {
     "MaxPool2d": {"shape": SHAPE, "in_shape": Ints(1, MAX_DIM, 3), "kernel": Ints(1, MAX_DIM, 2),
                   "stride": Ints(1, MAX_DIM, 2), "padding": Ints(0, MAX_DIM, 2), "ceil_mode": Flag(),
                   "s_bits": S_BITS},
+    "CUBALIF": {"shape": SHAPE, "vth": Int(0, (1 << 17) - 1), "du": Int(0, 4095),
+                "dv": Int(0, 4095), "v_bits": Int(24, 24), "s_bits": S_BITS},
     "Readout": {"shape": SHAPE, "v_bits": V_BITS, "horner": Flag()},
 }
 

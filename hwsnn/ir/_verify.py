@@ -7,8 +7,9 @@ import numpy as np
 
 from ..errors import IRError
 from ._bits import fits, int_range
-from ._nodes import (NODE_TYPES, CaLIF, Conv2d, Dense, Flatten, IF, MaxPool2d, STBIF, Scale, Source,
-                     SumPool2d, pool_out_shape)
+from ._nodes import (NODE_TYPES, CUBALIF, CaLIF, Conv2d, Dense, Flatten, IF, MaxPool2d, STBIF,
+                     Scale, Source, SumPool2d, pool_out_shape)
+from ._loihi import BIAS_EXP_RANGE, BIAS_MANT_RANGE, loihi_weight_error
 from ._params import MAX_NEURONS, MAX_V_BITS, PARAMS, param_error, show
 
 __all__ = ["verify", "out_shape", "MAX_V_BITS"]
@@ -85,12 +86,41 @@ def _check_params(name, node):
         except ValueError:
             _fail(name, f"{field} of shape {arr.shape} must broadcast to the node shape {node.shape}")
         _check_fits(name, field, arr, node.v_bits)
+    if isinstance(node, CUBALIF):
+        _check_cubalif(name, node)
+        return
     if node.ROLE == "neuron" and np.any(node.theta <= 0):
         _fail(name, f"theta must be > 0, not min {int(node.theta.min())}")
     if isinstance(node, STBIF):
         _check_fits(name, "s_min/s_max", [node.s_min, node.s_max], node.s_bits)
     if isinstance(node, (IF, CaLIF)):
         _check_fits(name, "s_max", [node.s_max], node.s_bits)
+
+
+def _check_cubalif(name, node):
+    """Lava's LIF registers: bias_mant signed 13 bits, bias_exp unsigned 3 bits."""
+    for field, (lo, hi) in (("bias_mant", BIAS_MANT_RANGE), ("bias_exp", BIAS_EXP_RANGE)):
+        arr = getattr(node, field)
+        if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+            _fail(name, f"{field} must lie in [{lo}, {hi}], not values in "
+                        f"[{int(arr.min())}, {int(arr.max())}]")
+
+
+def _check_loihi_inputs(graph):
+    """A synapse ending in a CUBALIF is a Dense or Conv2d whose W Lava's fixed-point Dense uses
+    unchanged; w_exp != 0 only on a synapse that feeds CUBALIF nodes alone."""
+    for e in graph.edges:
+        src, dst = graph.nodes[e.src], graph.nodes[e.dst]
+        if isinstance(dst, CUBALIF):
+            if not isinstance(src, (Dense, Conv2d)):
+                raise IRError(f"edge {show(e.src)} -> {show(e.dst)}: a CUBALIF takes input only "
+                              f"through Dense or Conv2d synapses, not a {src.type}")
+            err = loihi_weight_error(src.W)
+            if err:
+                _fail(e.src, f"W feeds CUBALIF {e.dst!r}: {err}")
+        elif getattr(src, "w_exp", 0) != 0:
+            _fail(e.src, f"w_exp must be 0 on a synapse that feeds a {dst.type} ({e.dst!r}), not "
+                         f"{src.w_exp}; only CUBALIF inputs have a weight exponent")
 
 
 def _check_maxpool(name, node):
@@ -150,10 +180,13 @@ def verify(graph):
                           f"expected one of {sorted(NODE_TYPES)}")
         _check_params(name, node)
     _check_edges(graph)
+    _check_loihi_inputs(graph)
     if not graph.sources:
         raise IRError(f"graph {graph.name!r} has no Source node")
-    if not graph.readouts:
-        raise IRError(f"graph {graph.name!r} has no Readout node")
+    cuba_only = graph.neurons and all(isinstance(graph.nodes[n], CUBALIF) for n in graph.neurons)
+    if not graph.readouts and not cuba_only:
+        raise IRError(f"graph {graph.name!r} has no Readout node (only a graph whose neurons "
+                      f"are all CUBALIF may end in spikes)")
     ins = {n: [] for n in graph.nodes}
     outs = {n: 0 for n in graph.nodes}
     for e in graph.edges:

@@ -47,11 +47,14 @@ def base_graph():
                       v_bits=24),
         "d3": ir.Dense(W((3, 5), 7), w_bits=4),
         "out": ir.Readout((3,), v_bits=20, horner=False),
+        "dq": ir.Dense(2 * W((4, 5), 100), w_bits=9, w_exp=-2),
+        "cu": ir.CUBALIF((4,), vth=300, du=4095, dv=17, bias_mant=[-4096, 0, 5, 4095],
+                         bias_exp=np.array([7, 0, 3, 1]), v_bits=24, s_bits=16),
     }
     edges = [ir.Edge("in", "c", 1), ir.Edge("c", "n1"), ir.Edge("n1", "p"), ir.Edge("p", "n2"),
              ir.Edge("n2", "f", 1), ir.Edge("f", "d"), ir.Edge("d", "n3"), ir.Edge("n3", "d2", 1),
              ir.Edge("n3", "sc"), ir.Edge("d2", "n4"), ir.Edge("sc", "n4"), ir.Edge("n4", "d3"),
-             ir.Edge("d3", "out")]
+             ir.Edge("d3", "out"), ir.Edge("n3", "dq", 1), ir.Edge("dq", "cu")]
     return ir.Graph(nodes, edges, "fuzz-base", {"note": "every node type", "levels": [1, 2]})
 
 
@@ -160,6 +163,8 @@ def _param_mutations(header, rng):
             bad = [v for v in BAD_VALUES if not (flag and isinstance(v, bool))]
             if pname == "s_min":
                 bad = [v for v in bad if v not in (-1, 0)]
+            if pname in ("w_exp", "du", "dv", "vth"):
+                bad = [v for v in bad if v not in (-1, 0)]  # valid exponents, decays, thresholds
             if pname == "s_max" or (pname == "T" and node["type"] == "Source"):
                 bad = [v for v in bad if v != 0]  # 0 is a valid s_max and analog T
             for v in rng.sample(bad, 3):
