@@ -67,7 +67,7 @@ def main():
     train_float(model, train, args.epochs, args.lr)
     float_acc = evaluate(model, test)
     calib = torch.as_tensor(xtr, dtype=torch.float32) * DIGITS_INPUT_SCALE
-    qann = convert(model, DIGITS_INPUT_SHAPE, levels=args.levels, calib=calib)
+    qann = convert(model, DIGITS_INPUT_SHAPE, levels=args.levels, calib=calib, pool="avg")
     ptq_acc = evaluate(qann, test)
     finetune(qann, train, epochs=args.qat_epochs, lr=args.qat_lr, progress=sys.stderr.isatty())
     qann_acc = evaluate(qann, test)

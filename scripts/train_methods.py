@@ -31,7 +31,7 @@ STEPS = (1, 2, 4, 8, 16, 32, 64)
 def train_act(kind, model, xtr, ytr, xte, yte, epochs, seed):
     torch.manual_seed(seed)
     calib = torch.as_tensor(xtr, dtype=torch.float32) / 16
-    q = convert(model, DIGITS_INPUT_SHAPE, levels=8, calib=calib)
+    q = convert(model, DIGITS_INPUT_SHAPE, levels=8, calib=calib, pool="avg")
     q = swap_activations(q, kind, **ACT_KW[kind])
     before = accuracy(q, xte, yte)
     train_qann(q, digits_loader(xtr, ytr, seed=seed), epochs, lr=1e-3)

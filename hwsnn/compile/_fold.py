@@ -96,6 +96,20 @@ def _compose(qann, first, op):
               {"module": m, "composed": (first.name, op.name)})
 
 
+def _pool_input(st, op, value):
+    """The one term a max pool reads: the counts of a Q-ReLU, another max pool or a
+    non-negative input, with no op or bias between (the IR's MaxPool2d reads spikes)."""
+    t = value.terms[0] if len(value.terms) == 1 else None
+    src_ok = t is not None and (t.src in st.scales or t.src in st.pools
+                                or (t.src == "input" and st.options.input_range[0] >= 0))
+    if not src_ok or t.ops or bool(value.bias.any()):
+        raise CompileError(f"layer '{op.name}': an exact max pool must read a ReLU, another max "
+                           f"pool or a non-negative input directly (nothing between); convert "
+                           f"with pool='avg' to make it an average pool")
+    st.pools.add(op.name)
+    return t
+
+
 def fold_scales(st):
     """Walk the ops: input -> Term(Source, s_in); linear ops extend every term of their input;
     add concatenates; a Q-ReLU (or the output) closes a pre-activation: it becomes a neuron
@@ -124,6 +138,10 @@ def fold_scales(st):
             st.pending.append((op.name, "neuron", ins[0], s))
             st.scales[op.name] = s
             st.values[op.name] = Value([Term(op.name, s)], torch.zeros((), dtype=torch.float64), op.shape)
+        elif op.kind == "maxpool":
+            t = _pool_input(st, op, ins[0])
+            st.pending.append((op.name, "maxpool", ins[0], t.scale))
+            st.values[op.name] = Value([Term(op.name, t.scale)], torch.zeros((), dtype=torch.float64), op.shape)
         elif op.kind == "output":
             st.pending.append(("output", "readout", ins[0], None))
         else:

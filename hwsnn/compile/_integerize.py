@@ -190,6 +190,16 @@ def _bias_neurons(st, target, b_int, wbits):
     return True
 
 
+def _maxpool(st, name, value):
+    """IR MaxPool2d straight on its input's spikes (s_bits set by the range analysis)."""
+    op = st.qann.ops[[o.name for o in st.qann.ops].index(name)]
+    a = op.attrs
+    st.nodes[name] = ir.MaxPool2d(tuple(op.shape), tuple(value.shape), a["kernel"], a["stride"],
+                                  a["padding"], a["ceil_mode"])
+    st.edges.append(ir.Edge(value.terms[0].src, name))
+    st.layers[name] = {"kind": "maxpool", "scale": value.terms[0].scale, "unit": None, "theta": None}
+
+
 def integerize(st):
     """Build every neuron / readout node with its integer synapse chains and bias."""
     o = st.options
@@ -201,6 +211,9 @@ def integerize(st):
     lo, hi = o.input_range
     st.nodes["input"] = ir.Source(q.input_shape, "analog", R=1, x_bits=ir.bits_for(min(lo, 0), max(hi, 0)))
     for name, kind, value, s in st.pending:
+        if kind == "maxpool":
+            _maxpool(st, name, value)
+            continue
         u_min = max((_term_umin(q, t, wmax) for t in value.terms), default=0.0)
         if kind == "neuron":
             theta = choose_theta(s, u_min, o.thresholds, o.max_theta)

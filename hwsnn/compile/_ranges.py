@@ -22,11 +22,16 @@ ILIF: accumulate A = Horner prefix of I (+ bias) in [Z_lo + min(b, 0), Z_hi + ma
 generate V = 2V - y*theta (y = 1 only if 2V >= theta, leaving V >= 0) stays within
 [2^T min(A_lo, 0), 2^T max(A_hi, 0)], the transient 2V included.
 Readout (also horner): V = Z. Bounds are exact integers in float64 (below 2^52, else RangeError).
+MaxPool2d: its input counts C (V) lie in its input's cumulative interval, its window maxima S
+in [max of the window's lows, max of the window's highs] (a padded position counts 0); one
+s_bits register holds both.
 """
 
 from dataclasses import replace
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .. import ir
 from ..errors import CompileError, RangeError
@@ -80,6 +85,23 @@ def _neuron(name, node, zlo, zhi):
     return vlo, vhi, slo, shi
 
 
+def _pool_max(node, a):
+    """Max over each window of `a` (broadcast to in_shape; positions outside count 0)."""
+    C, H, W = node.in_shape
+    _, Ho, Wo = node.shape
+    (kh, kw), (sh, sw), (ph, pw) = node.kernel, node.stride, node.padding
+    x = torch.as_tensor(np.broadcast_to(a, node.in_shape).copy(), dtype=torch.float64)
+    right = max(0, (Wo - 1) * sw + kw - W - 2 * pw)  # ceil-mode overhang
+    bottom = max(0, (Ho - 1) * sh + kh - H - 2 * ph)
+    x = F.pad(x[None], (pw, pw + right, ph, ph + bottom))
+    return F.max_pool2d(x, (kh, kw), (sh, sw))[0, :, :Ho, :Wo].numpy()
+
+
+def _maxpool(node, lo, hi):
+    """(C, S) intervals of a MaxPool2d whose input counts lie in [lo, hi]."""
+    return (lo, hi), (_pool_max(node, lo), _pool_max(node, hi))
+
+
 def bounds(graph, input_range):
     """Interval analysis of `graph` (module docstring) for Source values in `input_range`.
 
@@ -98,6 +120,13 @@ def bounds(graph, input_range):
             src = ins[0].src
             shapes[name] = out_shape(name, node, shapes[src])
             cum[name] = synapse_interval(name, node, *cum[src], shapes[src])
+            continue
+        if isinstance(node, ir.MaxPool2d):
+            (clo, chi), cum[name] = _maxpool(node, *cum[ins[0].src])
+            shapes[name] = node.shape
+            check_limit(name, "max-pool count", *cum[name])
+            regs[name] = {"V": (int(np.min(clo)), int(np.max(chi))),
+                          "S": (int(np.min(cum[name][0])), int(np.max(cum[name][1])))}
             continue
         if not ins:
             raise CompileError(f"node '{name}': no synapse ends in this {node.type}")
@@ -123,6 +152,9 @@ def register_bounds(graph, input_range):
 def _widths(node, reg):
     """(v_bits, s_bits or None, V bound) that hold the register bound and the node's arrays."""
     lo, hi = reg["V"]
+    if isinstance(node, ir.MaxPool2d):  # one width for the input counts and the maxima
+        lo, hi = min(lo, reg["S"][0]), max(hi, reg["S"][1])
+        return None, ir.bits_for(lo, hi), (lo, hi)
     arrays = [a for a in node.arrays().values() if a.size]
     lo = min([lo] + [int(a.min()) for a in arrays])
     hi = max([hi] + [int(a.max()) for a in arrays])
@@ -139,6 +171,7 @@ def fit_widths(graph, input_range):
     for name, reg in regs.items():
         v_bits, s_bits, _ = _widths(nodes[name], reg)
         kw = {"v_bits": v_bits} if s_bits is None else {"v_bits": v_bits, "s_bits": s_bits}
+        kw = {k: v for k, v in kw.items() if v is not None}  # a MaxPool2d has s_bits only
         nodes[name] = replace(nodes[name], **kw)
     return ir.Graph(nodes, list(graph.edges), graph.name, dict(graph.meta))
 
@@ -152,6 +185,9 @@ def analyze_ranges(st):
     for name, reg in regs.items():
         node = g.nodes[name]
         need, s_bits, (alo, ahi) = _widths(node, reg)
+        if isinstance(node, ir.MaxPool2d):
+            g.nodes[name] = replace(node, s_bits=s_bits)
+            continue
         if fixed is not None and name in st.layers:
             if need > fixed:
                 rlo, rhi = ir.int_range(fixed)

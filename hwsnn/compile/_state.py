@@ -16,7 +16,7 @@ __all__ = ["Term", "Value", "Lowering", "Options"]
 
 @dataclass
 class Term:
-    src: str                 # IR node emitting the counts (Source or neuron)
+    src: str                 # IR node emitting the counts (Source, neuron or MaxPool2d)
     scale: float             # float value of one count of src
     ops: list = field(default_factory=list)   # QANN ops (conv, linear, avgpool, flatten), in order
 
@@ -64,6 +64,7 @@ class Lowering:
     values: dict = field(default_factory=dict)     # QANN op name -> Value
     scales: dict = field(default_factory=dict)     # neuron / readout IR name -> output scale s
     pending: list = field(default_factory=list)    # (IR name, kind, Value, s_out) to integerize
+    pools: set = field(default_factory=set)        # IR names of the max pools
     nodes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
     layers: dict = field(default_factory=dict)     # IR name -> per-layer info for the report

@@ -1,7 +1,8 @@
 """Weights files: a float model's state dict plus, optionally, its fine-tuned QANN.
 
 Layout (safetensors): the float model's keys as they are, the QANN's keys under "qann.",
-metadata {"levels": n, "input_scale": s_in, "input_range": "lo,hi"}. Also reads .pt/.pth
+metadata {"levels": n, "input_scale": s_in, "input_range": "lo,hi", "pool": "max" or "avg"}
+(a file without "pool" holds an average-pool QANN, as every file before exact max pooling). Also reads .pt/.pth
 state dicts with torch.load(weights_only=True) (never unpickles code).
 """
 
@@ -28,6 +29,7 @@ def save_weights(path, model, qann=None, metadata=None):
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     if qann is not None:
         meta.setdefault("levels", str(qann.levels))
+        meta.setdefault("pool", getattr(qann, "pool", "max"))
     tmp = f"{path}.tmp{os.getpid()}"
     save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
@@ -73,7 +75,7 @@ def load_weights(model, path, input_shape, levels=None):
     n = int(meta.get("levels", levels or 8))
     if levels is not None and int(levels) != n:
         raise ConversionError(f"weights file '{path}' holds a QANN with {n} levels, not {levels}")
-    qann = convert(model, input_shape, levels=n)
+    qann = convert(model, input_shape, levels=n, pool=meta.get("pool", "avg"))  # files before "pool": avg
     try:
         qann.load_state_dict(qkeys, strict=True)
     except RuntimeError as exc:

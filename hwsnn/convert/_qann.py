@@ -1,16 +1,19 @@
 """The QANN: a traced network reduced to a few operation kinds, run by a small interpreter.
 
-Kinds: input, conv, linear (BatchNorm already fused), avgpool, flatten, add, qrelu, output.
+Kinds: input, conv, linear (BatchNorm already fused), avgpool, maxpool, flatten, add, qrelu, output;
+cat (channel concatenation), channels (a channel map), affine (a BatchNorm that could not fuse).
 Every op keeps its module path (`name`) so errors and IR nodes name the user's layers.
 """
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 __all__ = ["Op", "QANN", "KINDS", "module_key"]
 
-KINDS = ("input", "conv", "linear", "avgpool", "flatten", "add", "qrelu", "output")
+KINDS = ("input", "conv", "linear", "avgpool", "maxpool", "flatten", "add", "qrelu", "output",
+         "cat", "channels", "affine")
 
 
 @dataclass
@@ -57,6 +60,8 @@ class QANN(nn.Module):
                 env[op.name] = x
             elif op.kind == "add":
                 env[op.name] = env[op.inputs[0]] + env[op.inputs[1]]
+            elif op.kind == "cat":  # channel concatenation
+                env[op.name] = torch.cat([env[n] for n in op.inputs], 1)
             elif op.kind == "output":
                 env[op.name] = env[op.inputs[0]]
                 out = env[op.name]

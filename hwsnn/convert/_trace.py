@@ -1,10 +1,14 @@
 """Trace a float model with torch.fx and morph it into a QANN.
 
-Rules: BatchNorm fused into the preceding Conv2d/Linear; MaxPool2d (and adaptive pools that
-tile evenly) become average pools (zero padding allowed: inputs are >= 0 after a ReLU); ReLU
+Rules: BatchNorm fused into the preceding Conv2d/Linear; MaxPool2d (and AdaptiveMaxPool2d that
+tiles evenly) stays an exact max pool (`pool="max"`, the default; ceil_mode allowed) or becomes an
+average pool (`pool="avg"`, the papers' swap); AvgPool2d (and adaptive average pools that tile
+evenly) stay average pools (zero padding allowed: inputs are >= 0 after a ReLU); ReLU
 (module, F.relu, torch.relu, Tensor.relu) and ReLU6 become a Q-ReLU with `levels` levels;
 Dropout and Identity vanish; Flatten (and view/reshape to (batch, -1)), residual adds pass
-through. Anything else: UnsupportedLayerError naming the op.
+through; a BatchNorm that cannot fuse stays a per-channel affine op (the compiler folds it);
+channel concatenation, channel maps and spatial means: see _channels.py. Anything else:
+UnsupportedLayerError naming the op.
 
 Op names (and so IR node names) are the model's module paths. A module called at several
 sites gets one op per call: the first call is named `path`, the k-th further call `path.k`
@@ -22,6 +26,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..errors import ConversionError, ShapeError, TraceError, UnsupportedLayerError
+from ._channels import CeilAvgPool, affine_op, ceil_extra, channel_rule
 from ._qann import QANN, Op, module_key
 from ._qrelu import QReLU
 
@@ -29,7 +34,8 @@ __all__ = ["convert", "trace", "fuse_bn", "SUPPORTED"]
 
 SUPPORTED = ("Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d", "ReLU", "ReLU6", "MaxPool2d",
              "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten", "Dropout", "Identity",
-             "x + y", "torch.add", "F.relu", "torch.relu", "torch.flatten", "view/reshape to flat")
+             "x + y", "torch.add", "F.relu", "torch.relu", "torch.flatten", "view/reshape to flat",
+             "torch.cat on channels", "channel chunk/split/shuffle", "mean over H, W")
 _PASS = (nn.Dropout, nn.Identity)
 _MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.MaxPool2d,
             nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten) + _PASS
@@ -73,6 +79,8 @@ class _ShapeRecorder(fx.Interpreter):
             out = self.env[n] = self.run_node(n)
             if isinstance(out, torch.Tensor):
                 n.meta["hwsnn_shape"] = tuple(out.shape[1:])
+            elif not (isinstance(out, (tuple, list)) and any(isinstance(o, torch.Tensor) for o in out)):
+                n.meta["hwsnn_const"] = out  # a size or int: layout ops read it (_channels.py)
 
 
 def fuse_bn(layer, bn):
@@ -130,12 +138,13 @@ def _unsupported(path, what):
 
 
 class _Builder:
-    def __init__(self, gm, levels, share=False):
-        self.gm, self.levels, self.share = gm, levels, share
+    def __init__(self, gm, levels, share=False, pool="max"):
+        self.gm, self.levels, self.share, self.max_pool = gm, levels, share, pool == "max"
         self.mods = dict(gm.named_modules())
         self.ops, self.modules, self.alias = [], {}, {}
         self.calls, self.taken = {}, {"input", "output"}
         self.up = {}  # fx node name -> (C, in_hw, out_hw, flat) of an enlarging adaptive pool
+        self.layout = {}  # fx node name -> (base fx node, layout chain) not yet a channel map
 
     def site(self, node):
         """The op name of fx `node` (see the module docstring), given once per node."""
@@ -195,16 +204,31 @@ class _Builder:
     def op(self, name):
         return next(op for op in self.ops if op.name == name)
 
-    def pool(self, node, what, inp, kernel, stride, padding=0, ceil=False, dilation=1):
+    def pool(self, node, what, inp, kernel, stride, padding=0, ceil=False, dilation=1, is_max=False):
         path = self.site(node)
         kernel, padding = _pair(kernel), _pair(padding)
-        if ceil or _pair(dilation) != (1, 1) or padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
-            raise UnsupportedLayerError(f"layer '{path}' ({what}): dilation 1, ceil_mode False and "
-                                        f"padding <= kernel/2 are required, not dilation={dilation}, "
-                                        f"ceil_mode={ceil}, padding={padding}")
+        if is_max and self.max_pool:
+            return self.maxpool(node, what, inp, kernel, stride, padding, ceil, dilation)
+        if _pair(dilation) != (1, 1) or padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+            raise UnsupportedLayerError(f"layer '{path}' ({what}): dilation 1 and padding <= kernel/2 "
+                                        f"are required, not dilation={dilation}, padding={padding}")
         stride = kernel if stride is None or stride == [] else _pair(stride)
+        extra = ceil_extra(_shape(node.args[0])[1:], _shape(node)[1:], kernel, stride, padding)
+        if ceil and any(extra):  # windows past the padded input: see CeilAvgPool
+            return self.add(node, "avgpool", [inp], CeilAvgPool(kernel, stride, padding, extra), what,
+                            kernel=kernel, stride=stride, padding=padding, extra=extra)
         self.add(node, "avgpool", [inp], nn.AvgPool2d(kernel, stride, padding), what,
                  kernel=kernel, stride=stride, padding=padding)
+
+    def maxpool(self, node, what, inp, kernel, stride, padding, ceil, dilation):
+        """An exact max pool (IR MaxPool2d over the Q-ReLU's spike counts)."""
+        path = self.site(node)
+        if _pair(dilation) != (1, 1) or padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+            raise UnsupportedLayerError(f"layer '{path}' ({what}): dilation 1 and padding <= kernel/2 "
+                                        f"are required, not dilation={dilation}, padding={padding}")
+        stride = kernel if stride is None or stride == [] else _pair(stride)
+        self.add(node, "maxpool", [inp], nn.MaxPool2d(kernel, stride, padding, ceil_mode=bool(ceil)),
+                 what, kernel=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil))
 
     def adaptive(self, node, what, inp, out_size):
         path = self.site(node)
@@ -225,15 +249,13 @@ class _Builder:
         if k == (1, 1):
             self.alias[node.name] = inp
             return
-        self.pool(node, what, inp, k, k)
+        self.pool(node, what, inp, k, k, is_max="max" in what.lower())
 
     def batchnorm(self, node, mod, inp):
         path = self.site(node)
         prev = self.op(inp)
         if prev.kind not in ("conv", "linear") or len(node.args[0].users) > 1 or prev.attrs.get("bn"):
-            raise UnsupportedLayerError(f"layer '{path}' ({type(mod).__name__}) must directly follow "
-                                        f"a Conv2d or Linear used only by it, not '{prev.name}' "
-                                        f"({prev.source or prev.kind})")
+            return affine_op(self, node, mod, inp)  # folded per term by the compiler
         if self.share:  # the layer holds the model's tensors: fold into a copy
             self.modules[prev.name] = _copy(self.modules[prev.name])
         _fold_bn_(self.modules[prev.name], mod)  # our own copy of the layer
@@ -266,7 +288,7 @@ class _Builder:
         elif isinstance(mod, nn.ReLU):
             self.qrelu(node, inp, what)
         elif isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-            kw = {"dilation": mod.dilation} if isinstance(mod, nn.MaxPool2d) else {}
+            kw = {"dilation": mod.dilation, "is_max": True} if isinstance(mod, nn.MaxPool2d) else {}
             if isinstance(mod, nn.AvgPool2d) and not mod.count_include_pad and mod.padding:
                 raise _unsupported(path, what + " with count_include_pad=False")
             self.pool(node, what, inp, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, **kw)
@@ -316,6 +338,8 @@ class _Builder:
         self.add(node, "flatten", [inp], nn.Flatten(1), what)
 
     def function(self, node):
+        if channel_rule(self, node):
+            return
         f, args = node.target, node.args
         fname = getattr(f, "__name__", str(f))
         path = self.site(node)
@@ -334,7 +358,8 @@ class _Builder:
         elif f in (F.max_pool2d, F.avg_pool2d):
             kw = dict(zip(("kernel", "stride", "padding"), args[1:]), **node.kwargs)
             self.pool(node, fname, self.src(args[0], node), kw.get("kernel", kw.get("kernel_size")),
-                      kw.get("stride"), kw.get("padding", 0), kw.get("ceil_mode", False))
+                      kw.get("stride"), kw.get("padding", 0), kw.get("ceil_mode", False),
+                      kw.get("dilation", 1), is_max=f is F.max_pool2d)
         elif f in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
             self.adaptive(node, fname, self.src(args[0], node),
                           args[1] if len(args) > 1 else node.kwargs["output_size"])
@@ -343,8 +368,8 @@ class _Builder:
 
     def method(self, node):
         m, args = node.target, node.args
-        if m == "size":
-            return  # only feeds view/reshape arguments
+        if m == "size" or channel_rule(self, node):
+            return  # a size only feeds view/reshape arguments
         path = self.site(node)
         if m == "relu":
             self.qrelu(node, self.src(args[0], node), "Tensor.relu")
@@ -384,7 +409,7 @@ def _pair(v):
     return (int(v), int(v))
 
 
-def convert(model, input_shape, levels=8, calib=None, name=None, share_weights=False):
+def convert(model, input_shape, levels=8, calib=None, name=None, share_weights=False, pool="max"):
     """QANN of float `model` for inputs of shape `input_shape` (C, H, W) or (N,).
 
     `levels` is n of every Q-ReLU. `calib` (a float batch) sets each Q-ReLU's initial step s to
@@ -392,17 +417,22 @@ def convert(model, input_shape, levels=8, calib=None, name=None, share_weights=F
     the module path of a layer without a conversion rule, TraceError if fx cannot trace.
     `share_weights=True`: layers with no BatchNorm folded in keep `model`'s own weight tensors
     (no copy: a VGG-16 converts in 0.5 GB less memory); training the QANN then changes `model`.
+    `pool="max"` (default): max pools stay exact max pools (IR MaxPool2d); `pool="avg"`: they
+    become average pools, as the SpikeZIP paper does (costs accuracy).
     """
+    if pool not in ("max", "avg"):
+        raise ConversionError(f"pool must be 'max' or 'avg', not {pool!r}")
     if int(levels) != levels or not 1 <= levels <= 1 << 15:
         raise ConversionError(f"levels must be an integer in [1, 32768], not {levels!r}")
     was_training = model.training
     model.eval()
     try:
         gm = trace(model, input_shape)
-        ops, modules = _Builder(gm, int(levels), bool(share_weights)).build()
+        ops, modules = _Builder(gm, int(levels), bool(share_weights), pool).build()
     finally:
         model.train(was_training)
     qann = QANN(ops, modules, levels, input_shape, name or type(model).__name__)
+    qann.pool = pool
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
     qann.to(dtype)
     qann.eval()

@@ -39,7 +39,7 @@ def noise_p(T):
 def qc_ann(model, T, calib):
     """Phase-I QC-ANN of float `model` with T levels (thresholds from `calib`)."""
     from ..examples import DIGITS_INPUT_SHAPE
-    q = convert(model, DIGITS_INPUT_SHAPE, levels=T, calib=calib)
+    q = convert(model, DIGITS_INPUT_SHAPE, levels=T, calib=calib, pool="avg")
     return swap_activations(q, "dualphase", p=noise_p(T))
 
 

@@ -130,7 +130,7 @@ def export_major(pet, model, input_shape):
         elif isinstance(m, (nn.Conv2d, nn.Linear)):
             m.load_state_dict(src[name].state_dict())
     float_model.eval()
-    qann = convert(float_model, input_shape, levels=pet.levels[0])
+    qann = convert(float_model, input_shape, levels=pet.levels[0], pool="avg")
     steps = [m.scale.item() for m in pet.body.modules() if isinstance(m, _PathQReLU)]
     for op, s in zip(qann.qrelus, steps):
         with torch.no_grad():

@@ -42,7 +42,7 @@ def train_qann(qann, loader, epochs, lr=1e-3, loss_fn=None):
 
 def _skeleton(kind, levels, kwargs):
     from ..examples import DIGITS_INPUT_SHAPE, digits_cnn
-    q = convert(digits_cnn(), DIGITS_INPUT_SHAPE, levels=levels)
+    q = convert(digits_cnn(), DIGITS_INPUT_SHAPE, levels=levels, pool="avg")
     return swap_activations(q, kind, **kwargs) if kind != "qrelu" else q
 
 

@@ -27,14 +27,36 @@ def _randomize_bn(model):
     return model.eval()
 
 
-def test_ops_and_rules():
-    q = convert(small_cnn(), (1, 4, 4), levels=5)
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_ops_and_rules(pool):
+    q = convert(small_cnn(), (1, 4, 4), levels=5, **({} if pool == "max" else {"pool": pool}))
     kinds = [(op.name, op.kind) for op in q.ops]
-    assert kinds == [("input", "input"), ("0", "conv"), ("2", "qrelu"), ("3", "avgpool"),
+    assert kinds == [("input", "input"), ("0", "conv"), ("2", "qrelu"), ("3", f"{pool}pool"),
                      ("4", "flatten"), ("5", "linear"), ("7", "qrelu"), ("9", "linear"),
                      ("output", "output")]
     assert q.ops[3].source == "MaxPool2d"
     assert all(q.layers[op.key].levels == 5 for op in q.qrelus)
+
+
+def test_qann_with_many_levels_tracks_the_maxpool_float_model():
+    """pool="max" keeps the max pool: a 4096-level QANN is the float max-pool model up to the
+    quantization step (no max -> avg swap)."""
+    torch.manual_seed(0)
+    model = _randomize_bn(small_cnn())
+    x = torch.rand(64, 1, 4, 4)
+    q = convert(model, (1, 4, 4), levels=4096, calib=x)
+    for op in q.qrelus:
+        q.layers[op.key].scale.data *= 1.01
+    with torch.no_grad():
+        err = (q(x) - model(x)).abs().max().item()
+        spread = model(x).abs().max().item()
+    assert err < 0.01 * spread
+
+
+def test_pool_must_be_max_or_avg():
+    from hwsnn.errors import ConversionError
+    with pytest.raises(ConversionError, match="pool must be 'max' or 'avg', not 'min'"):
+        convert(small_cnn(), (1, 4, 4), pool="min")
 
 
 def test_bn_fusion_matches_conv_then_bn():
