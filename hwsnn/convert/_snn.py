@@ -57,6 +57,11 @@ class SNN(nn.Module):
                 env[op.name] = x_t
             elif op.kind == "add":
                 env[op.name] = env[op.inputs[0]] + env[op.inputs[1]]
+            elif op.kind == "cat":
+                env[op.name] = torch.cat([env[n] for n in op.inputs], 1)
+            elif op.kind == "affine":  # its bias is released like a layer's
+                m = self.layers[op.key]
+                env[op.name] = m(env[op.inputs[0]]) - m.view(m.b, env[op.inputs[0]].ndim) * (1 - share)
             elif op.kind == "output":
                 return env[op.inputs[0]]
             elif op.kind == "qrelu":
