@@ -5,8 +5,8 @@
 snnTorch's own code, not hwsnn's: 64 inputs -> Linear(64, H, bias=False) -> Leaky(H) ->
 Linear(H, 10, bias=False) -> Leaky(10); the class is the output layer's spike count (argmax,
 first on ties). Leaky neurons reset to zero in the step they fire (`reset_mechanism="zero"`,
-`reset_delay=False`: Loihi's LIF rule), with per-neuron learned beta and threshold (NIR refuses
-scalar neuron parameters). Input: pixel q in 0..16 as T = 16 evenly spaced spikes,
+`reset_delay=False`: Loihi's LIF rule), one fixed beta per layer (Loihi's dv is one per layer)
+and per-neuron learned thresholds, both as per-neuron tensors (NIR refuses scalar parameters). Input: pixel q in 0..16 as T = 16 evenly spaced spikes,
 s_t = floor((t+1)q/16) - floor(tq/16) (hwsnn's `rate` Source). Split as the digits CNN: first 1437
 train, last 360 test. Writes hwsnn/data/snntorch_digits.{safetensors,nir,json}; the .nir comes
 from snnTorch's `export_to_nir` (sample without batch axis) and nir.write.
@@ -49,7 +49,7 @@ def make_net(hidden, beta=0.9):
     grad = surrogate.fast_sigmoid(slope=10)
 
     def leaky(n):
-        return snn.Leaky(beta=torch.full((n,), beta), threshold=torch.ones(n), learn_beta=True,
+        return snn.Leaky(beta=torch.full((n,), beta), threshold=torch.ones(n), learn_beta=False,
                          learn_threshold=True, spike_grad=grad, init_hidden=True,
                          reset_mechanism="zero", reset_delay=False)
 
@@ -82,10 +82,9 @@ def train(net, x, y, epochs, seed, lr=5e-3, batch=64):
             counts = spike_counts(net, spikes[:, idx])
             torch.nn.functional.cross_entropy(counts, labels[idx]).backward()
             opt.step()
-            with torch.no_grad():  # keep Loihi-expressible parameters: 0 <= beta <= 1, thr > 0
+            with torch.no_grad():  # a positive threshold (Loihi's vth > 0)
                 for m in net:
-                    if hasattr(m, "beta"):
-                        m.beta.clamp_(0.0, 1.0)
+                    if hasattr(m, "threshold"):
                         m.threshold.clamp_(min=0.05)
         sched.step()
 
@@ -119,8 +118,8 @@ def main():
     info = {"source": "scripts/train_snntorch_digits.py (snnTorch, export_to_nir)",
             "architecture": f"Linear(64,{args.hidden},bias=False)-Leaky-Linear({args.hidden},10,"
                             "bias=False)-Leaky; class = argmax of output spike counts",
-            "neuron": "snn.Leaky(reset_mechanism='zero', reset_delay=False), per-neuron "
-                      "learned beta and threshold",
+            "neuron": "snn.Leaky(reset_mechanism='zero', reset_delay=False), beta 0.9 per "
+                      "layer, per-neuron learned threshold",
             "input": "pixel q in 0..16 as T=16 rate spikes floor((t+1)q/16)-floor(tq/16)",
             "T": T, "dt": 1e-4, "input_range": [0, 16], "hidden": args.hidden,
             "split": "sklearn load_digits: first 1437 train, last 360 test",

@@ -4,5 +4,6 @@ Loihi's CUBA-LIF neuron (docs/nir.md). Files are read with bounded h5py reads (`
 
 from ._graph import NirGraph, parse_graph
 from ._h5 import read_file
+from ._import import import_graph, import_nir
 
-__all__ = ["read_file", "parse_graph", "NirGraph"]
+__all__ = ["read_file", "parse_graph", "NirGraph", "import_nir", "import_graph"]
