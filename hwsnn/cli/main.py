@@ -22,7 +22,8 @@ def _root():
     """hwsnn: PyTorch ANN -> exact integer SNN -> golden simulator, Lava, RTL, energy."""
 
 # Each module defines register(app). Add a command by adding its module here.
-COMMANDS = ["demo", "compile", "run", "inspect", "verify", "eval", "rtl", "energy", "map", "sweep"]
+COMMANDS = ["demo", "compile", "run", "inspect", "verify", "eval", "rtl", "energy", "map", "sweep",
+            "nir"]
 
 
 def _register():
