@@ -6,13 +6,18 @@ updates st["V"], st["S"] in place, returns y (or None for a Readout) and sets st
 (per sample: did V or S change this step). Order within a step: integrate, decide, reset.
 """
 
+import numpy as np
 import torch
 
-from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Readout
+from hwsnn.ir import CUBALIF, IF, ILIF, STBIF, CaLIF, Readout
 
 from ._encode import release
 
 __all__ = ["STEP_RULES", "init_state", "settle_calif"]
+
+UV_MAX = 1 << 23   # Loihi's 24-bit u and v: u wraps beyond +-2^23, v saturates at 2^23 - 1
+DECAY_SHIFT = 12   # du, dv are 12-bit fractions of 2^12
+ACT_SHIFT = 6      # input and threshold are MSB-aligned by 6 bits (I * 2^6, vth * 2^6)
 
 
 def _param(arr, shape, dtype):
@@ -25,6 +30,8 @@ def _param(arr, shape, dtype):
 
 def init_state(node, batch, dtype=torch.float64):
     shape = (batch, *node.shape)
+    if isinstance(node, CUBALIF):
+        return _init_cubalif(node, shape)
     v0 = torch.as_tensor(getattr(node, "v0", 0), dtype=dtype).broadcast_to(node.shape)
     st = {"V": v0.expand(shape).clone(), "S": torch.zeros(shape, dtype=dtype), "dtype": dtype,
           "theta": _param(getattr(node, "theta", 1), node.shape, dtype),
@@ -163,4 +170,35 @@ def step_readout(node, st, I, t, ctx):
     return None
 
 
-STEP_RULES = {STBIF: step_stbif, IF: step_if, ILIF: step_ilif, CaLIF: step_calif, Readout: step_readout}
+def _init_cubalif(node, shape):
+    """u, v and the spike count S in int64 (every Loihi intermediate fits: |u| < 2^31)."""
+    z = torch.zeros(shape, dtype=torch.int64)
+    bias = torch.as_tensor(np.array(node.bias_mant), dtype=torch.int64) << \
+        torch.as_tensor(np.array(node.bias_exp), dtype=torch.int64)
+    return {"V": z, "U": z.clone(), "S": z.clone(), "dtype": torch.int64,
+            "bias": bias.broadcast_to(node.shape)}
+
+
+def _decay(x, keep):
+    """trunc0(x * keep / 2^12): Loihi's decay rounds the magnitude down (toward zero)."""
+    a = x * keep
+    return torch.sign(a) * (a.abs() >> DECAY_SHIFT)
+
+
+def step_cubalif(node, st, I, t, ctx):
+    """Loihi's CUBA LIF as Lava's PyLifModelBitAcc (docs/ir-format.md, "CUBALIF in detail")."""
+    u0, v0, S0 = st["U"], st["V"], st["S"]
+    x = _decay(u0, 4095 - node.du)             # Loihi adds 1 to du
+    if I is not None:
+        x = x + (I.to(torch.int64) << ACT_SHIFT)
+    u = torch.where(x > UV_MAX, x - 2 * UV_MAX, torch.where(x <= -UV_MAX, x + 2 * UV_MAX, x))
+    v = (_decay(v0, 4096 - node.dv) + u + st["bias"]).clamp_(-UV_MAX + 1, UV_MAX - 1)
+    y = (v > (node.vth << ACT_SHIFT)).to(torch.int64)
+    v = v * (1 - y)                            # reset to 0
+    st["U"], st["V"], st["S"] = u, v, S0 + y
+    st["changed"] = ((u != u0) | (v != v0) | (y != 0)).flatten(1).any(1)
+    return y
+
+
+STEP_RULES = {STBIF: step_stbif, IF: step_if, ILIF: step_ilif, CaLIF: step_calif,
+              CUBALIF: step_cubalif, Readout: step_readout}
