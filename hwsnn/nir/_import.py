@@ -146,15 +146,12 @@ def _quantize(name, parts, theta, du, bias_v, w_bits):
     weights = [p["W"] for p in parts if p["w"]]
     c = fill_scale(weights, w_bits)
     c = c if np.isfinite(c) else 1.0   # all weights zero
-    bound = 0.0
-    for p in parts:
-        step = 1 << (8 - w_bits + 1)
-        rows = p["W"].reshape(p["W"].shape[0], -1)
-        per_row = np.abs(c * rows).sum(1) + rows.shape[1] * step / 2
-        bound += float(per_row.max(initial=0)) * p["in_bound"] * p["mult"]
-    e, k, vth = choose_exponent(name, c, theta, bound, du, float(np.abs(bias_v).max(initial=0)))
+    bound = 0.0   # the exact largest |sum W s| at exponent 0, from the integer weights
     for p in parts:
         p["Wq"] = quantize_weights(p["W"], c, w_bits)
+        rows = np.abs(p["Wq"]).reshape(p["Wq"].shape[0], -1).sum(1)
+        bound += float(rows.max(initial=0)) * p["in_bound"] * p["mult"]
+    e, k, vth = choose_exponent(name, c, theta, bound / c, du, float(np.abs(bias_v).max(initial=0)))
     return e, k, vth, c
 
 

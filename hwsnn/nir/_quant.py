@@ -67,12 +67,12 @@ def quantize_weights(w, c, w_bits):
 
 def choose_exponent(name, c, theta, bound, du, bias_v):
     """(e, k, vth): the largest exponent e with k = c * 2^e, vth = round(k theta) in [1, VTH_MAX],
-    2^e * bound <= A_MAX (bound: the largest sum of |W| times input per step, all paths), and u,
+    2^e c bound <= A_MAX (c bound: the largest sum of |W_int| times input per step), and u,
     v inside 24 bits below a spike (u at most 64 * a * 4096 / (du + 1))."""
     for e in W_EXP_RANGE:
         k = c * 2.0 ** e
         vth = round(k * theta)
-        a = 2.0 ** e * bound
+        a = 2.0 ** e * c * bound
         u = 64 * a * 4096 / (du + 1)
         if vth <= VTH_MAX and a <= A_MAX and u <= UV_MAX and \
                 64 * vth + u + 64 * k * bias_v <= UV_MAX:
