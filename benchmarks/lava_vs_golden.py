@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from hwsnn import sim
+    from hwsnn import backends, sim
     from hwsnn.mappings import lava
 
     name, graph, x, steps = _network(args.images)
@@ -55,8 +55,8 @@ def main():
     t_gold, gold = _best(lambda: sim.run(net, x, steps), args.repeat)
     t_lava, tr = _best(lambda: lava.run(graph, x, steps), args.repeat)
     t_one, tr1 = _best(lambda: lava.run(graph, x[:1], steps), args.repeat)
-    c = sim.compare(gold, tr, "lava")
-    c1 = sim.compare(sim.run(net, x[:1], steps), tr1, "lava")
+    c = backends.compare(gold, tr, "lava")
+    c1 = backends.compare(sim.run(net, x[:1], steps), tr1, "lava")
     if c.mismatches or c1.mismatches:
         raise SystemExit(f"lava differs from golden: {c.first or c1.first}")
     print(f"{name}: {n} images x {steps} steps (delays 1), {c.compared_values} values compared, "

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.compile import compile_qann
 from hwsnn.convert import convert
 from hwsnn.errors import MappingError
@@ -126,7 +126,7 @@ def main(argv=None):
         t1 = time.time()
         trace = run_lowered(net, x, steps, sim=a.sim)
         golden = sim.run(trace.graph, x, steps)
-        cmp = sim.compare(golden, trace, "rtl")
+        cmp = backends.compare(golden, trace, "rtl")
         report["rtl"] = {"sim": a.sim, "lanes": a.lanes, "pack_lanes": a.pack_lanes,
                          "wall_s": round(time.time() - t1, 1),
                          "compared_values": cmp.compared_values, "mismatches": cmp.mismatches,

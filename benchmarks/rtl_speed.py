@@ -17,7 +17,7 @@ import argparse
 import sys
 import time
 
-from hwsnn import sim
+from hwsnn import backends, sim
 from hwsnn.examples import load_digits_ir
 from hwsnn.mappings.rtl import run
 
@@ -29,7 +29,7 @@ def measure(graph, x, steps, simulator, fast, lanes):
     t0 = time.time()
     trace = run(graph, x, steps, sim=simulator, fast=fast, lanes=lanes)
     wall = time.time() - t0
-    cmp = sim.compare(sim.run(trace.graph, x, steps), trace, "rtl")
+    cmp = backends.compare(sim.run(trace.graph, x, steps), trace, "rtl")
     sim_s = trace.rtl.get("sim_seconds", wall)
     return {"lanes": lanes, "build_s": build_s, "images": len(x), "cycles": trace.rtl["cycles"], "wall_s": wall, "sim_s": sim_s,
             "cycles_per_s": trace.rtl["cycles"] / sim_s, "images_per_s": len(x) / wall,

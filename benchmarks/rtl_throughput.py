@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.mappings.rtl import run
 
 torch.set_num_threads(1)
@@ -68,7 +68,7 @@ def main(argv=None):
     base = None
     for lanes in (1, 2, 4, 8):
         trace = run(graph, x, args.steps, lanes=lanes)
-        exact = sim.compare(sim.run(trace.graph, x, args.steps), trace, "rtl").mismatches == 0
+        exact = backends.compare(sim.run(trace.graph, x, args.steps), trace, "rtl").mismatches == 0
         core = trace.rtl["cores"][0]
         per_cycle = core["sops"] / core["acc_cycles"]
         # steady state: slope of SOPs over accumulate cycles across steps with different loads

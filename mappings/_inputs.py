@@ -1,4 +1,4 @@
-"""Input checks of the executors (Lava, RTL), written apart from hwsnn.sim's on purpose: an
+"""Input checks of the executors (Lava, RTL), written apart from the golden simulator's on purpose: an
 executor takes its inputs from the IR and the user, never through the oracle's code."""
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Amaranth hardware for the integer IR: neuron datapath, neuron core, network, iLIF pipeline.
 
 Components are `amaranth.lib.wiring.Component`s whose widths come from the IR; `emit` writes
-their Verilog; benches in `hwsnn.sim.benches` check them against the golden simulator.
+their Verilog; benches in `hwsnn.rtl.sim` check them against the golden simulator.
 """
 
 from ._config import CORE_KINDS, ConvLayout, CoreConfig, default_core

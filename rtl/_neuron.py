@@ -5,7 +5,7 @@ overflow (Amaranth widens `+`, `-` and compares numerically); only the final V a
 narrowed to their registers, and they SATURATE there with `ovf` set. The golden simulator
 raises RangeError in exactly those cases, so in a verified run `ovf` never rises.
 
-Kinds (equations of hwsnn.sim._neurons, one step, b_t folded into `i`):
+Kinds (the IR's neuron equations, docs/ir-format.md, one step, b_t folded into `i`):
 
 - ``stbif``: V' = V + I; y = +1 if V' >= theta and S < s_max; -1 if V' < 0 and S > s_min;
   V = V' - y*theta; S = S + y.

@@ -4,9 +4,9 @@ import numpy as np
 import torch
 
 from hwsnn.errors import RangeError, ShapeError, SimulationError
-from hwsnn.ir import fits, int_range
+from hwsnn.ir import fits, int_range, source_bound, source_length
 
-__all__ = ["release", "check_input", "source_length", "source_bound"]
+__all__ = ["release", "check_input", "source_length", "source_bound"]  # the last two: hwsnn.ir
 
 
 def release(q, t, R):
@@ -15,16 +15,6 @@ def release(q, t, R):
     if t >= R:
         return torch.zeros_like(q)
     return torch.div((t + 1) * q, R, rounding_mode="floor") - torch.div(t * q, R, rounding_mode="floor")
-
-
-def source_length(node):
-    """Number of steps a Source emits."""
-    return node.R if node.encoding == "analog" else node.T
-
-
-def source_bound(node, q_bound):
-    """Largest |value| a Source emits in one step."""
-    return q_bound if node.encoding == "analog" else 1
 
 
 def check_input(name, node, x):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hwsnn.errors import SimulationError
-from hwsnn.ir import Conv2d, Dense, Flatten, Scale, SumPool2d
+from hwsnn.ir import Conv2d, Dense, Flatten, Scale, SumPool2d, output_bound
 
 from ._devices import conv2d_gemm
 
@@ -19,17 +19,10 @@ F32_EXACT = 2 ** 24
 F64_EXACT = 2 ** 53
 
 
-def output_bound(node, in_bound):
-    """Largest |output| (and |partial sum|) of `node` for inputs with |x| <= in_bound."""
-    if isinstance(node, Dense):
-        return in_bound * int(np.abs(node.W).sum(axis=1).max(initial=0))
-    if isinstance(node, Conv2d):
-        return in_bound * int(np.abs(node.W).reshape(node.W.shape[0], -1).sum(axis=1).max(initial=0))
-    if isinstance(node, SumPool2d):
-        return in_bound * node.kernel[0] * node.kernel[1]
-    if isinstance(node, Scale):
-        return in_bound * int(np.abs(node.w).max(initial=0))
-    return in_bound  # Flatten
+def _exp(out, w_exp):
+    """floor(out * 2^w_exp): Loihi's weight exponent shifts the integer sum (exact in floats:
+    a power of two scales without rounding, and floor is exact)."""
+    return out if not w_exp else torch.floor(out * (2.0 ** w_exp))
 
 
 class SynapseOp:
@@ -65,11 +58,11 @@ class SynapseOp:
         x = x.to(dtype)
         node = self.node
         if isinstance(node, Dense):
-            return x @ self.weight(dtype)
+            return _exp(x @ self.weight(dtype), node.w_exp)
         conv = F.conv2d if x.device.type == "cpu" else conv2d_gemm  # see sim/_devices.py
         if isinstance(node, Conv2d):
-            return conv(x, self.weight(dtype), stride=node.stride, padding=node.padding,
-                        groups=node.groups)
+            return _exp(conv(x, self.weight(dtype), stride=node.stride, padding=node.padding,
+                             groups=node.groups), node.w_exp)
         if isinstance(node, SumPool2d):  # depthwise conv with ones: an exact integer sum, and
             c = x.shape[1]               # faster here than avg_pool2d(divisor_override=1)
             key = ("ones", c, dtype, x.device)

@@ -4,14 +4,17 @@ import numpy as np
 import torch
 
 from hwsnn.errors import RangeError, SimulationError
-from hwsnn.ir import ILIF, CaLIF, Schedule, Trace, int_range, source_length
+from hwsnn.ir import CUBALIF, ILIF, CaLIF, MaxPool2d, Schedule, Trace, int_range, source_length
 
 from ._devices import on_device
 from ._encode import check_input, emit
+from ._maxpool import init_maxpool, step_maxpool
 from ._neurons import STEP_RULES, init_state, settle_calif
 from ._ops import SynapseOp
 
 __all__ = ["run", "Network"]
+
+RULES = {**STEP_RULES, MaxPool2d: step_maxpool}
 
 
 def _as_inputs(graph, x):
@@ -40,6 +43,8 @@ class Network(Schedule):
             elif node.ROLE != "source":
                 exact32 = node.v_bits <= 24 and self.in_bound(name) < 2 ** 24
                 self.state_dtype[name] = torch.float32 if exact32 else torch.float64
+                if isinstance(node, CUBALIF):
+                    self.state_dtype[name] = torch.int64  # Loihi's fixed point, see _neurons
 
     def synapse(self, name, now, prev, out):
         """Output of synapse `name` given spiking outputs this step (`now`), last step (`prev`)
@@ -47,6 +52,12 @@ class Network(Schedule):
         e = self.graph.inputs_of(name)[0]
         x = out[e.src] if e.src in self.ops else (prev if e.delay else now).get(e.src)
         return None if x is None else self.ops[name](x)
+
+    def pool_input(self, name, now, prev):
+        """What the one input edge of MaxPool2d `name` carries this step, in its state dtype."""
+        e = self.graph.inputs_of(name)[0]
+        x = (prev if e.delay else now).get(e.src)
+        return None if x is None else x.to(self.state_dtype[name])
 
     def current(self, name, syn_out, batch):
         """Sum of the synapse outputs ending in `name`, in the node's state dtype."""
@@ -68,6 +79,15 @@ def _check_width(name, node, st):
                          f"int{node.v_bits} register [{lo}, {hi}] (range analysis should have widened it)")
 
 
+def _check_loihi_input(name, I, t):
+    """A CUBALIF's input must fit int24 (docs/ir-format.md, "CUBALIF in detail")."""
+    lo, hi = int_range(24)
+    imin, imax = (int(v) for v in torch.aminmax(I))
+    if imin < lo or imax > hi:
+        raise RangeError(f"node '{name}': CUBALIF input I reached [{imin}, {imax}] at step {t}, "
+                         f"outside int24 [{lo}, {hi}] (Lava's Conv and Dense disagree beyond it)")
+
+
 class _Runner:
     """State of one run: neuron states, records, the step at which each sample last changed."""
 
@@ -75,8 +95,9 @@ class _Runner:
         self.net, self.graph, self.batch, self.record = net, net.graph, batch, record
         g = self.graph
         self.stateful = [n for n in net.order if g.nodes[n].ROLE in ("neuron", "readout")]
-        self.state = {n: init_state(g.nodes[n], batch, net.state_dtype[n]) for n in self.stateful}
-        self.rec = {v: {n: [] for n in self.stateful} for v in ("V", "S", "y")}
+        self.state = {n: (init_maxpool if isinstance(g.nodes[n], MaxPool2d) else init_state)(
+            g.nodes[n], batch, net.state_dtype[n]) for n in self.stateful}
+        self.rec = {v: {n: [] for n in self.stateful} for v in ("V", "S", "y", "U")}
         self.spikes = {n: torch.zeros((batch, *g.nodes[n].shape), dtype=net.state_dtype[n])
                        for n in g.neurons}
         self.last_change = torch.zeros(batch, dtype=torch.int64)
@@ -97,9 +118,11 @@ class _Runner:
             if self.record:
                 vdt = torch.int32 if node.v_bits <= 32 else torch.int64
                 self.rec["V"][n].append(st["V"].to(vdt))
+                if "U" in st:
+                    self.rec["U"][n].append(st["U"].clone())
                 if node.ROLE == "neuron":
                     self.rec["S"][n].append(st["S"].to(torch.int32))
-                    self.rec["y"][n].append(torch.zeros(st["V"].shape, dtype=torch.int8) if y is None
+                    self.rec["y"][n].append(torch.zeros(st["S"].shape, dtype=torch.int8) if y is None
                                             else y.to(torch.int8))
         self.last_change[changed] = self.nstep + 1
         self.nstep += 1
@@ -116,8 +139,11 @@ class _Runner:
             elif node.ROLE == "synapse":
                 syn[name] = net.synapse(name, now, prev, syn)
             else:
-                I = net.current(name, syn, self.batch)
-                y = STEP_RULES[type(node)](node, self.state[name], I, t, net.ctx(name))
+                I = (net.pool_input(name, now, prev) if isinstance(node, MaxPool2d)
+                     else net.current(name, syn, self.batch))
+                if isinstance(node, CUBALIF) and I is not None:
+                    _check_loihi_input(name, I, t)
+                y = RULES[type(node)](node, self.state[name], I, t, net.ctx(name))
                 now[name] = ys[name] = y
         self.end_step(ys)
         return now
@@ -209,12 +235,12 @@ def run(graph, x, steps, record=True, device=None, max_settle=None):
             ends += [sum(net.timing[n]) for n in graph.neurons if isinstance(graph.nodes[n], ILIF)]
             settled = (r.last_change < steps) & (max(ends) <= steps - 1)
     host = lambda t: t.cpu().numpy()  # noqa: E731
-    final = {n: {"V": host(r.state[n]["V"].to(torch.int64)),
-                 "S": host(r.state[n]["S"].to(torch.int64))} for n in r.stateful}
+    final = {n: {k: host(r.state[n][k].to(torch.int64)) for k in ("V", "S", "U")
+                 if k in r.state[n]} for n in r.stateful}
     trace = Trace(steps=r.nstep, batch=batch, final=final, t_eq=host(r.last_change),
                   settled=host(settled), readouts=tuple(graph.readouts), graph=graph,
                   spikes={n: host(s.to(torch.int64)) for n, s in r.spikes.items()})
     if record:
-        for var in ("V", "S", "y"):
+        for var in ("V", "S", "y", "U"):
             setattr(trace, var, {n: host(torch.stack(v)) for n, v in r.rec[var].items() if v})
     return trace

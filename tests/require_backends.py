@@ -33,7 +33,7 @@ def missing_backends():
         require_lava()
     except (ImportError, BackendUnavailableError) as exc:
         missing.append(("lava", str(exc)))
-    from hwsnn.sim.benches._runner import check_simulator
+    from hwsnn.rtl.sim._runner import check_simulator
     for sim in ("icarus", "verilator"):
         try:
             check_simulator(sim)

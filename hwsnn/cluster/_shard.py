@@ -31,7 +31,7 @@ def take(x, start, stop):
 
 
 def _key(div, order):
-    from ..sim.verify import VARIABLES  # compare's tie order of variables
+    from ..backends import VARIABLES  # compare's tie order of variables
     var = div.variable
     rank = VARIABLES.index(var) if var in VARIABLES else len(VARIABLES)
     return (div.step, order.get(div.node, len(order)), rank, var, div.sample, tuple(div.neuron))

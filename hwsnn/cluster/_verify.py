@@ -1,6 +1,4 @@
-"""`verify_sharded`: `hwsnn.sim.verify` over sample shards on a Pool, merged exactly."""
-
-import importlib
+"""`verify_sharded`: `hwsnn.backends.verify` over sample shards on a Pool, merged exactly."""
 
 from ._shard import merge_comparisons, sample_ranges, take
 
@@ -12,24 +10,24 @@ def _setup(graph):
 
 
 def _work(graph, shard):
-    v = importlib.import_module("hwsnn.sim.verify")  # the module (hwsnn.sim.verify is also a function)
-    start, x, steps, specs = shard
-    for name, (run, delays) in specs.items():  # the driver's registry entries for these names
-        v.BACKENDS[name], v.DELAYS[name] = run, delays
-    return start, v.verify(graph, x, steps, backends=list(specs))
+    from .. import backends
+    start, x, steps, specs, sim = shard
+    for name, (run, delays, options) in specs.items():  # the driver's registry entries
+        backends.register(name, run, delays, options)
+    return start, backends.verify(graph, x, steps, backends=list(specs), sim=sim)
 
 
-def verify_sharded(graph, x, steps, backends, pool, shards=None):
+def verify_sharded(graph, x, steps, backends, pool, shards=None, sim=None):
     """{backend: Comparison} over all samples of x, split into `shards` (default: one per
-    worker) contiguous shards run on `pool`."""
-    v = importlib.import_module("hwsnn.sim.verify")  # the module (hwsnn.sim.verify is also a function)
+    worker) contiguous shards run on `pool`; `sim` the RTL simulator."""
+    from .. import backends as registry
     specs = {}
     for name in backends:
-        v.get_backend(name)  # unknown name: the usual one-line error, before any worker starts
-        specs[name] = (v.BACKENDS[name], v.DELAYS.get(name))
+        registry.get_backend(name)  # unknown name: the usual one-line error, before any worker starts
+        specs[name] = (registry.BACKENDS[name], registry.DELAYS.get(name), registry.OPTIONS.get(name, ()))
     n = next(iter(x.values())).shape[0] if isinstance(x, dict) else len(x)
     ranges = sample_ranges(n, shards or pool.size)
-    items = [(a, take(x, a, b), steps, specs) for a, b in ranges]
+    items = [(a, take(x, a, b), steps, specs, sim) for a, b in ranges]
     labels = [f"shard {i} (samples {a}..{b - 1})" for i, (a, b) in enumerate(ranges)]
     out = pool.map(_work, items, setup=_setup, setup_args=(graph,), labels=labels)
     starts = [s for s, _ in out]

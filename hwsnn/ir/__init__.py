@@ -5,12 +5,18 @@ from ._format import FORMAT, VERSION, from_dict, load, save, to_dict
 from ._graph import Edge, Graph
 from ._inputs import check_input_range
 from ._nodes import (ENCODINGS, IF, ILIF, NEURONS, NODE_TYPES, STBIF, SYNAPSES, CaLIF, Conv2d,
-                     Dense, Flatten, Node, Readout, Scale, Source, SumPool2d)
+                     Dense, Flatten, MaxPool2d, Node, Readout, Scale, Source, SumPool2d, pool_out_shape)
+from ._loihi import loihi_weight_error, loihi_weights
+from ._nodes import CUBALIF
 from ._verify import out_shape, verify
+from ._schedule import Schedule, output_bound, source_bound, source_length
+from ._trace import Trace
 
 __all__ = [
     "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten", "STBIF", "IF", "ILIF",
-    "CaLIF", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS", "ENCODINGS", "Edge", "Graph",
+    "CaLIF", "MaxPool2d", "pool_out_shape", "Readout", "NODE_TYPES", "SYNAPSES", "NEURONS", "ENCODINGS", "Edge", "Graph",
     "verify", "out_shape", "save", "load", "to_dict", "from_dict", "FORMAT", "VERSION",
     "int_range", "fits", "bits_for", "dtype_for", "check_input_range",
+    "Schedule", "source_length", "source_bound", "output_bound", "Trace",
+    "CUBALIF", "loihi_weights", "loihi_weight_error",
 ]

@@ -1,7 +1,7 @@
 """Lava back end: the integer IR as Lava processes with fixed-point PyLoihiProcessModels.
 
 `run(graph, x, steps)` runs a batch under Lava's runtime (Loihi2SimCfg(select_tag="fixed_pt"),
-RunSteps) and returns a Trace shaped like hwsnn.sim.run's; `trace.graph` is the graph with the
+RunSteps) and returns a Trace shaped like the golden run's; `trace.graph` is the graph with the
 delays Lava ran (1 on every edge leaving a Source or neuron, Loihi style). `lower` builds the
 processes only. Lava is imported lazily: without lava-nc, `run` raises BackendUnavailableError.
 """

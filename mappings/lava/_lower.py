@@ -6,10 +6,11 @@ graph run is ``graph.with_delays(1)``; ``delay=None`` keeps the graph's own dela
 delivery direct. Widths: every parameter must fit both its IR width and the Lava container that
 holds it; a value that does not is a MappingError naming the node, never a silent wrap.
 
-What Lava shares with the golden simulator is timing only: `hwsnn.sim.Network` for the node
-order, iLIF windows and the synapse bounds that size the containers. The input check is the
-executors' own (`hwsnn/mappings/_inputs.py`, shared with the RTL back end). The weights, biases, release schedules and neuron rules are Lava's own (`procs/`), so a bug in the
-oracle's arithmetic shows up as a mismatch (tests/sim/test_verify_strict.py).
+Lava imports nothing from the golden simulator. It takes the IR's timing from `hwsnn.ir.Schedule`
+(node order, iLIF windows, the synapse bounds that size the containers). The input check is the
+executors' own (`hwsnn/mappings/_inputs.py`, shared with the RTL back end). The weights, biases,
+release schedules and neuron rules are Lava's own (`procs/`), so a bug in the oracle's
+arithmetic shows up as a mismatch (tests/sim/test_verify_strict.py).
 """
 
 import os
@@ -19,7 +20,7 @@ import numpy as np
 
 from hwsnn.errors import MappingError
 from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Conv2d, Dense, Flatten, Readout, Scale, SumPool2d
-from hwsnn.ir import bits_for, fits, int_range, verify
+from hwsnn.ir import Schedule, bits_for, fits, int_range, verify
 from hwsnn.mappings._inputs import as_inputs
 
 __all__ = ["LavaNetwork", "lower", "CONTAINER_BITS"]
@@ -34,7 +35,7 @@ class LavaNetwork:
     `widths` {node: {var: bits}} from the IR, `records` {node: file of per-step rows}."""
 
     graph: object
-    sim_net: object  # hwsnn.sim.Network of `graph` (order, ILIF timing)
+    sim_net: object  # hwsnn.ir.Schedule of `graph` (order, ILIF timing)
     batch: int
     steps: int
     procs: dict
@@ -146,16 +147,14 @@ def lower(graph, x, steps, *, delay=1, record_dir):
 
     Returns a LavaNetwork; nothing runs yet. Per-step V, S, y go to files in `record_dir`.
     """
-    from hwsnn.sim import Network
-
     from ._compat import require_lava
     require_lava()
     from . import procs as P
 
     g = graph if delay is None else graph.with_delays(delay)
     shapes = verify(g)
-    net = Network(g)  # order, ILIF timing and exact synapse bounds, as the golden run uses
-    q = as_inputs(g, x)  # the executors' own input check, not hwsnn.sim's
+    net = Schedule(g)  # the IR's order, iLIF timing and exact synapse bounds
+    q = as_inputs(g, x)  # the executors' own input check, not the oracle's
     batch = next(iter(q.values())).shape[0]
     net.check_steps(steps)  # same messages as the golden run
     if net.calif_T:
@@ -177,7 +176,7 @@ def lower(graph, x, steps, *, delay=1, record_dir):
             widths[name] = {"s_out": node.x_bits if node.encoding == "analog" else 2}
         elif node.ROLE == "synapse":
             e = g.inputs_of(name)[0]
-            kind, w, op, widths[name] = _synapse_args(name, node, net.ops[name].bound)
+            kind, w, op, widths[name] = _synapse_args(name, node, net.bound[name])
             procs[name] = P.SynapseProcess(in_shape=(batch, *shapes[e.src]),
                                            out_shape=(batch, *shapes[name]), kind=kind, w=w,
                                            op=op, delay=e.delay, error=err, name=name)

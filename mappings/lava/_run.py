@@ -1,5 +1,5 @@
 """Execute a LavaNetwork under Lava's runtime (Loihi2SimCfg fixed_pt, RunSteps) and read the
-recorded states back as a golden-shaped hwsnn.sim.Trace.
+recorded states back as a golden-shaped hwsnn.ir.Trace.
 
 The runtime is always stopped (try/finally, also on error or Ctrl-C); Lava's worker processes
 that outlive the stop are terminated, so nothing is left hanging.
@@ -107,9 +107,8 @@ def _read(lnet, total, drop):
 
 
 def _trace(lnet, rec):
-    """Assemble a Trace exactly as hwsnn.sim.run does (final, spikes, t_eq, settled)."""
-    from hwsnn.sim import Trace
-    from hwsnn.sim._encode import source_length
+    """Assemble a Trace exactly as the golden run does (final, spikes, t_eq, settled)."""
+    from hwsnn.ir import Trace, source_length
 
     g, B = lnet.graph, lnet.batch
     nsteps = next(iter(rec.values()))["V"].shape[0]
@@ -241,7 +240,7 @@ def _stop(any_proc, before, graceful, wait_s=10.0):
 
 def run(graph, x, steps, *, delay=1, models=None):
     """Run IR `graph` on integer input `x` for `steps` steps under Lava; return a Trace shaped
-    like hwsnn.sim.run's, with `trace.graph` = the graph Lava ran (every edge leaving a Source
+    like the golden run's, with `trace.graph` = the graph Lava ran (every edge leaving a Source
     or neuron has `delay`, default 1; None keeps the graph's delays)."""
     require_lava()
     with tempfile.TemporaryDirectory(prefix="hwsnn-lava-") as tmp:

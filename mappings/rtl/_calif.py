@@ -9,21 +9,20 @@ network's `settle_core`) and, when they differ, a second pass inserts `hold` ste
 hardware keeps every state and shows it on the monitors) so that every sample's records line
 up with the batch. The V and S memories are read back (`dump`) after each sample. Both passes
 run the whole batch in one simulation on the generated testbench wrapper
-(`hwsnn.sim.benches._calif_fast`). The source events come from `_images` (the IR's encoding
-rules, never hwsnn.sim).
+(`hwsnn.rtl.sim._calif_fast`). The source events come from `_images` (the IR's encoding
+rules, never the oracle's code).
 """
 
 import numpy as np
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import CaLIF
-from hwsnn.sim import Trace
-from hwsnn.sim.benches._calif_fast import run_calif_fast
-from hwsnn.sim.benches._runner import check_simulator, default_sim
+from hwsnn.ir import Trace, CaLIF
+from hwsnn.rtl.sim._calif_fast import run_calif_fast
+from hwsnn.rtl.sim._runner import check_simulator, default_sim
 
 from ._images import check_input, source_events
 from ._lower import DELAY, lower
-from ._run import check_overflow
+from ._overflow import check_overflow
 
 __all__ = ["run_calif", "run_calif_lowered", "is_calif"]
 

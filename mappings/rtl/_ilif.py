@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from hwsnn.errors import BackendError, MappingError, RangeError
-from hwsnn.ir import ILIF, Readout, verify
+from hwsnn.ir import Trace, ILIF, Readout, verify
 from hwsnn.rtl._ilif import ILIFLayer, ILIFPipeline
-from hwsnn.sim import Trace
-from hwsnn.sim.benches._runner import (BUILD_ROOT, build, check_simulator, default_sim, run_bench,
+from hwsnn.rtl.sim._runner import (BUILD_ROOT, build, check_simulator, default_sim, run_bench,
                                        write_verilog)
 
 from ._images import check_input, unroll

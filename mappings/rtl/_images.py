@@ -1,6 +1,6 @@
 """Data the RTL is loaded and fed with, computed from the IR arrays alone.
 
-Written from `docs/ir-format.md` with this module's own index arithmetic (no `hwsnn.sim`
+Written from `docs/ir-format.md` with this module's own index arithmetic (no oracle code
 code), so that a bug in the golden simulator cannot be copied into the hardware's data:
 
 - `unroll`: the synapses between two spiking nodes as one integer matrix W (n_src, n_dst),

@@ -8,7 +8,7 @@ Passes (each a function of the previous result):
    that is [SumPool2d(k, stride k) ->] Conv2d(groups 1, any stride, 1x1 included) or an
    identity-shaped Scale (a diagonal 1x1 kernel); else one dense matrix of every path
    (`_images.unroll`, built from the IR arrays with its own index arithmetic, never
-   hwsnn.sim code). Kernel tables are checked to give exactly the unrolled sparse matrix.
+   oracle code). Kernel tables are checked to give exactly the unrolled sparse matrix.
 3. `configure`: one CoreConfig per node: bias rows b_t = release(bias, t, R)
    (`_images.bias_rows`); Ca-LIF: one bias row -leak issued for the T window steps, the
    settle phase in the network; widths from the IR (v_bits, s_bits) and from the values

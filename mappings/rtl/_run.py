@@ -1,34 +1,35 @@
 """`run(graph, x, steps)`: the whole network in RTL simulation (cocotb + Icarus or Verilator),
 returned as a golden-style Trace of the graph the RTL computes (every edge delay 1).
 
-The source events come from `_images.source_events` (the IR's encoding rules, not hwsnn.sim).
+The source events come from `_images.source_events` (the IR's encoding rules, not the oracle's code).
 By default the whole batch runs in one simulation through the generated testbench wrapper
 (no Python per clock cycle); `fast=False` uses the per-cycle cocotb bench instead.
 """
 
 import numpy as np
 
-from hwsnn.errors import BackendError, RangeError
-from hwsnn.ir import ILIF, int_range
-from hwsnn.sim import Trace
-from hwsnn.sim.benches._network_bench import run_network_bench, run_network_fast
-from hwsnn.sim.benches._runner import check_simulator, default_sim
+from hwsnn.errors import BackendError
+from hwsnn.ir import ILIF, Trace
+from hwsnn.rtl.sim._network_bench import run_network_bench, run_network_fast
+from hwsnn.rtl.sim._runner import check_simulator, default_sim
 
 from ._images import check_input, source_events, source_length
-from ._lower import DELAY, lower
+from ._lower import DELAY, layout_of, lower
+from ._overflow import check_overflow
 
-__all__ = ["run", "run_lowered", "stats"]
+__all__ = ["run", "run_lowered", "stats", "stated_delay"]
+
+
+def stated_delay(graph):
+    """The delay of every edge in the graph `run` computes: the iLIF pipeline delivers directly
+    (0), the core chain one step later (DELAY = 1)."""
+    return 0 if any(isinstance(graph.nodes[n], ILIF) for n in graph.neurons) else DELAY
 
 
 def _inputs(graph, source, x):
     if isinstance(x, dict):
         x = x[source]
     return check_input(source, graph.nodes[source], x)
-
-
-def layout_of(cfg):
-    """"shared-kernel" when some table of the core is a shared kernel, else "dense"."""
-    return "shared-kernel" if cfg.conv is not None else "dense"
 
 
 def stats(records, rtl_net):
@@ -52,7 +53,7 @@ def stats(records, rtl_net):
 
 def run(graph, x, steps, sim=None, lanes=16, conv=True, fast=True, _mutate_ge=False):
     """Run `graph` on integer input x ((batch, *shape) or {source: ...}) for `steps` steps in
-    RTL simulation (`sim`: "icarus" (default) or "verilator"; env SIM). Returns a Trace with
+    RTL simulation (`sim`: "icarus" or "verilator"; None: Verilator when installed). Returns a Trace with
     V, S, y of every neuron node and V of the Readout at every step; `trace.graph` is
     `graph.with_delays(1)`, `trace.rtl` the cycle/SOP counts and core layouts (see `stats`),
     `trace.final_readback` {node: {"V", "S"}} the state memories read back after the last
@@ -120,13 +121,3 @@ def _trace(net, rec, batch, steps, info):
     trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback")})
     trace.final_readback = readback
     return trace
-
-
-def check_overflow(net, rec):
-    """RangeError naming the first neuron whose V or S left its register (the cores' OVF flags)."""
-    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
-        if rec[f"OVF{k}"].any():
-            b, t, i = map(int, np.argwhere(rec[f"OVF{k}"])[0])
-            lo, hi = int_range(c.v_bits)
-            raise RangeError(f"node '{name}': V or S left its register (V int{c.v_bits} [{lo}, {hi}], "
-                             f"S int{c.s_bits}) at step {t}, sample {b}, neuron {i}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.cli.cmd_verify import DEFAULT_SEED, default_inputs, default_steps
 from hwsnn.cli.main import app
 
@@ -88,7 +88,7 @@ def test_corrupted_model_reports_first_divergence(net_file, monkeypatch):
     g1 = graph.with_delays(1)  # Lava's delays
     n2 = g1.nodes["n2"]
     bad = g1.replace_node("n2", type(n2)(**{**n2.scalars(), **n2.arrays(), "theta": n2.theta + 1}))
-    expected = sim.compare(sim.run(g1, x, steps), sim.run(bad, x, steps))
+    expected = backends.compare(sim.run(g1, x, steps), sim.run(bad, x, steps))
     assert expected.mismatches > 0
 
     monkeypatch.setitem(lava.MODEL_OVERRIDES, "STBIF", ThetaPlusOneModel)
@@ -104,7 +104,7 @@ def test_corrupted_model_reports_first_divergence(net_file, monkeypatch):
 
 def _fake(monkeypatch, edit):
     """Back end "fake" (documented delay 1): golden's trace of the delay-1 graph, then `edit`."""
-    from hwsnn.sim.verify import BACKENDS, DELAYS
+    from hwsnn.backends import BACKENDS, DELAYS
 
     def run(graph, x, steps):
         trace = sim.run(graph.with_delays(1), x, steps)
@@ -162,10 +162,11 @@ def test_rtl_json_names_the_core_layouts(tmp_path):
 
 
 def test_rtl_simulator_choice(monkeypatch):
-    """--sim wins, then env SIM, then Verilator when installed, else Icarus; a bad name is a
-    one-line error."""
+    """CLI: --sim wins, then env SIM, then Verilator when installed, else Icarus. The Python API
+    picks the same without reading the environment; a bad name is a one-line error."""
+    from hwsnn.cli._sim import pick_simulator
     from hwsnn.errors import BackendError, BackendUnavailableError
-    from hwsnn.sim.benches import _runner
+    from hwsnn.rtl.sim import _runner
     monkeypatch.delenv("SIM", raising=False)
     installed = {"verilator": True}
 
@@ -173,15 +174,44 @@ def test_rtl_simulator_choice(monkeypatch):
         if not installed[sim]:
             raise BackendUnavailableError(f"{sim} not found")
     monkeypatch.setattr(_runner, "check_simulator", check)
-    assert _runner.pick_simulator() == "verilator"
-    assert _runner.pick_simulator("icarus") == "icarus"
+    assert pick_simulator() == "verilator" == _runner.default_sim()
+    assert pick_simulator("icarus") == "icarus" == _runner.default_sim("icarus")
     installed["verilator"] = False
-    assert _runner.pick_simulator("auto") == "icarus"
+    assert pick_simulator("auto") == "icarus" == _runner.default_sim(None)
     monkeypatch.setenv("SIM", "verilator")
-    assert _runner.pick_simulator() == "verilator"
-    assert _runner.pick_simulator("icarus") == "icarus"
+    assert pick_simulator() == "verilator"
+    assert _runner.default_sim() == "icarus"  # the API reads no environment
+    assert pick_simulator("icarus") == "icarus"
     with pytest.raises(BackendError, match="simulator must be one of"):
-        _runner.pick_simulator("modelsim")
+        pick_simulator("modelsim")
+
+
+def test_python_api_and_cli_pick_the_same_simulator(monkeypatch):
+    """`hwsnn.backends.verify` and `hwsnn.mappings.rtl.run` take `sim=`; without it they run what
+    the CLI runs without --sim and SIM (Verilator when installed)."""
+    import inspect
+
+    from hwsnn import backends
+    from hwsnn.cli._sim import pick_simulator
+    from hwsnn.mappings import rtl
+    from hwsnn.rtl.sim import _runner
+    monkeypatch.delenv("SIM", raising=False)
+    assert inspect.signature(backends.verify).parameters["sim"].default is None
+    assert inspect.signature(rtl.run).parameters["sim"].default is None
+    from randnets import random_stbif_net
+    seen = []
+
+    def fake_rtl(graph, x, steps, **options):
+        seen.append(options)
+        raise RuntimeError("stop")
+    monkeypatch.setitem(backends.BACKENDS, "rtl", fake_rtl)
+    graph = random_stbif_net(3)
+    x = np.zeros((1, *graph.nodes[graph.sources[0]].shape), np.int64)
+    for chosen in (None, "icarus"):
+        with pytest.raises(RuntimeError, match="stop"):
+            backends.verify(graph, x, 3, backends=["rtl"], sim=chosen)
+    assert seen == [{}, {"sim": "icarus"}]  # None is not passed: the back end picks its default
+    assert _runner.default_sim() == pick_simulator()
 
 
 def test_bad_simulator_name_is_one_line(net_file):

@@ -1,6 +1,5 @@
 """Sharding on a real local Ray instance (2 workers): merged results equal one worker's."""
 
-import importlib
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from randnets import random_stbif_net  # noqa: E402
 
 from hwsnn.cluster import Pool, merge_comparisons, sample_ranges, verify_sharded  # noqa: E402
 from hwsnn.errors import ClusterError  # noqa: E402
-sim_verify = importlib.import_module("hwsnn.sim.verify")
+from hwsnn import backends as backends_mod
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -33,8 +32,8 @@ def pool():
 
 @pytest.fixture
 def corrupt(monkeypatch):
-    monkeypatch.setitem(sim_verify.BACKENDS, "corrupt", "shard_helpers:corrupt_backend")
-    monkeypatch.setitem(sim_verify.DELAYS, "corrupt", None)  # it runs the graph as given
+    monkeypatch.setitem(backends_mod.BACKENDS, "corrupt", "shard_helpers:corrupt_backend")
+    monkeypatch.setitem(backends_mod.DELAYS, "corrupt", None)  # it runs the graph as given
 
 
 def _net_and_inputs(batch=12):
@@ -55,7 +54,7 @@ def test_sample_ranges_cover_every_sample_once():
 
 def test_verify_two_shards_equals_one_worker(pool, corrupt):
     graph, x = _net_and_inputs()
-    one = sim_verify.verify(graph, x, 9, backends=["golden", "corrupt"])
+    one = backends_mod.verify(graph, x, 9, backends=["golden", "corrupt"])
     two = verify_sharded(graph, x, 9, ["golden", "corrupt"], pool)
     assert pool.size == 2
     for name in ("golden", "corrupt"):
@@ -72,7 +71,7 @@ def test_verify_two_shards_equals_one_worker(pool, corrupt):
 
 def test_merge_is_exact_for_any_shard_count(corrupt):
     graph, x = _net_and_inputs()
-    one = sim_verify.verify(graph, x, 9, backends=["corrupt"])["corrupt"]
+    one = backends_mod.verify(graph, x, 9, backends=["corrupt"])["corrupt"]
     for k in (1, 3, 12):
         with Pool(progress=False) as serial:
             merged = verify_sharded(graph, x, 9, ["corrupt"], serial, shards=k)["corrupt"]
@@ -81,7 +80,7 @@ def test_merge_is_exact_for_any_shard_count(corrupt):
 
 
 def test_merge_rejects_mixed_backends():
-    a, b = sim_verify.Comparison("lava"), sim_verify.Comparison("rtl")
+    a, b = backends_mod.Comparison("lava"), backends_mod.Comparison("rtl")
     with pytest.raises(ClusterError, match="different back ends"):
         merge_comparisons([a, b], [0, 1], [])
 

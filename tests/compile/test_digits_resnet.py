@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.compile import compile_qann
 from hwsnn.examples import (DIGITS_INPUT_RANGE, DIGITS_INPUT_SCALE, digits_data,
                             load_digits_resnet)
@@ -78,5 +78,5 @@ def test_map_cli_loihi(resnet, tmp_path, capsys):
 @pytest.mark.slow
 def test_lava_matches_golden_at_every_step(resnet):
     _, _, info, graph, x, _ = resnet
-    r = sim.verify(graph, x[:20], info["steps"], backends=["lava"])["lava"]
+    r = backends.verify(graph, x[:20], info["steps"], backends=["lava"])["lava"]
     assert r.compared_values > 0 and r.mismatches == 0, r.first

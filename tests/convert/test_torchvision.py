@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn._torchvision import import_torchvision
 from hwsnn.compile import compile_qann
 from hwsnn.convert import convert
@@ -23,10 +23,10 @@ tv = import_torchvision()
 W_BITS = 8
 
 
-def _build(factory, size, **kw):
+def _build(factory, size, pool="avg", **kw):
     torch.manual_seed(0)
     model = factory(weights=None, **kw).eval()
-    qann = convert(model, (3, size, size), levels=3, calib=torch.rand(2, 3, size, size))
+    qann = convert(model, (3, size, size), levels=3, calib=torch.rand(2, 3, size, size), pool=pool)
     graph = compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=W_BITS)
     return model, qann, graph
 
@@ -227,9 +227,9 @@ def test_resnet_stem_padded_max_pool_and_blocks_on_lava():
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
                           nn.MaxPool2d(3, 2, 1), BasicBlock(4, 4), BasicBlock(4, 8, stride=2),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()
-    q = convert(model, (1, 8, 8), levels=4, calib=torch.rand(8, 1, 8, 8))
+    q = convert(model, (1, 8, 8), levels=4, calib=torch.rand(8, 1, 8, 8), pool="avg")
     g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
     assert isinstance(g.nodes["3"], ir.Conv2d) and "4.relu.1" in g.neurons
     x = np.random.default_rng(1).integers(0, 17, (6, 1, 8, 8))
-    r = sim.verify(g, x, 40, backends=["lava"])["lava"]
+    r = backends.verify(g, x, 40, backends=["lava"])["lava"]
     assert r.compared_values > 0 and r.mismatches == 0, r.first

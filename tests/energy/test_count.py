@@ -185,7 +185,7 @@ def test_digits_network_matches_loops():
 def test_counts_equal_across_executors(backend):
     """A back end's trace (same graph, its delays) gives the same counts as the golden run."""
     import importlib
-    from hwsnn.sim.verify import BACKENDS
+    from hwsnn.backends import BACKENDS
     mod, fn = BACKENDS[backend].split(":")
     run = getattr(importlib.import_module(mod), fn)
     g = random_stbif_net(1, kind="dense", depth=2)  # maps onto both (a MappingError fails)

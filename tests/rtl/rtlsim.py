@@ -7,7 +7,7 @@ import pytest
 def need_sim(sim):
     """Skip when simulator `sim` is not installed (the back end then raises BackendUnavailableError)."""
     from hwsnn.errors import BackendUnavailableError
-    from hwsnn.sim.benches._runner import check_simulator
+    from hwsnn.rtl.sim._runner import check_simulator
     pytest.importorskip("cocotb_tools.runner")
     try:
         check_simulator(sim)

@@ -5,9 +5,9 @@ import pytest
 
 from hwsnn.errors import RangeError
 from hwsnn.rtl import NeuronUnit
-from hwsnn.sim.benches._neuron_bench import run_neuron_bench
-from hwsnn.sim.benches.vectors import unit_params
+from hwsnn.rtl.sim._neuron_bench import run_neuron_bench
 
+from neuron_vectors import neuron_expected, neuron_vectors, unit_params
 from rtlsim import need_sim
 
 pytestmark = pytest.mark.rtl
@@ -38,7 +38,10 @@ def _cases():
 @pytest.mark.parametrize("sim,name", list(_cases()))
 def test_neuron_matches_golden(sim, name):
     need_sim(sim)
-    ok, got, exp, vec = run_neuron_bench(WIDTHS[name], sim, n_random=1000, seed=1)
+    p = WIDTHS[name]
+    vec = neuron_vectors(p, n_random=1000, seed=1)
+    exp = neuron_expected(p, vec)
+    ok, got = run_neuron_bench(p, vec, exp, sim)
     bad = {k: int((got[k] != exp[k]).sum()) for k in exp}
     assert ok and sum(bad.values()) == 0, bad
     # the vectors reach what they are meant to reach
@@ -49,7 +52,10 @@ def test_neuron_matches_golden(sim, name):
 def test_mutated_threshold_compare_fails_the_bench():
     """Mutation check: with V' > theta instead of V' >= theta the same bench must fail."""
     need_sim("icarus")
-    ok, got, exp, _ = run_neuron_bench(WIDTHS["stbif-small"], "icarus", n_random=200, seed=1, _mutate_ge=True)
+    p = WIDTHS["stbif-small"]
+    vec = neuron_vectors(p, n_random=200, seed=1)
+    exp = neuron_expected(p, vec)
+    ok, got = run_neuron_bench(p, vec, exp, "icarus", _mutate_ge=True)
     assert not ok
     assert (got["y"] != exp["y"]).any()
 

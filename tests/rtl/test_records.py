@@ -5,7 +5,7 @@ refused with the reason."""
 import numpy as np
 import pytest
 
-from hwsnn.sim.benches._fast_tb import RecordFormat, parse_records
+from hwsnn.rtl.sim._fast_tb import RecordFormat, parse_records
 
 
 def ports(index_bits, v_bits, s_bits):

@@ -1,5 +1,5 @@
 """`verify` cannot be fooled: a trace of another graph, non-integer arrays, values not read from
-the executor, and a corrupted oracle are all caught (hwsnn.sim.verify)."""
+the executor, and a corrupted oracle are all caught (hwsnn.backends.verify)."""
 
 import re
 
@@ -9,7 +9,7 @@ import pytest
 from hwsnn import ir, sim
 from hwsnn.errors import BackendError
 from hwsnn.sim._ops import SynapseOp
-from hwsnn.sim.verify import BACKENDS, DELAYS, compare, verify
+from hwsnn.backends import BACKENDS, DELAYS, compare, verify
 
 from randnets import random_input, random_stbif_net
 from require_backends import need
@@ -105,7 +105,7 @@ def test_only_the_documented_delays_may_differ(net, monkeypatch):
         verify(graph, x, STEPS, backends=("fake",))
     monkeypatch.delitem(DELAYS, "fake")
     with pytest.raises(BackendError, match=r"^backend 'fake' states no delays: add it to "
-                                           r"hwsnn.sim.verify.DELAYS$"):
+                                           r"hwsnn.backends.DELAYS$"):
         verify(graph, x, STEPS, backends=("fake",))
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from hwsnn import sim
+from hwsnn import backends, sim
 from hwsnn.errors import IRError, MappingError, RangeError, SimulationError
 from hwsnn.ir import STBIF, Dense, Edge, Graph, Readout, Source
-from hwsnn.sim.verify import check_graph
+from hwsnn.backends import check_graph
 
 lava = pytest.importorskip("hwsnn.mappings.lava")
 from lava_nets import NETS, make  # noqa: E402
@@ -23,7 +23,7 @@ def expected_values(graph, steps, batch):
 
 def _same_trace(gold, tr, graph, batch):
     check_graph(graph, tr.graph, "lava")
-    c = sim.compare(gold, tr, "lava")
+    c = backends.compare(gold, tr, "lava")
     assert c.compared_values == expected_values(graph, tr.steps, batch) > 0
     assert c.mismatches == 0, str(c.first)
     assert np.array_equal(tr.t_eq, gold.t_eq) and np.array_equal(tr.settled, gold.settled)
@@ -144,6 +144,6 @@ def test_input_check_is_not_the_oracles(monkeypatch):
         return torch.clamp(real(name, node, q) + 1, max=2 ** (node.x_bits - 1) - 1)
     monkeypatch.setattr(step, "check_input", shifted)
     tr = lava.run(graph, x, steps)
-    assert sim.compare(sim.run(tr.graph, x, steps), tr, "lava").mismatches > 0
+    assert backends.compare(sim.run(tr.graph, x, steps), tr, "lava").mismatches > 0
     monkeypatch.undo()
     _same_trace(sim.run(tr.graph, x, steps), tr, tr.graph, len(x))

@@ -102,7 +102,7 @@ def test_missing_lava_is_one_clear_error(tmp_path):
         sys.modules["lava"] = None  # as if lava-nc were not installed
         import numpy as np
         from hwsnn.errors import BackendUnavailableError
-        from hwsnn.sim.verify import get_backend
+        from hwsnn.backends import get_backend
         try:
             get_backend("lava")(None, np.zeros((1, 2)), 3)
         except BackendUnavailableError as exc:

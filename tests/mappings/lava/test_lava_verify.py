@@ -1,8 +1,8 @@
-"""A deliberately corrupted process model is caught by hwsnn.sim.verify with the right report."""
+"""A deliberately corrupted process model is caught by hwsnn.backends.verify with the right report."""
 
 import pytest
 
-from hwsnn import sim
+from hwsnn import backends, sim
 
 lava = pytest.importorskip("hwsnn.mappings.lava")
 from hwsnn.mappings.lava.procs.neurons import STBIFModel  # noqa: E402
@@ -30,7 +30,7 @@ def _expected_first(graph, x, steps):
     g1 = graph.with_delays(1)
     n2 = g1.nodes["n2"]
     bad = g1.replace_node("n2", type(n2)(**{**n2.scalars(), **n2.arrays(), "theta": n2.theta + 1}))
-    c = sim.compare(sim.run(g1, x, steps), sim.run(bad, x, steps), "expected")
+    c = backends.compare(sim.run(g1, x, steps), sim.run(bad, x, steps), "expected")
     assert c.mismatches > 0  # the corruption is visible on this input
     return c.first
 
@@ -39,10 +39,10 @@ def _expected_first(graph, x, steps):
 def test_corrupted_threshold_is_caught(name, monkeypatch):
     graph, x, steps = make(name, seed=1)
     expected = _expected_first(graph, x, steps)
-    ok = sim.verify(graph, x, steps, backends=["lava"])["lava"]
+    ok = backends.verify(graph, x, steps, backends=["lava"])["lava"]
     assert ok.ok and ok.first is None
     monkeypatch.setitem(lava.MODEL_OVERRIDES, "STBIF", ThetaPlusOneModel)
-    bad = sim.verify(graph, x, steps, backends=["lava"])["lava"]
+    bad = backends.verify(graph, x, steps, backends=["lava"])["lava"]
     assert not bad.ok and bad.mismatches > 0
     assert vars(bad.first) == vars(expected)
     assert bad.first.node == "n2"

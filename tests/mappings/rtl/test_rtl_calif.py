@@ -1,15 +1,15 @@
 """Ca-LIF in hardware: the window (V = V + I - leak, bipolar gated spikes) and the settle phase
 (absorb, then rounding spikes core by core), every V, S, y at every step against golden, on
-the fast testbench path (hwsnn.sim.benches._calif_fast: SETTLE to measure, HOLD to align)."""
+the fast testbench path (hwsnn.rtl.sim._calif_fast: SETTLE to measure, HOLD to align)."""
 
 import numpy as np
 import pytest
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.errors import BackendError
 from hwsnn.mappings.rtl import lower
 from hwsnn.mappings.rtl._calif import run_calif
-from hwsnn.sim.benches import _calif_fast
+from hwsnn.rtl.sim import _calif_fast
 
 from rtlsim import need_sim, values_compared
 
@@ -44,7 +44,7 @@ def check(graph, x, T, simulator="icarus", lanes=2):
     trace = run_calif(graph, x, T, sim=simulator, lanes=lanes)
     golden = sim.run(trace.graph, x, T)
     assert golden.steps > T, "no settle phase: a weak test"
-    cmp = sim.compare(golden, trace, "rtl")
+    cmp = backends.compare(golden, trace, "rtl")
     assert cmp.mismatches == 0, str(cmp.first)
     # every golden value at every step, and the V/S memories read back after the last step
     assert cmp.compared_values == values_compared(graph, golden.steps, len(x))

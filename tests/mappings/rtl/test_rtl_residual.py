@@ -5,7 +5,7 @@ convolutions, against the golden simulator at every step."""
 import numpy as np
 import pytest
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.mappings.rtl import lower, run
 
 from rtlsim import need_sim, values_compared
@@ -70,7 +70,7 @@ def test_residual_cores_take_several_sources_with_kernel_tables():
 def _check(graph, x, steps, simulator, lanes, fast=True):
     trace = run(graph, x, steps, sim=simulator, lanes=lanes, fast=fast)
     golden = sim.run(trace.graph, x, steps)
-    cmp = sim.compare(golden, trace, "rtl")
+    cmp = backends.compare(golden, trace, "rtl")
     assert cmp.mismatches == 0, str(cmp.first)
     # every golden value at every step (and, on the fast path, the V/S memories read back)
     assert cmp.compared_values == values_compared(graph, steps, len(x), read_back=fast)
@@ -109,7 +109,7 @@ def test_corrupted_kernel_word_is_caught():
     assert tab.conv is not None and tab.conv.stride == (2, 2)
     tab.conv.K[0, 0, 1, 1] += 1
     trace = run_lowered(net, x, 10, "icarus")
-    cmp = sim.compare(sim.run(trace.graph, x, 10), trace, "rtl")
+    cmp = backends.compare(sim.run(trace.graph, x, 10), trace, "rtl")
     assert cmp.mismatches > 0 and cmp.first.node == "d"
 
 
@@ -135,7 +135,7 @@ def test_digits_resnet_spikezip_rcr_every_step(simulator, n):
 def _check_digits(g, x, steps, simulator):
     trace = run(g, x, steps, sim=simulator, lanes=16)
     golden = sim.run(trace.graph, x, steps)
-    cmp = sim.compare(golden, trace, "rtl")
+    cmp = backends.compare(golden, trace, "rtl")
     assert cmp.mismatches == 0, str(cmp.first)
     assert cmp.compared_values == values_compared(g, steps, len(x))
     print(f"\n{g.name}: {len(x)} samples x {steps} steps, {cmp.compared_values} values compared, "

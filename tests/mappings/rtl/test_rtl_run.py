@@ -7,11 +7,11 @@ Icarus and Verilator and name the first divergence, derived here from the golden
 import numpy as np
 import pytest
 
-from hwsnn import ir, sim
+from hwsnn import backends, ir, sim
 from hwsnn.errors import MappingError
 from hwsnn.mappings.rtl import lower, run, run_lowered
 from hwsnn.sim._encode import emit
-from hwsnn.sim.verify import check_graph
+from hwsnn.backends import check_graph
 
 from randnets import random_input, random_stbif_net
 from rtlsim import need_sim
@@ -82,7 +82,7 @@ def check(graph, x, steps, simulator="icarus", lanes=1, conv=True):
                                            if trace.graph.nodes[e.src].ROLE in ("source", "neuron"))
     check_graph(graph.with_delays(1), trace.graph, "rtl")  # the graph given, with delay 1
     golden = sim.run(trace.graph, x, steps)
-    cmp = sim.compare(golden, trace, "rtl")
+    cmp = backends.compare(golden, trace, "rtl")
     assert cmp.compared_values == expected_values(graph, steps, len(x))
     assert cmp.mismatches == 0, str(cmp.first)
     assert any(np.abs(golden.y[n]).sum() for n in golden.y), "no spikes at all: a weak test"
@@ -169,7 +169,7 @@ def test_mutated_threshold_compare_is_caught_with_its_first_divergence(simulator
     x = np.random.default_rng(5).integers(-16, 16, (3, 7))
     trace = run(graph, x, 14, sim=simulator, lanes=4, _mutate_ge=True)
     golden = sim.run(trace.graph, x, 14)
-    cmp = sim.compare(golden, trace, "rtl")
+    cmp = backends.compare(golden, trace, "rtl")
     step, node = first_exact_threshold(golden, ["a", "b"])
     assert cmp.mismatches > 0
     assert (cmp.first.step, cmp.first.node, cmp.first.variable, cmp.first.golden) == (step, node, "V", 0)
@@ -204,7 +204,7 @@ def test_corrupted_weight_word_is_caught_with_its_first_divergence(simulator):
     assert was != now
     trace = run_lowered(net, x, 14, sim=simulator)
     golden = sim.run(trace.graph, x, 14)
-    cmp = sim.compare(golden, trace, "rtl")
+    cmp = backends.compare(golden, trace, "rtl")
     assert cmp.mismatches > 0
     f = cmp.first
     assert (f.node, f.step, f.sample, f.neuron, f.variable) == ("a", 1, 1, (0,), "V")
@@ -253,7 +253,7 @@ def test_missing_simulator_says_how_to_install(monkeypatch):
 def test_demo_checks_all_images_on_verilator_else_a_subset_on_icarus(monkeypatch):
     from hwsnn.cli import cmd_demo
     from hwsnn.errors import BackendUnavailableError
-    from hwsnn.sim.benches import _runner
+    from hwsnn.rtl.sim import _runner
     monkeypatch.delenv("SIM", raising=False)
     monkeypatch.setattr(_runner, "check_simulator", lambda sim: None)
     assert cmd_demo._rtl_plan(360) == (360, "verilator", "all 360 test images on Verilator")
@@ -271,7 +271,7 @@ def test_demo_checks_all_images_on_verilator_else_a_subset_on_icarus(monkeypatch
 def test_second_run_on_other_inputs_does_not_rebuild(simulator, monkeypatch):
     """The build is keyed by the design; the stimulus is a run-time file."""
     need_sim(simulator)
-    from hwsnn.sim.benches import _network_bench
+    from hwsnn.rtl.sim import _network_bench
     graph = narrow_net(5)
     rng = np.random.default_rng(11)
     run(graph, rng.integers(-16, 16, (1, 7)), 4, sim=simulator, lanes=4)
@@ -282,4 +282,4 @@ def test_second_run_on_other_inputs_does_not_rebuild(simulator, monkeypatch):
     monkeypatch.setattr(_network_bench, "network_verilog", no_build)
     x = rng.integers(-16, 16, (2, 7))
     trace = run(graph, x, 9, sim=simulator, lanes=4)
-    assert sim.compare(sim.run(trace.graph, x, 9), trace, "rtl").ok
+    assert backends.compare(sim.run(trace.graph, x, 9), trace, "rtl").ok

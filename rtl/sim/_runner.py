@@ -19,23 +19,21 @@ BUILD_ROOT = Path(os.environ.get("HWSNN_BUILD", "build")).resolve()  # absolute:
 
 
 def default_sim(sim=None):
-    sim = sim or os.environ.get("SIM", "icarus")
+    """The simulator to run: `sim` ("icarus" or "verilator"), or for None/"auto" Verilator when it
+    is installed (the fast regression path), else Icarus. The Python API and the CLI pick the same
+    (the CLI reads env SIM at its edge and passes it here)."""
+    if sim in (None, "auto"):
+        try:
+            check_simulator("verilator")
+            return "verilator"
+        except BackendUnavailableError:
+            return "icarus"
     if sim not in SIMULATORS:
         raise BackendError(f"simulator must be one of {SIMULATORS}, not {sim!r}")
     return sim
 
 
-def pick_simulator(requested=None):
-    """The simulator a command runs: `requested` ("icarus", "verilator" or "auto"/None), else
-    env SIM, else Verilator when it is installed (the fast regression path), else Icarus."""
-    choice = requested if requested not in (None, "auto") else os.environ.get("SIM")
-    if choice:
-        return default_sim(choice)
-    try:
-        check_simulator("verilator")
-        return "verilator"
-    except BackendUnavailableError:
-        return "icarus"
+pick_simulator = default_sim  # the name the CLI modules use
 
 
 def _verilator_root():
@@ -122,7 +120,7 @@ def run_bench(runner, toplevel, module, build_dir, data, out, testcase=None, plu
     test_dir = Path(test_dir or Path(build_dir) / "run")
     test_dir.mkdir(parents=True, exist_ok=True)
     # bench modules import only cocotb and numpy: load them as top-level modules from this folder
-    # (importing them through hwsnn.sim would pull torch into the simulator process, ~5 s)
+    # (importing them through the golden simulator would pull torch into the simulator process, ~5 s)
     # (the runner passes this process's sys.path to the simulator as PYTHONPATH)
     env = {"HWSNN_BENCH_DATA": str(data), "HWSNN_BENCH_OUT": str(out)}
     here = str(Path(__file__).parent)

@@ -1,4 +1,5 @@
-"""Test vectors for the neuron datapath and their expected values from the golden rule itself
+"""Test vectors for the neuron datapath (hwsnn.rtl.NeuronUnit) and their expected values from the
+golden rule itself
 (hwsnn.sim._neurons.step_stbif / step_if / step_calif), saturated to the register widths the
 way the RTL does (the golden simulator raises RangeError in those cases)."""
 

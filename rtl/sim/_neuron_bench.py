@@ -6,15 +6,16 @@ import json
 import numpy as np
 
 from ._runner import BUILD_ROOT, build, default_sim, run_bench, write_verilog
-from .vectors import neuron_expected, neuron_vectors
 
 __all__ = ["run_neuron_bench"]
 
 
-def run_neuron_bench(params, sim=None, n_random=1000, seed=0, _mutate_ge=False):
-    """Run the NeuronUnit of `params` (see vectors.unit_params) on edge + random vectors.
+def run_neuron_bench(params, vec, exp, sim=None, _mutate_ge=False):
+    """Run the NeuronUnit of `params` (NeuronUnit's keyword arguments) on the input vectors `vec`
+    ({"v", "i", "theta", "s"[, "leak"]}: int arrays) against the expected outputs `exp` ({"v_out",
+    "s_out", "y", "ovf"}), which the caller derives (the tests: from the golden rule).
 
-    Returns (passed, got, expected, vectors); `passed` is the bench's own verdict."""
+    Returns (passed, got); `passed` is the bench's own verdict."""
     from hwsnn.rtl import NeuronUnit
     sim = default_sim(sim)
     key = json.dumps({**params, "mutate": _mutate_ge}, sort_keys=True)
@@ -23,8 +24,6 @@ def run_neuron_bench(params, sim=None, n_random=1000, seed=0, _mutate_ge=False):
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / "neuron_unit.v"
     write_verilog(NeuronUnit(**params, _mutate_ge=_mutate_ge), "neuron_unit", src)
-    vec = neuron_vectors(params, n_random, seed)
-    exp = neuron_expected(params, vec)
     data, out = build_dir / "data.npz", build_dir / "out.npz"
     np.savez(data, **{f"in_{k}": v for k, v in vec.items()}, **{f"exp_{k}": v for k, v in exp.items()})
     if out.exists():
@@ -32,4 +31,4 @@ def run_neuron_bench(params, sim=None, n_random=1000, seed=0, _mutate_ge=False):
     runner = build([src], "neuron_unit", build_dir, sim)
     ok = run_bench(runner, "neuron_unit", "bench_neuron", build_dir, data, out)
     got = dict(np.load(out)) if out.exists() else None
-    return ok, got, exp, vec
+    return ok, got

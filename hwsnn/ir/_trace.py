@@ -14,7 +14,7 @@ class Trace:
     number of steps after which no state changed any more; `settled`: whether that is final
     (nothing still in flight). `spikes`: {node: int array (batch, *shape)} of sum |y|.
 
-    What `hwsnn.sim.verify.compare` reads from a back end's trace besides V, S, y:
+    What `hwsnn.backends.compare` reads from a back end's trace besides V, S, y:
     `valid`: {node: bool mask} or {node: {"V"/"S"/"y": bool mask}}, each mask broadcastable to
     (steps, batch, *shape): True where the value was read from the executor's state; values
     under False are neither compared nor counted. A node (or variable) not listed is valid

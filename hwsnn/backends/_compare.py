@@ -1,5 +1,5 @@
-"""Cross-backend verification: run the golden simulator and a back end on the same inputs and
-compare every recorded variable (V, S, y) of every node at every step, at atol = 0.
+"""The comparison behind `hwsnn.backends.verify`: the golden run and a back end's run on the same
+inputs, compared on every recorded variable (V, S, y) of every node at every step, at atol = 0.
 
 What `verify` does not let through:
 - a back end whose trace ran another graph: `trace.graph` must equal the given graph exactly
@@ -8,45 +8,18 @@ What `verify` does not let through:
 - a non-integer array on either side (float, bool): integers are compared as they are, by
   value (numpy `==` between integer dtypes of any widths and signedness is exact), never cast;
 - values the back end did not read from its state: `trace.valid` masks them out, and they are
-  not counted (see hwsnn.sim.Trace); a comparison of 0 values is not a pass;
+  not counted (see hwsnn.ir.Trace); a comparison of 0 values is not a pass;
 - the state memories read back after the last step (`trace.final_readback`, RTL) are compared
   with golden's final V and S as variables "V(readback)", "S(readback)".
 """
 
-import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsnn.errors import BackendError, HwsnnError
+from hwsnn.errors import BackendError
 
-from ._step import run as golden_run
-
-__all__ = ["Divergence", "Comparison", "compare", "verify", "BACKENDS", "DELAYS", "get_backend",
-           "stated_graph", "check_graph"]
-
-# name -> "module:function" (or the function) with signature run(graph, x, steps) -> Trace whose
-# `graph` is the graph the back end ran.
-BACKENDS = {
-    "golden": "hwsnn.sim._step:run",
-    "lava": "hwsnn.mappings.lava:run",
-    "rtl": "hwsnn.mappings.rtl:run",
-}
-
-
-def _rtl_delay(graph):
-    """hwsnn.mappings.rtl.run: the iLIF pipeline delivers directly (0), the core chain one step
-    later (1, mappings/rtl/_lower.py DELAY)."""
-    return 0 if any(graph.nodes[n].type == "ILIF" for n in graph.neurons) else 1
-
-
-# name -> the delay of every edge leaving a Source or neuron in the graph the back end runs
-# (None: the given delays), or a function graph -> that delay.
-DELAYS = {
-    "golden": None,
-    "lava": 1,  # hwsnn.mappings.lava.run(delay=1), Loihi-style
-    "rtl": _rtl_delay,
-}
+__all__ = ["Divergence", "Comparison", "compare", "check_graph", "VARIABLES"]
 
 VARIABLES = ("V", "S", "y", "V(readback)", "S(readback)")  # tie order of the first divergence
 
@@ -89,15 +62,6 @@ class Comparison:
 
 
 # --- the graph a back end ran ------------------------------------------------------------
-
-def stated_graph(name, graph):
-    """The graph back end `name` documents that it runs for `graph` (its delays, `DELAYS`)."""
-    if name not in DELAYS:
-        raise BackendError(f"backend {name!r} states no delays: add it to hwsnn.sim.verify.DELAYS")
-    delay = DELAYS[name]
-    delay = delay(graph) if callable(delay) else delay
-    return graph if delay is None else graph.with_delays(delay)
-
 
 def _same(a, b):
     """Exact equality of IR values: arrays by shape and integer values, containers item by item,
@@ -240,33 +204,3 @@ def compare(golden, other, backend="other"):
                 _integers(theirs, backend, node, name), last)
     result.first = None if best is None else best[1]
     return result
-
-
-def get_backend(name):
-    if name not in BACKENDS:
-        raise HwsnnError(f"backend must be one of {sorted(BACKENDS)}, not {name!r}")
-    entry = BACKENDS[name]
-    if callable(entry):
-        return entry
-    module, func = entry.split(":")
-    return getattr(importlib.import_module(module), func)
-
-
-def verify(graph, x, steps, backends=("lava",)):
-    """Run golden and each back end on `x` for `steps`; return {backend: Comparison}.
-    Each back end must report (`trace.graph`) exactly the graph it documents it runs
-    (`stated_graph`: the given graph with its delays), else BackendError; golden runs on that."""
-    results, golden = {}, {}
-    for name in backends:
-        run = get_backend(name)
-        expected = stated_graph(name, graph)
-        trace = run(graph, x, steps)
-        check_graph(expected, trace.graph, name)
-        key = tuple(e.delay for e in expected.edges)
-        if key not in golden:
-            golden[key] = golden_run(expected, x, steps)
-        results[name] = compare(golden[key], trace, name)
-        cores = (getattr(trace, "rtl", None) or {}).get("cores")
-        if cores and all("layout" in c for c in cores):
-            results[name].layouts = {c["node"]: c["layout"] for c in cores}
-    return results
