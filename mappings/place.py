@@ -1,7 +1,7 @@
 """Placement of a network onto neuromorphic cores, with design-rule checks (DRC).
 
 A *layer* is a stateful node (neuron or Readout) with the synapse chains ending in it. Its
-synapses are the folded chain matrices (hwsnn.energy.chains), summed per presynaptic node:
+synapses are the folded chain matrices (hwsnn.ir.chains), summed per presynaptic node:
 one axon per presynaptic neuron, one synapse per nonzero entry. Per layer:
 
 1. DRC: stored weights (the folded values) must fit the target's `weight_bits` (signed),
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from hwsnn.energy import chains
+from hwsnn.ir import chains
 from hwsnn.errors import MappingError
 from hwsnn.ir import bits_for, verify
 

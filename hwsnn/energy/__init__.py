@@ -6,7 +6,7 @@ them; `plan_steps` and `default_input` choose what a run runs when the user does
 See docs/energy.md.
 """
 
-from ._connect import Chain, ann_ops, chains, stage_matrix
+from ..ir import Chain, ann_ops, chains, stage_matrix  # IR analyses, re-exported
 from ._count import KINDS, EventCounts, LayerEvents, count_events, source_emissions
 from ._models import EVENT_COUNTS, EnergyReport, memory_aware, per_sop, per_sop_energy
 from ._report import energy_json, energy_table, fmt_joules, plot_energy

@@ -33,7 +33,7 @@ import torch
 
 from ..errors import SimulationError
 from ..ir import IF, ILIF, STBIF, CaLIF, verify
-from ._connect import ann_ops, chains
+from ..ir import ann_ops, chains
 
 __all__ = ["KINDS", "LayerEvents", "EventCounts", "count_events", "source_emissions"]
 

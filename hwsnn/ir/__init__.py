@@ -11,6 +11,7 @@ from ._nodes import CUBALIF
 from ._verify import out_shape, verify
 from ._schedule import Schedule, output_bound, source_bound, source_length
 from ._trace import Trace
+from ._connect import Chain, ann_ops, chains, stage_matrix
 
 __all__ = [
     "Node", "Source", "Dense", "Conv2d", "SumPool2d", "Scale", "Flatten", "STBIF", "IF", "ILIF",
@@ -18,5 +19,6 @@ __all__ = [
     "verify", "out_shape", "save", "load", "to_dict", "from_dict", "FORMAT", "VERSION",
     "int_range", "fits", "bits_for", "dtype_for", "check_input_range",
     "Schedule", "source_length", "source_bound", "output_bound", "Trace",
+    "Chain", "chains", "stage_matrix", "ann_ops",
     "CUBALIF", "loihi_weights", "loihi_weight_error",
 ]

@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import IRError
-from ..ir import Conv2d, Dense, Flatten, Scale, SumPool2d, out_shape, verify
+from ._nodes import Conv2d, Dense, Flatten, Scale, SumPool2d
+from ._verify import out_shape, verify
 
 __all__ = ["Chain", "chains", "stage_matrix", "ann_ops"]
 
