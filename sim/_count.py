@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from hwsnn.errors import SimulationError
-from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Readout, verify
+from hwsnn.ir import IF, ILIF, STBIF, CaLIF, MaxPool2d, Readout, verify
+
+from ._maxpool import window_max
 
 from ._step import Network, _as_inputs, _check_width
 
@@ -47,6 +49,10 @@ def count(graph, x):
     """
     net = graph if isinstance(graph, Network) else Network(graph)
     graph = net.graph
+    cuba = [n for n in graph.neurons if graph.nodes[n].type == "CUBALIF"]
+    if cuba:
+        raise SimulationError(f"node '{cuba[0]}': a CUBALIF (Loihi's leaky neuron) has no count "
+                              f"semantics; run it step by step (sim.run)")
     q = _as_inputs(graph, x)
     batch = next(iter(q.values())).shape[0]
     vals, hor, S, V = {}, {}, {}, {}
@@ -65,6 +71,11 @@ def count(graph, x):
                 if src in hor:
                     hor[name] = net.ops[name](hor[src], torch.float64)
                     _check_exact(name, hor[name])
+                continue
+            if isinstance(node, MaxPool2d):  # V: the input's totals; S: their window maxima
+                V[name] = vals[graph.inputs_of(name)[0].src].reshape(batch, *node.in_shape)
+                _check_register(name, node, V[name])
+                S[name] = vals[name] = window_max(node, V[name])
                 continue
             uses_horner = isinstance(node, ILIF) or (isinstance(node, Readout) and node.horner)
             z = torch.zeros((batch, *node.shape), dtype=torch.float64)

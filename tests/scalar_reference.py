@@ -99,13 +99,20 @@ def _sumpool(node, x, shape):
     return out, (C, Ho, Wo)
 
 
+def _weight_exp(out, e):
+    """floor(2^e * sum): a left shift, or an arithmetic right shift (Python >> floors)."""
+    return [v << e if e >= 0 else v >> -e for v in out]
+
+
 def apply_synapse(node, x, shape):
     """(output flat list, output shape) of synapse `node` on flat input `x` of `shape`."""
     kind = node.type
     if kind == "Dense":
-        return _dense(node.W.tolist(), x)
+        out, oshape = _dense(node.W.tolist(), x)
+        return _weight_exp(out, node.w_exp), oshape
     if kind == "Conv2d":
-        return _conv2d(node, x, shape)
+        out, oshape = _conv2d(node, x, shape)
+        return _weight_exp(out, node.w_exp), oshape
     if kind == "SumPool2d":
         return _sumpool(node, x, shape)
     if kind == "Scale":
@@ -203,8 +210,35 @@ def source_total(node, q):
 class _Params:
     def __init__(self, node):
         shape = tuple(node.shape)
-        for name in ("theta", "v0", "bias", "leak"):
+        for name in ("theta", "v0", "bias", "leak", "bias_mant", "bias_exp"):
             setattr(self, name, broadcast(getattr(node, name, 0), shape))
+
+
+def _toward_zero(a):
+    """a / 2^12 with the fraction dropped (CUBALIF decays round toward zero)."""
+    q = abs(a) // 4096
+    return q if a >= 0 else -q
+
+
+def _step_cubalif(node, P, st, I):
+    """CUBALIF, from docs/ir-format.md "CUBALIF in detail", one neuron at a time."""
+    U, V, S = st["U"], st["V"], st["S"]
+    y = [0] * len(V)
+    for k in range(len(V)):
+        if not -(2 ** 23) <= I[k] <= 2 ** 23 - 1:
+            raise RefOverflow(f"CUBALIF input {I[k]} outside int24")
+        x = _toward_zero(U[k] * (4095 - node.du)) + I[k] * 64
+        if x > 2 ** 23:
+            x -= 2 ** 24
+        elif x <= -(2 ** 23):
+            x += 2 ** 24
+        U[k] = x
+        v = _toward_zero(V[k] * (4096 - node.dv)) + U[k] + P.bias_mant[k] * 2 ** P.bias_exp[k]
+        v = min(max(v, -(2 ** 23) + 1), 2 ** 23 - 1)
+        if v > node.vth * 64:
+            y[k], v = 1, 0
+        V[k], S[k] = v, S[k] + y[k]
+    return y
 
 
 def _step_maxpool(node, st, I):
@@ -237,6 +271,8 @@ def _step_neuron(node, P, st, I, t, win):
     V, S, kind = st["V"], st["S"], node.type
     if kind == "MaxPool2d":
         return _step_maxpool(node, st, I)
+    if kind == "CUBALIF":
+        return _step_cubalif(node, P, st, I)
     if kind == "Readout":
         for k in range(len(V)):
             if not node.horner:
@@ -296,11 +332,14 @@ class RefRun:
     shapes: dict
     steps: int = 0
     last_window: list = field(default_factory=list)  # [sample] {node: output at step T-1}
+    v_shapes: dict = field(default_factory=dict)  # {node: shape of V} where not `shapes` (MaxPool2d)
+    U: dict = field(default_factory=dict)  # CUBALIF currents u, as V
 
     def array(self, var, node):
         """int64 array (steps, batch, *shape)."""
         a = np.array(getattr(self, var)[node], dtype=np.int64)
-        return a.reshape(len(a), -1, *self.shapes[node])
+        shape = self.v_shapes.get(node, self.shapes[node]) if var == "V" else self.shapes[node]
+        return a.reshape(len(a), -1, *shape)
 
     def final(self, var, node):
         return [list(v) for v in getattr(self, var)[node][-1]]
@@ -334,9 +373,10 @@ def reference_run(graph, x, steps):
     neurons = [n for n in stateful if nodes[n].ROLE == "neuron"]
     params = {n: _Params(nodes[n]) for n in stateful}
     state = [{n: {"V": _zeros(nodes[n].in_shape) if nodes[n].type == "MaxPool2d" else list(params[n].v0),
-                  "S": _zeros(shapes[n])} for n in stateful}
+                  "S": _zeros(shapes[n]), "U": _zeros(shapes[n])} for n in stateful}
              for _ in range(batch)]
-    run = RefRun({n: [] for n in stateful}, {n: [] for n in neurons}, {n: [] for n in neurons}, shapes)
+    run = RefRun({n: [] for n in stateful}, {n: [] for n in neurons}, {n: [] for n in neurons}, shapes,
+                 v_shapes={n: tuple(nodes[n].in_shape) for n in stateful if nodes[n].type == "MaxPool2d"})
 
     def record(ys):
         for n in stateful:
@@ -345,6 +385,8 @@ def reference_run(graph, x, steps):
                 if not all(lo_hi[0] <= v <= lo_hi[1] for v in state[b][n]["V"]):
                     raise RefOverflow(f"{n}: V left int{node.v_bits} at record {run.steps}")
             run.V[n].append([list(state[b][n]["V"]) for b in range(batch)])
+            if node.type == "CUBALIF":
+                run.U.setdefault(n, []).append([list(state[b][n]["U"]) for b in range(batch)])
             if n in run.S:
                 run.S[n].append([list(state[b][n]["S"]) for b in range(batch)])
                 run.y[n].append([list(ys[b][n]) if n in ys[b] else _zeros(shapes[n])

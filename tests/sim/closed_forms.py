@@ -2,7 +2,7 @@
 time: what the per-step run must reach at equilibrium / after the settle phase. Built on the
 scalar reference's synapse code only (nothing from hwsnn.sim)."""
 
-from scalar_reference import apply_synapse, broadcast, out_shapes, source_total, topo_order
+from scalar_reference import _step_maxpool, apply_synapse, broadcast, out_shapes, source_total, topo_order
 
 
 def _clip(v, lo, hi):
@@ -36,6 +36,11 @@ def closed_forms(graph, x, b):
             continue
         if kind == "Readout":
             V[n] = summed(n, hor if node.horner else tot)
+            continue
+        if kind == "MaxPool2d":  # the window maxima of the input's totals, reached in one step
+            st = {"V": [0] * len(tot[inputs[n][0].src]), "S": [0] * len(broadcast(0, shapes[n]))}
+            _step_maxpool(node, st, tot[inputs[n][0].src])
+            V[n], S[n], tot[n], hor[n] = st["V"], st["S"], st["S"], st["S"]
             continue
         th = broadcast(node.theta, shapes[n])
         if kind == "STBIF":
