@@ -1,6 +1,6 @@
 """Train a small spiking network with snnTorch on sklearn's digits and export it to NIR.
 
-    .venv/bin/python scripts/train_snntorch_digits.py [--epochs 60] [--hidden 64] [--seed 0]
+    .venv/bin/python scripts/train_snntorch_digits.py [--epochs 80] [--hidden 128] [--seed 0]
 
 snnTorch's own code, not hwsnn's: 64 inputs -> Linear(64, H, bias=False) -> Leaky(H) ->
 Linear(H, 10, bias=False) -> Leaky(10); the class is the output layer's spike count (argmax,
@@ -91,8 +91,8 @@ def train(net, x, y, epochs, seed, lr=5e-3, batch=64):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=80)
+    ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DATA / "snntorch_digits"))
     args = ap.parse_args()

@@ -1,0 +1,137 @@
+"""import-nir: the integers follow Loihi's rules derived from the float parameters, ambiguous
+graphs are one-line NIRErrors naming the node, export -> import gives the same integer graph."""
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("h5py")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from nirfiles import small_graph, write_nir  # noqa: E402
+
+from hwsnn import ir  # noqa: E402
+from hwsnn.errors import HwsnnError, NIRError  # noqa: E402
+from hwsnn.nir import export_nir, import_nir  # noqa: E402
+
+BUNDLED = resources.files("hwsnn.data") / "snntorch_digits.nir"
+
+
+def same_graph(a, b):
+    assert list(a.nodes) == list(b.nodes)
+    for n, node in a.nodes.items():
+        other = b.nodes[n]
+        assert node.type == other.type and node.scalars() == other.scalars(), n
+        for k, arr in node.arrays().items():
+            assert np.array_equal(arr, other.arrays()[k]), (n, k)
+    assert a.edges == b.edges
+
+
+def test_small_graph_integers_follow_loihi_rules(tmp_path):
+    nodes, edges = small_graph()
+    g, rows = import_nir(write_nir(tmp_path / "s.nir", nodes, edges), dt=1e-3, T=8)
+    lif1, lif2 = g.nodes["lif1"], g.nodes["lif2"]
+    # decays from dt/tau, written out here: 4096 * 1e-3/0.01 = 409.6; 4096 * 1e-3/0.005 - 1
+    assert (lif1.du, lif1.dv) == (4095, 410)
+    assert (lif2.du, lif2.dv) == (818, 205)
+    for syn in ("fc1", "fc2"):
+        W = g.nodes[syn].W
+        assert np.array_equal(ir.loihi_weights(W, 8), W)        # Lava leaves them unchanged
+        assert W.min() < 0 < W.max() and np.all(W % 2 == 0)     # mixed sign: low bit dropped
+        assert -256 <= W.min() and W.max() <= 254
+    # every synapse of a spiking node is delayed one step (Loihi), the Output counts spikes
+    assert all(e.delay == (1 if g.nodes[e.src].ROLE in ("source", "neuron") else 0)
+               for e in g.edges)
+    assert g.readouts == ["output"] and g.meta["steps"] == 8 + 3
+    # the integer weights reproduce the float weights within one quantization step
+    r1 = rows[0]
+    k = r1["scale_k"]
+    theta = nodes["lif1"]["v_threshold"]
+    W_float = nodes["fc1"]["weight"] * (1e-3 / 0.01 * 10) * (theta.max() / theta)[:, None]
+    W_int = g.nodes["fc1"].W * 2.0 ** g.nodes["fc1"].w_exp / k
+    step = 2 * 2.0 ** g.nodes["fc1"].w_exp / k
+    assert np.abs(W_int - W_float).max() <= step / 2 + 1e-12
+    assert abs(lif1.vth / k - theta.max()) <= 0.5 / k
+
+
+def test_export_then_import_gives_the_same_integer_graph(tmp_path):
+    g, _ = import_nir(write_nir(tmp_path / "s.nir", *small_graph(seed=3)), dt=1e-3, T=8)
+    export_nir(g, tmp_path / "rt.nir", 1e-3)
+    g2, _ = import_nir(tmp_path / "rt.nir", dt=1e-3, T=8)
+    same_graph(g, g2)
+
+
+def test_bundled_snntorch_round_trip_and_nir_reads_our_file(tmp_path):
+    nir = pytest.importorskip("nir")
+    with resources.as_file(BUNDLED) as p:
+        g, _ = import_nir(p, dt=1e-4, T=16)
+    export_nir(g, tmp_path / "rt.nir", 1e-4)
+    assert set(nir.read(str(tmp_path / "rt.nir")).nodes) >= {"input", "output"}
+    g2, _ = import_nir(tmp_path / "rt.nir", dt=1e-4, T=16)
+    same_graph(g, g2)
+
+
+def bad(nodes, edges, changes):
+    nodes = {k: dict(v) for k, v in nodes.items()}
+    for (node, key), value in changes.items():
+        if value is None:
+            nodes[node].pop(key)
+        else:
+            nodes[node][key] = value
+    return nodes, edges
+
+
+def _cases():
+    n, e = small_graph()
+    yield "no dt", (n, e), {"dt": None}, "'lif1'.*--dt"
+    yield "unsupported", bad(n, e, {("lif1", "type"): "Threshold"}), {}, "'lif1'.*not supported"
+    yield "recurrent", (n, e + [("lif2", "fc1")]), {}, "recurrent edges"
+    yield "shapes", bad(n, e, {("fc2", "weight"): np.ones((3, 4))}), {}, "'fc2'.*input shape"
+    yield "v_reset", bad(n, e, {("lif1", "v_reset"): np.ones(5)}), {}, "'lif1'.*v_reset must be 0"
+    yield "tau per neuron", bad(n, e, {("lif1", "tau"): np.linspace(.01, .02, 5)}), {}, \
+        "'lif1'.*one value per layer"
+    yield "missing key", bad(n, e, {("lif1", "v_threshold"): None}), {}, "'lif1'.*v_threshold"
+    yield "bias into current", bad(n, e, {("fc2", "type"): "Affine",
+                                            ("fc2", "bias"): np.ones(3)}), {}, "'lif2'.*bias"
+    yield "dt too large", (n, e), {"dt": 0.05}, "'lif1'.*dt/tau"
+    pool, e3 = small_graph(n_hidden=3, n_out=3)
+    pool["fc2"] = {"type": "Scale", "scale": np.ones(3)}
+    yield "no weights into neuron", (pool, e3), {}, "'fc2'.*Dense/Conv2d"
+
+
+@pytest.mark.parametrize("case", list(_cases()), ids=lambda c: c[0])
+def test_ambiguous_graphs_are_one_line_errors_naming_the_node(tmp_path, case):
+    import re
+    _, (nodes, edges), kw, pattern = case
+    opts = {"dt": 1e-3, "T": 8, **kw}
+    with pytest.raises(NIRError) as info:
+        import_nir(write_nir(tmp_path / "b.nir", nodes, edges), **opts)
+    msg = str(info.value)
+    assert "\n" not in msg and re.search(pattern, msg), msg
+
+
+def test_cli_import_report_and_stbif_export_refused(tmp_path, capsys):
+    from hwsnn.cli.main import main
+    from hwsnn.examples import load_digits_ir
+
+    with resources.as_file(BUNDLED) as p, pytest.raises(SystemExit) as ok:
+        main(["import-nir", str(p), "-o", str(tmp_path / "d.hwir"), "--dt", "1e-4", "--json"])
+    assert ok.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["kind"] for r in report["layers"]] == ["LIF", "LIF"]
+    assert all(r["w_err_max"] < 0.01 for r in report["layers"])
+    stbif = tmp_path / "stbif.hwir"
+    ir.save(load_digits_ir()[0], stbif)
+    with pytest.raises(SystemExit) as code:
+        main(["export-nir", str(stbif), "-o", str(tmp_path / "x.nir"), "--dt", "1e-3"])
+    err = capsys.readouterr().err
+    assert code.value.code == 1 and err.count("\n") == 1
+    assert "NIR cannot express ST-BIF" in err and not (tmp_path / "x.nir").exists()
+
+
+def test_hwsnn_error_is_the_base(tmp_path):
+    assert issubclass(NIRError, HwsnnError)
