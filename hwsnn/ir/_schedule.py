@@ -10,7 +10,7 @@ import numpy as np
 
 from hwsnn.errors import SimulationError
 
-from ._nodes import ILIF, CaLIF, Conv2d, Dense, Readout, Scale, SumPool2d
+from ._nodes import ILIF, CaLIF, Conv2d, Dense, MaxPool2d, Readout, Scale, SumPool2d
 from ._verify import verify
 
 __all__ = ["Schedule", "source_length", "source_bound", "output_bound"]
@@ -58,7 +58,8 @@ class Schedule:
             elif node.ROLE == "synapse":
                 self.bound[name] = output_bound(node, self.bound[ins[0].src])
             else:
-                self.bound[name] = 1  # spikes are -1, 0, +1
+                # spikes are -1, 0, +1; a max pool moves at most as much as its input
+                self.bound[name] = self.bound[ins[0].src] if isinstance(node, MaxPool2d) else 1
                 self._set_timing(name, node)
         self.calif_T = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
         if len(self.calif_T) > 1:
