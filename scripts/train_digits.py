@@ -81,7 +81,7 @@ def main():
     tr1 = run(graph.with_delays(1), xte, 4 * args.levels * 6, record=False)
     equal_d1 = float(np.mean(np.all(tr1.output == ints["output"], axis=1)))
     t_eq = int(max(tr.t_eq.max(), tr1.t_eq.max()))
-    report = integerization_report(qann, graph, xte)
+    report = integerization_report(qann, graph, xte, count(graph, xte))
     info = {
         "architecture": "conv(1->16,3,p1)-BN-ReLU-MaxPool2 -> conv(16->32,3,p1)-BN-ReLU-MaxPool2 "
                         "-> flatten -> linear(128->64)-ReLU -> linear(64->10)",

@@ -146,6 +146,7 @@ def register(app):
         """Compile a PyTorch model to an integer spiking IR file and report integerization error."""
         from .. import ir
         from ..compile import integerization_report
+        from ..sim import count
         from .cmd_run import load_inputs
 
         shape = parse_ints(input_shape, "--input-shape")
@@ -154,7 +155,7 @@ def register(app):
         input_quantization(input_scale, rng)
         graph, qann, x, notes = compile_model(model, weights, shape, levels, w_bits, v_bits, delays,
                                               input_scale, rng, x, name=name)
-        rows = integerization_report(qann, graph, x)
+        rows = integerization_report(qann, graph, x, count(graph, x))
         ir.save(graph, output)
         if as_json:
             print(json.dumps({"output": output, "notes": notes, "layers": rows}))

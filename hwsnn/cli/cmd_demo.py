@@ -145,7 +145,7 @@ def run_demo(out, progress=False, say=print, backends=("lava", "rtl"), batch=120
     say(f"  SNN accuracy          {report['snn_accuracy']:.4f}  (golden per-step run)")
     say(f"  snn_equals_qann       {report['snn_equals_qann']:.4f}  (exact equality of output counts)")
     say(f"  steps to equilibrium  max {report['t_eq']['max']}, mean {report['t_eq']['mean']:.2f}")
-    report["integerization"] = integerization_report(qann, graph, x)
+    report["integerization"] = integerization_report(qann, graph, x, count(graph, x))
     report["executors"] = _executors(graph, x, steps, say, backends)
     report["seconds"] = round(time.time() - t0, 2)
     _write_json(os.path.join(out, "report.json"), report)

@@ -69,15 +69,15 @@ def _row(zf, pre, level_f, level_i):
             "level_mismatch": float(np.mean(level_f != level_i))}
 
 
-def integerization_report(qann, graph, x_int):
+def integerization_report(qann, graph, x_int, counts):
     """List of per-layer dicts: layer, kind, theta, unit, w_bits, v_bits, max_abs_w_int, and
-    max_abs_diff / mean_abs_diff / level_mismatch for the "own" and "propagated" views."""
-    from hwsnn.sim import count
-
+    max_abs_diff / mean_abs_diff / level_mismatch for the "own" and "propagated" views.
+    `counts`: the integer network's count semantics on `x_int`, `hwsnn.sim.count(graph, x_int)`
+    (the compiler does not run the oracle itself)."""
     x_int = np.asarray(x_int)
     meta = graph.meta
     ref = qann_levels(qann, x_int * meta["input_scale"])
-    got = count(graph, x_int)
+    got = counts
     counts = {name: torch.as_tensor(ref[name][1], dtype=torch.float64) for name in ref if name != "output"}
     counts.update({n: torch.as_tensor(got["S"][n], dtype=torch.float64) for n in got["S"] if n not in counts})
     counts[graph.sources[0]] = torch.as_tensor(x_int, dtype=torch.float64)

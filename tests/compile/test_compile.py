@@ -173,7 +173,8 @@ def test_save_load_roundtrip(tmp_path):
 def test_report_rows():
     q = mlp_qann()
     x = np.random.default_rng(1).integers(0, 17, (50, 5))
-    rows = integerization_report(q, compile_qann(q, input_scale=1 / 16, input_range=(0, 16)), x)
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16))
+    rows = integerization_report(q, g, x, sim.count(g, x))
     assert [r["layer"] for r in rows] == ["1", "output"]
     r = rows[0]
     assert r["kind"] == "neuron"

@@ -36,7 +36,7 @@ def test_integer_ir_equals_fake_quant_qann(seed, kind, depth, levels, residual):
         np.testing.assert_array_equal(got["S"][op.name][..., :level.shape[-1]], level)
     unit = graph.meta["logit_scale"]
     np.testing.assert_array_equal(got["output"] * unit, ref["output"])
-    for row in integerization_report(qann, graph, x):
+    for row in integerization_report(qann, graph, x, sim.count(graph, x)):
         for view in ("own", "propagated"):
             assert row[view]["max_abs_diff"] == 0 and row[view]["level_mismatch"] == 0, row
 
