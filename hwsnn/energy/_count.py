@@ -20,6 +20,8 @@ Per sample b (every count is an int64 array of shape (batch,)):
     state_reads      = state_writes = updates               (V and, where present, the tracer S,
                        read and written back once per update)
     spikes           = sum_t |y| sent by the layer's neurons
+    pool_compares    = count comparisons of a MaxPool2d layer (0 elsewhere; its other counts:
+                       see _pool.py)
 
 SOPs count every spike a layer sends, including spikes still in flight over a delay-1 edge
 when the run ends (at equilibrium there are none). The source ANN's dense MACs, adds and
@@ -32,13 +34,14 @@ import numpy as np
 import torch
 
 from ..errors import SimulationError
-from ..ir import IF, ILIF, STBIF, CaLIF, verify
+from ..ir import IF, ILIF, STBIF, CaLIF, MaxPool2d, verify
 from ..ir import ann_ops, chains
+from ._pool import maxpool_counts
 
 __all__ = ["KINDS", "LayerEvents", "EventCounts", "count_events", "source_emissions"]
 
 KINDS = ("sops", "input_macs", "input_value_sops", "weight_reads", "updates", "active_updates",
-         "idle_updates", "state_reads", "state_writes", "spikes")
+         "idle_updates", "state_reads", "state_writes", "spikes", "pool_compares")
 
 
 @dataclass
@@ -141,6 +144,20 @@ def _shift(v, d):
     return out
 
 
+def _pool_layer(graph, name, node, trace, emitted, per_step, steps, batch):
+    e = graph.inputs_of(name)[0]
+    if graph.nodes[e.src].ROLE == "source":
+        sent = np.abs(emitted[e.src])
+        src_spikes, src_y = sent.sum(axis=0), (sent if per_step else None)
+    else:
+        src_spikes, src_y = trace.spikes[e.src], (trace.y[e.src] if per_step else None)
+    counts = maxpool_counts(node, src_spikes, src_y, e.delay, trace.y[name] if per_step else None,
+                            trace.spikes[name], steps, batch)
+    n = int(np.prod(node.shape))
+    ann = {"macs": 0, "adds": 0, "flops": 0, "compares": n * (node.kernel[0] * node.kernel[1] - 1)}
+    return LayerEvents(name, node.type, n, (e.src,), counts, ann)
+
+
 def count_events(trace, x, graph=None):
     """Count the events of `trace` (a hwsnn.sim.Trace from any executor) run on input `x`.
 
@@ -173,6 +190,9 @@ def count_events(trace, x, graph=None):
         if node.ROLE not in ("neuron", "readout"):
             continue
         n = int(np.prod(node.shape))
+        if isinstance(node, MaxPool2d):
+            layers.append(_pool_layer(graph, name, node, trace, emitted, per_step, steps, batch))
+            continue
         mine = [c for c in all_chains if c.dst == name]
         sops = np.zeros(batch, np.int64)
         macs = np.zeros(batch, np.int64)
@@ -200,7 +220,7 @@ def count_events(trace, x, graph=None):
                 got = np.asarray(v @ c.reach).reshape(steps, batch, n) > 0
                 touched |= got
         counts = {k: None for k in KINDS}
-        counts.update(sops=sops, input_macs=macs, input_value_sops=value_sops,
+        counts.update(pool_compares=np.zeros(batch, np.int64), sops=sops, input_macs=macs, input_value_sops=value_sops,
                       weight_reads=sops + macs)
         updates = np.full(batch, steps * n, np.int64)
         counts.update(updates=updates, state_reads=updates.copy(), state_writes=updates.copy())

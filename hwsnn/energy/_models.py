@@ -28,7 +28,7 @@ EVENT_COUNTS = {
     "sop": "sops", "input_mac": "input_macs", "input_sop": "input_value_sops",
     "weight_read": "weight_reads", "state_read": "state_reads", "state_write": "state_writes",
     "neuron_update": "updates", "neuron_update_active": "active_updates",
-    "neuron_update_idle": "idle_updates", "spike_sent": "spikes",
+    "neuron_update_idle": "idle_updates", "spike_sent": "spikes", "pool_compare": "pool_compares",
 }
 
 

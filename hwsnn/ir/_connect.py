@@ -136,7 +136,7 @@ def chains(graph):
                 m = stage_matrix(e.dst, node, shapes[node_name]) @ mat
                 m.eliminate_zeros()
                 walk(src, e.dst, path + (e.dst,), delay + e.delay, m)
-            elif node.ROLE in ("neuron", "readout"):
+            elif node.ROLE in ("neuron", "readout") and node.type != "MaxPool2d":  # no synapses
                 out.append(Chain(src, e.dst, path, delay + e.delay, mat.tocsr()))
 
     for name in order:
