@@ -54,11 +54,23 @@ def _check_errors(lnet):
             raise BackendError(f"lava: the process model of node '{n}' failed at {msg}")
 
 
-def _settle(lnet, any_proc, cfg):
+def settle_cap(node, max_settle=None):
+    """Settle steps Ca-LIF `node` may fire: `max_settle` if given, else 1 + 2^(v_bits-1) //
+    min(theta) from the IR (|V| fits v_bits; each settle spike moves V by theta toward 0 and the
+    rule stops within theta/2 of 0, so a sound rule needs no more)."""
+    if max_settle is not None:
+        if int(max_settle) < 0:
+            raise BackendError(f"lava: max_settle must be >= 0, not {max_settle!r}")
+        return int(max_settle)
+    return 1 + (1 << (node.v_bits - 1)) // max(1, int(np.min(node.theta)))
+
+
+def _settle(lnet, any_proc, cfg, max_settle=None):
     """Ca-LIF settle phase (sim/_step.py `_Runner.settle`), one node at a time in topological
     order: HOLD everyone, ABSORB the node's pending current for one step, then FIRE steps until
-    one fires nowhere in the batch. Returns the Lava step indices (0-based) to drop: those final
-    non-firing attempts, which the golden run does not record (they change no state)."""
+    one fires nowhere in the batch, at most `settle_cap` firing steps per node (BackendError
+    naming the node and step beyond). Returns the Lava step indices (0-based) to drop: those
+    final non-firing attempts, which the golden run does not record (they change no state)."""
     from lava.magma.core.run_conditions import RunSteps
 
     from .procs import ABSORB, FIRE, HOLD
@@ -78,11 +90,17 @@ def _settle(lnet, any_proc, cfg):
         step()
         if g.nodes[n].ROLE == "neuron":
             proc.mode.set(np.array([FIRE]))
-            while True:
+            cap = settle_cap(g.nodes[n], max_settle)
+            for fired in range(cap + 1):
                 step()
                 if not int(proc.fired.get()[0]):
                     drop.append(done - 1)
                     break
+                if fired == cap:
+                    raise BackendError(
+                        f"lava: node '{n}': the Ca-LIF settle phase still fires after its cap of {cap} "
+                        f"settle steps (step {done - 1 - len(drop)}); a settle rule that cannot settle, or raise "
+                        f"max_settle")
         proc.mode.set(np.array([HOLD]))
     return done, drop
 
@@ -146,9 +164,10 @@ def _trace(lnet, rec):
     return trace
 
 
-def execute(lnet, models=None):
+def execute(lnet, models=None, max_settle=None):
     """Run a lowered network for its steps (plus the Ca-LIF settle phase); return a Trace.
-    `models` {kind: ProcessModel class} overrides the model of one kind (tests, experiments)."""
+    `models` {kind: ProcessModel class} overrides the model of one kind (tests, experiments);
+    `max_settle`: settle steps a Ca-LIF node may fire (default: `settle_cap`, from the IR)."""
     from lava.magma.core.run_conditions import RunSteps
 
     cfg = _run_config(models)
@@ -164,7 +183,7 @@ def execute(lnet, models=None):
             any_proc.create_runtime(run_cfg=cfg)  # compile and fork the workers
         any_proc.run(condition=RunSteps(num_steps=lnet.steps), run_cfg=cfg)
         _check_errors(lnet)
-        total, drop = _settle(lnet, any_proc, cfg) if lnet.calif else (lnet.steps, [])
+        total, drop = _settle(lnet, any_proc, cfg, max_settle) if lnet.calif else (lnet.steps, [])
     except KeyboardInterrupt:
         graceful = False  # the runtime may be mid-step: do not wait for its replies
         raise
@@ -238,11 +257,12 @@ def _stop(any_proc, before, graceful, wait_s=10.0):
                 multiprocessing.process.BaseProcess.join(p, wait_s)
 
 
-def run(graph, x, steps, *, delay=1, models=None):
+def run(graph, x, steps, *, delay=1, models=None, max_settle=None):
     """Run IR `graph` on integer input `x` for `steps` steps under Lava; return a Trace shaped
     like the golden run's, with `trace.graph` = the graph Lava ran (every edge leaving a Source
-    or neuron has `delay`, default 1; None keeps the graph's delays)."""
+    or neuron has `delay`, default 1; None keeps the graph's delays). `max_settle`: settle steps
+    a Ca-LIF node may fire before BackendError (default 1 + 2^(v_bits-1) // min theta)."""
     require_lava()
     with tempfile.TemporaryDirectory(prefix="hwsnn-lava-") as tmp:
         lnet = lower(graph, x, steps, delay=delay, record_dir=tmp)
-        return execute(lnet, models)
+        return execute(lnet, models, max_settle)
