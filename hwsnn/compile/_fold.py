@@ -2,6 +2,9 @@
 (terms over spiking nodes + a float bias map) and list the neurons and the readout."""
 
 import math
+from dataclasses import replace
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +12,7 @@ from torch import nn
 
 from ..convert import QANN, Op
 from ..errors import CompileError
+from ._channels import affine_value, cat_values, flatten_map, fold_map, map_value, placement, split
 from ._state import Term, Value
 
 __all__ = ["trace", "fold_scales", "module_of"]
@@ -50,6 +54,8 @@ def _bias_through(op, mod, value):
     if op.kind == "avgpool":  # zero padding counts in the mean (count_include_pad)
         if not bool(bias.any()):
             return bias
+        if "extra" in op.attrs:  # ceil_mode windows (convert's CeilAvgPool)
+            return mod(value.full_bias()[None])[0]
         return F.avg_pool2d(value.full_bias()[None], op.attrs["kernel"], op.attrs["stride"],
                             op.attrs.get("padding", 0))[0]
     if op.kind == "flatten":
@@ -67,6 +73,16 @@ def _is_pointwise(m):
             and tuple(m.padding) == (0, 0) and m.groups == 1)
 
 
+def _ungrouped(w, groups):
+    """The (C_out, C_in, kh, kw) weight of a grouped conv's (C_out, C_in / groups, kh, kw) one."""
+    co, ci = w.shape[0], w.shape[1]
+    full = torch.zeros((co, ci * groups, *w.shape[2:]), dtype=w.dtype)
+    per = co // groups
+    for g in range(groups):
+        full[g * per:(g + 1) * per, g * ci:(g + 1) * ci] = w[g * per:(g + 1) * per]
+    return full
+
+
 def _compose(qann, first, op):
     """One op for `op` applied right after weighted op `first` with no activation between
     (MobileNetV2's linear bottleneck: project 1x1 conv, then the next block's 1x1 expand).
@@ -74,6 +90,10 @@ def _compose(qann, first, op):
     ungrouped conv; biases are not composed (they flow through `_bias_through` op by op)."""
     a, b = module_of(qann, first), module_of(qann, op)
     wa, wb = a.weight.detach().double(), b.weight.detach().double()
+    if isinstance(a, nn.Conv2d) and a.groups > 1 and _is_pointwise(b):  # depthwise, then 1x1
+        wa = _ungrouped(wa, a.groups)
+        a = nn.Conv2d(wa.shape[1], wa.shape[0], a.kernel_size, a.stride, a.padding, bias=False,
+                      device="meta")
     if isinstance(a, nn.Linear) and isinstance(b, nn.Linear):
         m = nn.Linear(a.in_features, b.out_features, dtype=torch.float64)
         w = wb @ wa
@@ -96,7 +116,7 @@ def _compose(qann, first, op):
               {"module": m, "composed": (first.name, op.name)})
 
 
-def _pool_input(st, op, value):
+def _pool_input(st, op, value, name=None):
     """The one term a max pool reads: the counts of a Q-ReLU, another max pool or a
     non-negative input, with no op or bias between (the IR's MaxPool2d reads spikes)."""
     t = value.terms[0] if len(value.terms) == 1 else None
@@ -106,7 +126,7 @@ def _pool_input(st, op, value):
         raise CompileError(f"layer '{op.name}': an exact max pool must read a ReLU, another max "
                            f"pool or a non-negative input directly (nothing between); convert "
                            f"with pool='avg' to make it an average pool")
-    st.pools.add(op.name)
+    st.pools.add(name or op.name)
     return t
 
 
@@ -126,24 +146,48 @@ def fold_scales(st):
         elif op.kind in ("conv", "linear", "avgpool", "flatten"):
             terms = []
             for t in ins[0].terms:
+                top = op
+                if op.kind in ("conv", "linear") and (t.chmap is not None or t.gain is not None):
+                    t, top = fold_map(q, t, op)  # gather the input channels a map names
+                elif op.kind == "flatten":
+                    t = flatten_map(t, int(np.prod(ins[0].shape[1:])))
                 if op.kind in ("conv", "linear") and t.weighted:
-                    terms.append(Term(t.src, t.scale, t.ops[:-1] + [_compose(q, t.ops[-1], op)]))
+                    terms.append(replace(t, ops=t.ops[:-1] + [_compose(q, t.ops[-1], top)]))
                     continue
-                terms.append(Term(t.src, t.scale, t.ops + [op]))
+                terms.append(replace(t, ops=t.ops + [top]))
             with torch.no_grad():
                 bias = _bias_through(op, q.module(op), ins[0])
             st.values[op.name] = Value(terms, bias, op.shape)
+        elif op.kind == "cat":
+            st.values[op.name] = cat_values(ins, op.shape)
+        elif op.kind == "channels":
+            st.values[op.name] = map_value(ins[0], op.attrs["index"], op.shape)
+        elif op.kind == "affine":
+            st.values[op.name] = affine_value(q, ins[0], op)
         elif op.kind == "qrelu":
             s = float(q.layers[op.key].scale.detach())
-            st.pending.append((op.name, "neuron", ins[0], s))
-            st.scales[op.name] = s
-            st.values[op.name] = Value([Term(op.name, s)], torch.zeros((), dtype=torch.float64), op.shape)
+            terms = []
+            for part, value, slot in split(op.name, ins[0]):  # one neuron per concatenated part
+                st.pending.append((part, "neuron", value, s))
+                st.scales[part] = s
+                st.part_of[part] = op.name
+                terms.append(Term(part, s) if slot is None else
+                             Term(part, s, chmap=placement(*slot, op.shape[0]), pre=slot[1] - slot[0]))
+            st.values[op.name] = Value(terms, torch.zeros((), dtype=torch.float64), op.shape)
         elif op.kind == "maxpool":
-            t = _pool_input(st, op, ins[0])
-            st.pending.append((op.name, "maxpool", ins[0], t.scale))
-            st.values[op.name] = Value([Term(op.name, t.scale)], torch.zeros((), dtype=torch.float64), op.shape)
+            terms = []
+            for part, value, slot in split(op.name, ins[0]):  # one pool per concatenated part
+                t = _pool_input(st, op, value, part)
+                st.pending.append((part, "maxpool", value, t.scale))
+                st.part_of[part] = op.name
+                terms.append(Term(part, t.scale) if slot is None else
+                             Term(part, t.scale, chmap=placement(*slot, op.shape[0]), pre=slot[1] - slot[0]))
+            st.values[op.name] = Value(terms, torch.zeros((), dtype=torch.float64), op.shape)
         elif op.kind == "output":
-            st.pending.append(("output", "readout", ins[0], None))
+            if len(split("output", ins[0])) > 1:
+                raise CompileError("the output reads a channel concatenation with no weighted layer "
+                                   "after it; the readout must be one layer")
+            st.pending.append(("output", "readout", split("output", ins[0])[0][1], None))
         else:
             raise CompileError(f"layer '{op.name}': unknown op kind {op.kind!r}")
     return st

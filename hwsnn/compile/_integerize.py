@@ -16,14 +16,19 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import torch
 
 from .. import ir
+from ..ir._verify import out_shape
 from ..errors import CompileError
 from ._fold import module_of
 from ._folded import folded_peak
 from ._weights import round_weights
 
 __all__ = ["integerize", "choose_theta"]
+
+
+_BIAS_UNITS = 16  # at most this many w_bits weights carry each readout bias (see integerize)
 
 
 def _wmax(bits):
@@ -49,7 +54,7 @@ def _pow2_at_least(x):
 
 def _term_umin(qann, t, wmax):
     w = t.weighted
-    peak = 1.0
+    peak = 1.0 if t.gain is None else float(np.abs(t.gain).max(initial=0))
     if w:  # max |W| without an |W| copy of a large layer
         lo, hi = module_of(qann, w[0]).weight.detach().aminmax()
         peak = max(-float(lo), float(hi))
@@ -68,11 +73,23 @@ def _compact(b):
     return b
 
 
+def _ones_pool(c, op, wbits):
+    """Zero-padded sum pool as a depthwise conv with a kernel of ones; ceil_mode windows that
+    read `extra` rows / columns past the padding: `extra` leading zero taps and as much more
+    padding on every side (the extra top / left padding meets only the zero taps)."""
+    (kh, kw), (ph, pw) = op.attrs["kernel"], op.attrs.get("padding", (0, 0))
+    eh, ew = op.attrs.get("extra", (0, 0))
+    w = np.zeros((c, 1, kh + eh, kw + ew), dtype=np.int64)
+    w[:, :, eh:, ew:] = 1
+    return ir.Conv2d(w, op.attrs["stride"], (ph + eh, pw + ew), c, w_bits=wbits)
+
+
 def _chain(st, t, u, target, wbits):
     """Create the synapse nodes of term `t` (ending in IR node `target`); return max |W_int|."""
     prev, peak, f = t.src, 0, t.factor()
     ops = list(t.ops)
     made = []
+    shape = tuple(st.nodes[t.src].shape)
     for op in ops:
         mod = module_of(st.qann, op)
         if op.kind in ("conv", "linear"):
@@ -80,20 +97,23 @@ def _chain(st, t, u, target, wbits):
             peak = max(peak, -int(w.min(initial=0)), int(w.max(initial=0)))
             node = (ir.Conv2d(w, mod.stride, mod.padding, mod.groups, w_bits=wbits)
                     if op.kind == "conv" else ir.Dense(w, w_bits=wbits))
-        elif op.kind == "avgpool" and any(op.attrs.get("padding", (0, 0))):
-            c = op.shape[0]  # zero-padded sum pool: depthwise conv with a kernel of ones
-            node = ir.Conv2d(np.ones((c, 1, *op.attrs["kernel"]), dtype=np.int64), op.attrs["stride"],
-                             op.attrs["padding"], c, w_bits=wbits)
+        elif op.kind == "avgpool" and (any(op.attrs.get("padding", (0, 0))) or any(op.attrs.get("extra", (0, 0)))):
+            node = _ones_pool(shape[0], op, wbits)
         elif op.kind == "avgpool":
             node = ir.SumPool2d(op.attrs["kernel"], op.attrs["stride"])
         else:
             node = ir.Flatten()
+        shape = out_shape(op.name, node, shape)
         made.append((op.name, node))
     if not t.weighted:
-        w = int(np.rint(f / u))
-        peak = max(peak, abs(w))
-        if w != 1 or not made:
-            made.append((f"{target}.shortcut", ir.Scale(np.array(w), w_bits=wbits)))
+        if t.gain is None:
+            w = np.array(int(np.rint(f / u)))
+        else:  # per channel (a BatchNorm on a pool or an identity path)
+            w = np.rint(np.asarray(t.gain, dtype=np.float64) * f / u).astype(np.int64)
+            w = w.reshape(-1, *([1] * (len(shape) - 1)))
+        peak = max(peak, int(np.abs(w).max(initial=0)))
+        if np.any(w != 1) or not made:
+            made.append((f"{target}.shortcut", ir.Scale(w, w_bits=wbits)))
     # leading weightless ops (pools, flatten) are shared by every term of the same source:
     # ResNet's max pool feeds both the block's conv1 and its identity shortcut through one node
     shared = st.__dict__.setdefault("shared_prefixes", {})  # (src, op names) -> IR node
@@ -192,12 +212,27 @@ def _bias_neurons(st, target, b_int, wbits):
 
 def _maxpool(st, name, value):
     """IR MaxPool2d straight on its input's spikes (s_bits set by the range analysis)."""
-    op = st.qann.ops[[o.name for o in st.qann.ops].index(name)]
+    op = st.qann.ops[[o.name for o in st.qann.ops].index(st.part_of.get(name, name))]
     a = op.attrs
-    st.nodes[name] = ir.MaxPool2d(tuple(op.shape), tuple(value.shape), a["kernel"], a["stride"],
+    shape = ir.pool_out_shape(tuple(value.shape), a["kernel"], a["stride"], a["padding"], a["ceil_mode"])
+    st.nodes[name] = ir.MaxPool2d(shape, tuple(value.shape), a["kernel"], a["stride"],
                                   a["padding"], a["ceil_mode"])
+    st.scales[name] = value.terms[0].scale
     st.edges.append(ir.Edge(value.terms[0].src, name))
     st.layers[name] = {"kind": "maxpool", "scale": value.terms[0].scale, "unit": None, "theta": None}
+
+
+def _raise_step(st, name, s):
+    """Step s of neuron `name` raised so that theta = 2 keeps its weights within w_bits (its
+    calibrated step was below 2 u_min). The QANN's Q-ReLU takes the same step, so it stays the
+    SNN's reference; the report names the layer (`scale_calibrated`)."""
+    st.scales[name] = s
+    op_name = st.part_of.get(name, name)
+    op = next((o for o in st.qann.ops if o.name == op_name), None)
+    if op is not None and op_name == name and op.kind == "qrelu":
+        with torch.no_grad():
+            st.qann.layers[op.key].scale.fill_(s)
+    return s
 
 
 def integerize(st):
@@ -211,16 +246,25 @@ def integerize(st):
     lo, hi = o.input_range
     st.nodes["input"] = ir.Source(q.input_shape, "analog", R=1, x_bits=ir.bits_for(min(lo, 0), max(hi, 0)))
     for name, kind, value, s in st.pending:
+        for t in value.terms:  # a step raised upstream (below) changes the value of a count
+            t.scale = st.scales.get(t.src, t.scale)
         if kind == "maxpool":
             _maxpool(st, name, value)
             continue
         u_min = max((_term_umin(q, t, wmax) for t in value.terms), default=0.0)
+        s_calibrated = s
+        if kind == "neuron" and 0 < s < 2 * u_min:
+            s = _raise_step(st, name, 2 * u_min)
         if kind == "neuron":
             theta = choose_theta(s, u_min, o.thresholds, o.max_theta)
             u = s / theta
         else:
             theta = None
             u = (u_min if o.thresholds == "max" else _pow2_at_least(u_min)) if u_min > 0 else 1.0
+            b_peak = float(value.bias.abs().max()) if value.bias.numel() else 0.0
+            if b_peak > _BIAS_UNITS * wmax * u:  # a bias of many always-on units: coarser logits
+                u = b_peak / (_BIAS_UNITS * wmax)
+                u = u if o.thresholds == "max" else _pow2_at_least(u)
         shape = tuple(value.shape)
         b_int = np.rint(value.bias.numpy() / u).astype(np.int64)  # compact: scalar, (C,1,1) or full
         if kind == "neuron":
@@ -245,4 +289,8 @@ def integerize(st):
         st.layers[name] = {"kind": kind, "scale": s, "unit": u, "theta": theta,
                            "u_min": u_min, "max_abs_w_int": peak,
                            "bias_max_abs": int(np.abs(b_int).max(initial=0))}
+        if name in st.part_of and st.part_of[name] != name:
+            st.layers[name]["qann_op"] = st.part_of[name]
+        if s != s_calibrated:
+            st.layers[name]["scale_calibrated"] = s_calibrated
     return st

@@ -19,6 +19,9 @@ class Term:
     src: str                 # IR node emitting the counts (Source, neuron or MaxPool2d)
     scale: float             # float value of one count of src
     ops: list = field(default_factory=list)   # QANN ops (conv, linear, avgpool, flatten), in order
+    chmap: object = None     # channel map after the ops (_channels.py): out j = channel chmap[j]
+    pre: int = None          # channels the map reads (the ops' output)
+    gain: object = None      # per-channel factor (a BatchNorm on a term with no weighted op)
 
     @property
     def weighted(self):
@@ -65,6 +68,7 @@ class Lowering:
     scales: dict = field(default_factory=dict)     # neuron / readout IR name -> output scale s
     pending: list = field(default_factory=list)    # (IR name, kind, Value, s_out) to integerize
     pools: set = field(default_factory=set)        # IR names of the max pools
+    part_of: dict = field(default_factory=dict)    # IR neuron name -> QANN op (parts of a concatenation)
     nodes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
     layers: dict = field(default_factory=dict)     # IR name -> per-layer info for the report
