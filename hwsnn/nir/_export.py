@@ -35,9 +35,7 @@ def _neuron(nir, name, node, dt):
     full = np.ones(shape)
     B = np.broadcast_to(node.bias_mant * 2.0 ** node.bias_exp, shape).astype(np.float64) / 64
     thr = full * float(node.vth)
-    if node.du == 4095 and node.dv == 0:
-        if np.any(B):
-            _fail(name, "NIR's IF has no bias: a CUBALIF with dv = 0 and a bias cannot be exported")
+    if node.du == 4095 and node.dv == 0:   # the bias, if any, went to its synapse (_if_bias)
         return nir.IF(r=full / dt, v_threshold=thr, v_reset=0 * full)
     if node.dv == 0:
         _fail(name, "NIR's CubaLIF cannot state a current decay without a voltage decay (dv = 0)")
@@ -50,15 +48,40 @@ def _neuron(nir, name, node, dt):
                        v_threshold=thr, v_reset=0 * full, w_in=full / ds)
 
 
-def _synapse(nir, name, node, in_shape):
+def _if_bias(graph):
+    """{synapse: bias (float, its output shape)}: NIR's IF has no bias term, so the bias of a
+    CUBALIF without decays (du = 4095, dv = 0) goes to its one Dense/Conv2d (per channel)."""
+    out = {}
+    for name in graph.neurons:
+        node = graph.nodes[name]
+        if node.type != "CUBALIF" or (node.du, node.dv) != (4095, 0) or not np.any(node.bias_mant):
+            continue
+        ins = graph.inputs_of(name)
+        B = np.broadcast_to(node.bias_mant * 2.0 ** node.bias_exp, node.shape) / 64
+        syn = graph.nodes[ins[0].src] if len(ins) == 1 else None
+        if syn is not None and syn.type == "Conv2d":
+            per_c = B.reshape(B.shape[0], -1)
+            if np.all(per_c == per_c[:, :1]):
+                out[ins[0].src] = per_c[:, 0]
+                continue
+        elif syn is not None and syn.type == "Dense":
+            out[ins[0].src] = B.reshape(-1)
+            continue
+        _fail(name, "NIR's IF has no bias: a CUBALIF with dv = 0 needs its bias on one Dense, or "
+                    "one Conv2d with one bias per channel")
+    return out
+
+
+def _synapse(nir, name, node, in_shape, bias=None):
     kind = node.type
     if kind == "Dense":
-        return nir.Linear(weight=node.W.astype(np.float64) * 2.0 ** node.w_exp)
+        w = node.W.astype(np.float64) * 2.0 ** node.w_exp
+        return nir.Linear(weight=w) if bias is None else nir.Affine(weight=w, bias=bias)
     if kind == "Conv2d":
         w = node.W.astype(np.float64) * 2.0 ** node.w_exp
         return nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=w, stride=node.stride,
                           padding=node.padding, dilation=(1, 1), groups=node.groups,
-                          bias=np.zeros(w.shape[0]))
+                          bias=np.zeros(w.shape[0]) if bias is None else bias)
     if kind == "SumPool2d":
         return nir.SumPool2d(kernel_size=np.array(node.kernel), stride=np.array(node.stride),
                              padding=np.array([0, 0]))
@@ -87,7 +110,7 @@ def to_nir(graph, dt):
         if graph.nodes[e.src].ROLE in ("source", "neuron") and e.delay != 1:
             _fail(e.src, f"edge to {e.dst!r} has delay {e.delay}: NIR states Loihi's timing only "
                          f"(delay 1 out of every Source and neuron); export refused")
-    nodes, edges, skip = {}, [], set()
+    nodes, edges, skip, biases = {}, [], set(), _if_bias(graph)
     for name in graph.topo_order():
         node = graph.nodes[name]
         ins = graph.inputs_of(name)
@@ -102,7 +125,7 @@ def to_nir(graph, dt):
             skip.add(name)   # the spike-count link of an imported Output
             continue
         else:
-            nodes[name] = _synapse(nir, name, node, shapes[ins[0].src])
+            nodes[name] = _synapse(nir, name, node, shapes[ins[0].src], biases.get(name))
     for e in graph.edges:
         if e.dst in skip:
             continue
@@ -110,11 +133,6 @@ def to_nir(graph, dt):
         while src in skip:
             src = graph.inputs_of(src)[0].src
         edges.append((src, e.dst))
-    for e in list(graph.edges):
-        if e.src in skip:
-            src = graph.inputs_of(e.src)[0].src
-            if (src, e.dst) not in edges:
-                edges.append((src, e.dst))
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 

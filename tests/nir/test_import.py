@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("h5py")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from nirfiles import small_graph, write_nir  # noqa: E402
+from nirfiles import conv_graph, small_graph, write_nir  # noqa: E402
 
 from hwsnn import ir  # noqa: E402
 from hwsnn.errors import HwsnnError, NIRError  # noqa: E402
@@ -63,6 +63,24 @@ def test_export_then_import_gives_the_same_integer_graph(tmp_path):
     export_nir(g, tmp_path / "rt.nir", 1e-3)
     g2, _ = import_nir(tmp_path / "rt.nir", dt=1e-3, T=8)
     same_graph(g, g2)
+
+
+def test_conv_pool_if_li_graph_imports_runs_and_round_trips(tmp_path):
+    from hwsnn.sim import run
+
+    g, rows = import_nir(write_nir(tmp_path / "c.nir", *conv_graph()), dt=1e-3, T=8)
+    assert [g.nodes[n].type for n in ("pool", "conv", "lif", "flat", "fc", "if", "fc_out", "output")] \
+        == ["SumPool2d", "Conv2d", "CUBALIF", "Flatten", "Dense", "CUBALIF", "Dense", "Readout"]
+    # IF: no decays; LIF: 4096 * 1e-3 / 4e-3 = 1024; the LI without leak is the Readout itself
+    assert (g.nodes["if"].du, g.nodes["if"].dv, g.nodes["lif"].dv) == (4095, 0, 1024)
+    x = np.random.default_rng(1).integers(0, 9, (3, 2, 6, 6))
+    trace = run(g, x, g.meta["steps"])
+    assert trace.spikes["lif"].sum() > 0 and trace.spikes["if"].sum() > 0
+    export_nir(g, tmp_path / "rt.nir", 1e-3)
+    g2, _ = import_nir(tmp_path / "rt.nir", dt=1e-3, T=8)
+    same_graph(g, g2)
+    nir = pytest.importorskip("nir")
+    assert set(nir.read(str(tmp_path / "rt.nir")).nodes) == set(g.nodes)
 
 
 def test_bundled_snntorch_round_trip_and_nir_reads_our_file(tmp_path):
