@@ -7,7 +7,10 @@ VENV  := .venv
 STAMP := $(VENV)/.hwsnn-setup
 OUT   ?= out/demo
 
-.PHONY: setup demo test test-quick bench clean
+.PHONY: setup demo test test-quick lint-imports bench clean
+
+lint-imports: setup
+	$(VENV)/bin/python scripts/lint_imports.py
 
 setup: $(STAMP)
 
@@ -21,9 +24,11 @@ demo: setup
 export HWSNN_REQUIRE_BACKENDS
 
 test: setup
+	$(VENV)/bin/python scripts/lint_imports.py
 	$(VENV)/bin/python -m pytest -q
 
 test-quick: setup
+	$(VENV)/bin/python scripts/lint_imports.py
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 bench: setup
