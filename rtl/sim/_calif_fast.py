@@ -17,6 +17,7 @@ window, k settle core k, -3 hold), nsteps (batch,), sops{k}, acc_cycles{k} (batc
 """
 
 import os
+import re
 import time
 
 import numpy as np
@@ -86,6 +87,8 @@ def _simulate(rtl_net, built, text, sim, settle_limit, quiet):
                    plusargs=[f"+stim={stim}", f"+mon={mon}", f"+stat={stat}", f"+limit={max_cycles(rtl_net)}",
                              f"+settle_limit={settle_limit}"] + (["+quiet"] if quiet else []))
     wall = time.time() - t0
+    if not ok:
+        _settle_cap_error(rtl_net, run_dir, stat, sim, settle_limit)
     if not ok or not mon.exists() or not stat.exists():
         raise BackendError(f"rtl ({sim}): the Ca-LIF network testbench failed; see {run_dir / 'sim.log'}")
     rec = None if quiet else parse_records(mon, RecordFormat(ports, len(rtl_net.cores), binary_records(sim)))
@@ -93,6 +96,27 @@ def _simulate(rtl_net, built, text, sim, settle_limit, quiet):
     for p in (stim, mon, stat):
         p.unlink()
     return rec, st, wall, run_dir
+
+
+def _settle_cap_error(rtl_net, run_dir, stat, sim, settle_limit):
+    """BackendError naming the node still settling when the testbench stopped at its settle cap
+    (`settle_limit` SETTLE steps of one sample), the sample and the step; nothing otherwise."""
+    log = run_dir / "sim.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    m = re.search(r"HWSNN_TB: command \d+ \(SETTLE\) not settled after (\d+) steps, settle_core (\d+)", text)
+    if not m:
+        return
+    n, core = int(m.group(1)), int(m.group(2))
+    node = rtl_net.nodes[core] if core < len(rtl_net.nodes) else f"core {core}"
+    where = ""
+    if stat.exists():  # one stat line per finished command: the samples begun so far
+        ops = [line.split()[0] for line in stat.read_text().splitlines() if line.strip()]
+        sample = sum(op == str(OP["INIT"]) for op in ops) - 1
+        steps = len(ops) - 1 - max(i for i, op in enumerate(ops) if op == str(OP["INIT"]))
+        where = f"sample {sample}, step {steps}; "
+    raise BackendError(f"rtl ({sim}): node '{node}': the Ca-LIF settle phase still fires after the cap of "
+                       f"{settle_limit} settle steps ({where}a settle rule that cannot settle, or raise "
+                       f"max_steps)")
 
 
 def _steps(stat, batch, ncores, where):

@@ -156,7 +156,7 @@ def tb_verilog(ports, ncores, binary=False, burst_clock=False):
     settle_state = ("""      SCHK: begin  // SETTLE: one more step unless the network has settled
         if (settled) state <= FETCH;
         else if (nsettle >= settle_limit) begin
-          $display("HWSNN_TB: command %0d (SETTLE) not settled after %0d steps", count, nsettle);
+          $display("HWSNN_TB: command %0d (SETTLE) not settled after %0d steps, settle_core %0d", count, nsettle, settle_core);
           err <= 1'b1; done <= 1'b1; state <= HALT;
         end else begin step <= 1'b1; cyc <= 32'd1; seen_busy <= 1'b0; nsettle <= nsettle + 32'd1; state <= FEED; end
       end""" if settle else "")
