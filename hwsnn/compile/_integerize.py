@@ -218,8 +218,7 @@ def _maxpool(st, name, value):
     st.nodes[name] = ir.MaxPool2d(shape, tuple(value.shape), a["kernel"], a["stride"],
                                   a["padding"], a["ceil_mode"])
     st.scales[name] = value.terms[0].scale
-    st.edges.append(ir.Edge(value.terms[0].src, name))
-    st.layers[name] = {"kind": "maxpool", "scale": value.terms[0].scale, "unit": None, "theta": None}
+    st.edges.append(ir.Edge(value.terms[0].src, name))  # no layer entry: nothing integerized
 
 
 def _raise_step(st, name, s):
