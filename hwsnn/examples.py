@@ -16,7 +16,8 @@ from torch import nn
 
 __all__ = ["digits_cnn", "digits_data", "load_digits_model", "load_digits_ir", "DIGITS_NAME",
            "digits_resnet", "load_digits_resnet", "DigitsResNet", "BasicBlock", "DIGITS_INPUT_SHAPE",
-           "DIGITS_INPUT_SCALE", "DIGITS_INPUT_RANGE", "DIGITS_WEIGHTS", "DIGITS_INFO", "N_TRAIN"]
+           "DIGITS_INPUT_SCALE", "DIGITS_INPUT_RANGE", "DIGITS_WEIGHTS", "DIGITS_INFO", "N_TRAIN",
+           "load_digits_maxpool_model", "load_digits_maxpool_ir"]
 
 DIGITS_NAME = "digits-cnn"   # the IR graph's name
 DIGITS_INPUT_SHAPE = (1, 8, 8)
@@ -27,6 +28,8 @@ DIGITS_INFO = "digits_cnn.json"
 N_TRAIN = 1437
 RESNET_WEIGHTS = "digits_resnet.safetensors"
 RESNET_INFO = "digits_resnet.json"
+MAXPOOL_WEIGHTS = "digits_cnn_maxpool.safetensors"  # the digits CNN with exact max pooling
+MAXPOOL_INFO = "digits_cnn_maxpool.json"
 
 
 def digits_cnn():
@@ -124,6 +127,29 @@ def load_digits_model():
     with resources.as_file(_data_file(DIGITS_WEIGHTS)) as path:
         model, qann, _ = load_weights(digits_cnn(), str(path), DIGITS_INPUT_SHAPE)
     return model, qann, digits_info()
+
+
+def load_digits_maxpool_model():
+    """(float model, fine-tuned max-pool QANN, info) of the digits CNN whose pools stay exact
+    max pools (hwsnn/data/digits_cnn_maxpool.*, made by scripts/train_digits_maxpool.py)."""
+    from .convert import load_weights
+
+    with resources.as_file(_data_file(MAXPOOL_WEIGHTS)) as path:
+        model, qann, _ = load_weights(digits_cnn(), str(path), DIGITS_INPUT_SHAPE)
+    return model, qann, json.loads(_data_file(MAXPOOL_INFO).read_text())
+
+
+def load_digits_maxpool_ir(n_test=None, delays=0):
+    """As `load_digits_ir`, for the max-pool digits CNN (IR MaxPool2d nodes "3" and "7")."""
+    from .compile import compile_qann
+
+    _, qann, info = load_digits_maxpool_model()
+    graph = compile_qann(qann, input_scale=DIGITS_INPUT_SCALE, input_range=DIGITS_INPUT_RANGE,
+                         w_bits=info.get("w_bits", 8), delays=delays, name="digits-cnn-maxpool")
+    _, _, x, y = digits_data()
+    if n_test is not None:
+        x, y = x[:n_test], y[:n_test]
+    return graph, x, y, int(info["steps"])
 
 
 def load_digits_ir(n_test=None, delays=0):

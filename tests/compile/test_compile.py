@@ -211,7 +211,7 @@ def test_overlapping_pool_folded_into_the_next_conv_stays_within_w_bits():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
                           nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
-    q = convert(model, (1, 8, 8), levels=4, calib=torch.rand(8, 1, 8, 8))
+    q = convert(model, (1, 8, 8), levels=4, calib=torch.rand(8, 1, 8, 8), pool="avg")
     for w_bits in (4, 6, 8):
         g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16), w_bits=w_bits)
         wmax = (1 << (w_bits - 1)) - 1
