@@ -243,6 +243,10 @@ def import_graph(raw, dt=None, w_bits=8, encoding="rate", T=16, input_range=None
     """(ir.Graph, report rows) from the reader's dict."""
     if not 1 <= w_bits <= 8:
         raise NIRError(f"--w-bits must be in 1..8 (Loihi's weight bits), not {w_bits}")
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise NIRError(f"--dt must be a positive number of seconds, not {dt!r}")
+    if encoding != "analog" and not 1 <= T <= 1 << 16:
+        raise NIRError(f"--T must be in 1..65536 steps for {encoding} input, not {T}")
     g = parse_graph(raw)
     for n in g.order:
         if g.kind(n) in ("LI", "CubaLI"):
