@@ -19,7 +19,7 @@ Four parts, all on the 360 digits test images, side by side:
 2. Classic (SpikingJelly): `ann2snn.Converter(RateCodingRecipe(loader, mode))` on the float
    model (Conv-BN fusion, IF neurons, soft reset, threshold from the max or the 99.9 %
    percentile of the activations, float input every step, output = mean over T).
-3. hwsnn: `hwsnn.methods._study.evaluate` (golden integer simulator) for each method.
+3. hwsnn: `hwsnn.study.evaluate` (golden integer simulator) for each method.
    Accuracy at each T, and the first T from which on each SNN equals its QANN (at that T and
    every larger T of the grid): hwsnn, SpikeZIP: every sample's output equals its QANN's
    (hwsnn: integer readout == count semantics, for IF the QANN at L = T; SpikeZIP: every
@@ -383,7 +383,7 @@ def main():
 
     from hwsnn.examples import digits_data, load_digits_model
     from hwsnn.methods import get
-    from hwsnn.methods._study import evaluate
+    from hwsnn.study import evaluate
 
     model, qann, _ = load_digits_model()
     xtr, _, q, y = digits_data()

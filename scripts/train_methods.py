@@ -6,7 +6,7 @@ Every method starts from the bundled float digits CNN (hwsnn/data/digits_cnn.saf
 spikezip: Paths-Ensemble Training (n = 8/4/2) from the bundled QANN's steps, major path kept.
 qcfs / sliprelu: convert (levels L = 8, thresholds from the 99.9th percentile), swap the
 activations, fine-tune (Adam, fixed seed). dualphase: one QC-ANN per T (Phase I with
-quant-noise) and its Phase-II calibration. calif: torch.ao QAT (see hwsnn/methods/_calif.py).
+quant-noise) and its Phase-II calibration. calif: torch.ao QAT (see hwsnn/methods/calif.py).
 Single-threaded; measured on the shared 2-core machine: qcfs 5 s, sliprelu 3 s, spikezip 22 s,
 calif 13 s, dualphase 17 min (T = 1..64; the file is rewritten after each T and a rerun keeps
 the T already in it: delete hwsnn/data/methods/dualphase.safetensors to retrain all).
@@ -21,8 +21,8 @@ import torch
 
 from hwsnn.convert import convert
 from hwsnn.examples import DIGITS_INPUT_SHAPE, digits_data, load_digits_model
-from hwsnn.methods._qann import swap_activations
-from hwsnn.methods._train import ACT_KW, accuracy, digits_loader, save_method_qann, train_qann
+from hwsnn.convert import swap_activations
+from hwsnn.methods._digits import ACT_KW, accuracy, digits_loader, save_method_qann, train_qann
 
 OUT = Path(__file__).resolve().parent.parent / "hwsnn" / "data" / "methods"
 STEPS = (1, 2, 4, 8, 16, 32, 64)
@@ -44,7 +44,7 @@ def train_act(kind, model, xtr, ytr, xte, yte, epochs, seed):
 def train_spikezip(model, xtr, ytr, xte, yte, epochs, seed):
     """PET (n = 8, 4, 2; KD from the float model) from the bundled QANN's steps; major path out."""
     from hwsnn.examples import digits_cnn
-    from hwsnn.methods._pet import PETNet, export_major, pet_train
+    from hwsnn.methods.spikezip import PETNet, export_major, pet_train
     torch.manual_seed(seed)
     _, qann, _ = load_digits_model()
     pet = PETNet(model, 8, [qann.layers[op.key].scale.item() for op in qann.qrelus])
@@ -76,11 +76,11 @@ def main():
         elif kind == "spikezip":
             report[kind] = train_spikezip(model, xtr, ytr, xte, yte, args.epochs, args.seed)
         elif kind == "dualphase":
-            from hwsnn.methods._dualphase import train_dualphase
+            from hwsnn.methods.dualphase import train_dualphase
             report[kind] = train_dualphase(model, xtr, ytr, xte, yte, STEPS, OUT / "dualphase.safetensors",
                                            seed=args.seed)
         elif kind == "calif":
-            from hwsnn.methods._calif import train_calif
+            from hwsnn.methods.calif import train_calif
             report[kind] = train_calif(xtr, ytr, xte, yte, OUT / "calif.safetensors", seed=args.seed)
         else:
             raise SystemExit(f"unknown method {kind!r}")

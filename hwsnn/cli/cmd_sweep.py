@@ -1,7 +1,7 @@
 """`hwsnn sweep [digits] --methods ... --steps ...`: accuracy vs time steps of every conversion
 method on the digits test set (golden simulator), as a table, JSON and/or a plot.
 
-Each row is one configuration (method, budget T: `hwsnn.methods._study.evaluate`), run in a
+Each row is one configuration (method, budget T: `hwsnn.study.evaluate`), run in a
 plain loop (`sweep`); it records the steps every sample really runs (mean, max) beside T."""
 
 import json
@@ -41,7 +41,7 @@ def register(app):
                                               "cluster: auto or HOST:PORT")):
         """Accuracy, steps run per sample, equilibrium, spikes and SOPs of each method at each T."""
         from ..methods import METHODS
-        from ..methods._study import base_models, details_table, plot, references, sweep, table
+        from ..study import base_models, details_table, plot, references, sweep, table
 
         if net != "digits":
             raise HwsnnError(f"network must be 'digits' (the bundled model), not {net!r}")

@@ -1,6 +1,6 @@
 """`sweep_sharded`: the study's configurations (method, step budget T) spread over a Pool.
 
-Each configuration is one shard, run by `hwsnn.methods._study.evaluate` exactly as the serial
+Each configuration is one shard, run by `hwsnn.study.evaluate` exactly as the serial
 `sweep` runs it; rows come back in the serial order (methods, then budgets).
 """
 
@@ -14,8 +14,8 @@ def _setup(n_test):
 
 
 def _work(data, config):
-    from ..methods._registry import get
-    from ..methods._study import evaluate
+    from ..methods import get
+    from ..study import evaluate
     name, T = config
     x, y = data
     return evaluate(get(name), T, x, y)

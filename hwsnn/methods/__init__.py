@@ -1,16 +1,17 @@
-"""Conversion methods of the papers, lowered to the integer IR (see docs/methods.md).
+"""The papers' conversion methods, one module each, and the registry that lowers each for a
+step budget (see docs/methods.md).
 
-stbif / spikezip (ST-BIF; PET in _pet.py, RCR in _rcr.py), qcfs, sliprelu, dualphase (IF
-neurons; calibration in _dualphase.py), ilif (SpikeConverter), calif (Ca-LIF, torch.ao QAT
-import in _calif.py). `get(name).lower(T)` gives a method's IR for a budget of T steps.
+- `spikezip`: ST-BIF conversion with Paths-Ensemble Training (PET) and Residual Connection
+  Re-routing (RCR);
+- `dualphase`: QC-ANN fine-tuning and the two-phase calibration of IF neurons;
+- `calif`: Ca-LIF from a torch.ao QAT int8 model;
+- QCFS and SlipReLU are activations (`hwsnn.convert`), iLIF (SpikeConverter) and IF are IR passes
+  (`hwsnn.compile.to_ilif`, `to_if`); the registry combines them.
+
+`get(name).lower(T)` gives a method's IR for a budget of T steps; the accuracy-vs-latency study
+over all of them is `hwsnn.study`.
 """
 
-from ._act import ACTIVATIONS, QCFS, QCNoise, SlipReLU
-from ._lower import hidden_layers, to_if, to_ilif
-from ._qann import activation_lams, swap_activations, with_levels
-from ._ranges import fit_widths, register_bounds
 from ._registry import METHODS, Lowered, get
 
-__all__ = ["QCFS", "SlipReLU", "QCNoise", "ACTIVATIONS", "to_if", "to_ilif", "hidden_layers",
-           "fit_widths", "register_bounds", "METHODS", "Lowered", "get", "swap_activations",
-           "with_levels", "activation_lams"]
+__all__ = ["METHODS", "Lowered", "get"]

@@ -17,11 +17,11 @@ import numpy as np
 
 from ..compile import compile_qann
 from ..errors import ConversionError
-from ._dualphase import load_dualphase, lower_calibrated
-from ._fit import RANGE, SCALE, compile_fit, encode_levels
-from ._fit import identity as _identity
-from ._lower import to_if, to_ilif
-from ._qann import with_levels
+from .dualphase import load_dualphase, lower_calibrated
+from ._digits import RANGE, SCALE, compile_fit, encode_levels
+from ._digits import identity as _identity
+from ..compile import to_if, to_ilif
+from ..convert import with_levels
 
 __all__ = ["Lowered", "METHODS", "get", "encode_levels", "compile_fit"]
 
@@ -52,7 +52,7 @@ class STBIFMethod:
     def __init__(self, qann=None, name="stbif"):
         self.name = name
         if qann is None and name == "spikezip":
-            from ._train import load_method_qann
+            from ._digits import load_method_qann
             qann = load_method_qann("spikezip")
         elif qann is None:
             from ..examples import load_digits_model
@@ -73,7 +73,7 @@ class IFMethod:
     def __init__(self, name, qann=None):
         self.name = name
         if qann is None:
-            from ._train import load_method_qann
+            from ._digits import load_method_qann
             qann = load_method_qann(name)
         self.qann = qann
 
@@ -130,12 +130,12 @@ class CaLIFMethod:
 
     def __init__(self, imported=None):
         if imported is None:
-            from ._calif import load_calif
+            from .calif import load_calif
             imported = load_calif()
         self.imported = imported
 
     def lower(self, T):
-        from ._calif import calif_graph
+        from .calif import calif_graph
         g, encode = calif_graph(self.imported, T)
         lo, hi = (int(encode(np.full((1, 1, 8, 8), p)).min()) for p in RANGE)   # codes of pixels 0, 16
         return Lowered(_record(g, T, (lo, hi)), encode, T, {"window": T})

@@ -109,7 +109,7 @@ def test_pool_stops_the_ray_it_started():
 @pytest.mark.slow
 def test_sweep_two_workers_gives_the_serial_rows(pool):
     from hwsnn.cluster import sweep_sharded
-    from hwsnn.methods._study import sweep
+    from hwsnn.study import sweep
     methods, steps = ["stbif", "qcfs", "calif"], [2, 4]
     serial = sweep(methods, steps, n_test=40)
     sharded = sweep_sharded(methods, steps, pool, n_test=40)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hwsnn.errors import ConversionError
-from hwsnn.methods._calif import CaLIFNet, calif_graph, import_qat, qat_model
+from hwsnn.methods.calif import CaLIFNet, calif_graph, import_qat, qat_model
 from hwsnn.sim import count, run
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from hwsnn.examples import digits_data, load_digits_model
-from hwsnn.methods._dualphase import calibrate, layer_errors, lower_calibrated, qc_ann
-from hwsnn.methods._train import digits_loader, train_qann
+from hwsnn.methods.dualphase import calibrate, layer_errors, lower_calibrated, qc_ann
+from hwsnn.methods._digits import digits_loader, train_qann
 
 
 @pytest.mark.parametrize("T", [4, 8])

@@ -10,8 +10,10 @@ from typer.testing import CliRunner
 from hwsnn import ir
 from hwsnn.cli.main import app
 from hwsnn.errors import CompileError, ConversionError
-from hwsnn.methods import QCFS, SlipReLU, fit_widths, get, register_bounds, to_if, to_ilif
-from hwsnn.methods._study import evaluate
+from hwsnn.compile import fit_widths, register_bounds, to_if, to_ilif
+from hwsnn.convert import QCFS, SlipReLU
+from hwsnn.methods import get
+from hwsnn.study import evaluate
 from hwsnn.sim import run
 
 
@@ -129,7 +131,7 @@ def test_sweep_cli_errors(capsys):
 
 
 def test_table_and_plot_place_rows_by_steps_run(tmp_path):
-    from hwsnn.methods._study import plot, table
+    from hwsnn.study import plot, table
     rows = [{"method": "a", "T": 2, "accuracy": 0.5, "steps_mean": 2.0, "steps_max": 2},
             {"method": "c", "T": 2, "accuracy": 0.9, "steps_mean": 401.4, "steps_max": 588},
             {"method": "c", "T": 4, "accuracy": None}]

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from hwsnn.convert import convert
-from hwsnn.methods import fit_widths, to_if, to_ilif
-from hwsnn.methods._calif import calif_graph
-from hwsnn.methods._qann import with_levels
-from hwsnn.methods._registry import compile_fit
+from hwsnn.compile import fit_widths, to_if, to_ilif
+from hwsnn.methods.calif import calif_graph
+from hwsnn.convert import with_levels
+from hwsnn.methods._digits import compile_fit
 from hwsnn.sim import count, run
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

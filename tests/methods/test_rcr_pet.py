@@ -8,8 +8,8 @@ from torch import nn
 
 from hwsnn.compile import compile_qann
 from hwsnn.convert import convert
-from hwsnn.methods._pet import PETNet, export_major, pet_train
-from hwsnn.methods._rcr import reroute_residuals
+from hwsnn.methods.spikezip import PETNet, export_major, pet_train
+from hwsnn.methods.spikezip import reroute_residuals
 from hwsnn.sim import count, run
 
 

@@ -27,8 +27,8 @@ import time
 import numpy as np
 import torch
 
-from ..sim import Network, count, run
-from ._registry import get
+from .sim import Network, count, run
+from .methods import get
 
 __all__ = ["evaluate", "sweep", "references", "base_models", "table", "details_table", "plot",
            "to_json"]
@@ -37,7 +37,7 @@ CALIF_RECORD_BATCH = 30   # per-step records of a Ca-LIF run (hundreds of steps)
 
 
 def _sops(trace, q):
-    from ..energy import count_events
+    from .energy import count_events
     tot = count_events(trace, q).total("sops")
     return None if tot is None else float(tot.sum())
 
@@ -108,8 +108,8 @@ def evaluate(method, T, x, y, batch=360):
 
 def references():
     """Float model and bundled QANN accuracies on the digits test set."""
-    from ..examples import digits_data, load_digits_model
-    from ._train import accuracy
+    from .examples import digits_data, load_digits_model
+    from .methods._digits import accuracy
     model, qann, _ = load_digits_model()
     _, _, x, y = digits_data()
     return {"float": accuracy(model, x, y), "qann": accuracy(qann, x, y)}
@@ -126,9 +126,9 @@ def _relu_float(qann):
 def base_models(names):
     """{method: {"base": what it was made from, "float": accuracy, "qann": accuracy}} on the
     digits test set (accuracies of torch forwards; "own float" = the QANN's weights with ReLU)."""
-    from ..examples import digits_data
-    from ._store import load_state
-    from ._train import accuracy, load_method_qann
+    from .examples import digits_data
+    from .methods._digits import load_state
+    from .methods._digits import accuracy, load_method_qann
     _, _, x, y = digits_data()
     refs = references()
     bundled = ("bundled digits CNN (float) -> bundled QANN (LSQ Q-ReLU, 8 levels)",
@@ -167,7 +167,7 @@ def base_models(names):
 
 def sweep(methods, steps, n_test=None, progress=None):
     """Rows of `evaluate` for every method name in `methods` and budget in `steps`."""
-    from ..examples import digits_data
+    from .examples import digits_data
     _, _, x, y = digits_data()
     if n_test is not None:
         x, y = x[:n_test], y[:n_test]

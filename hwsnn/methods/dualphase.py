@@ -24,9 +24,9 @@ import torch.nn.functional as F
 
 from ..convert import convert
 from ..sim import release
-from ._fit import RANGE, SCALE, compile_fit
-from ._lower import to_if
-from ._qann import swap_activations, with_levels
+from ._digits import RANGE, SCALE, compile_fit
+from ..compile import to_if
+from ..convert import swap_activations, with_levels
 
 __all__ = ["qc_ann", "if_counts", "coarse_calibrate", "fine_calibrate", "calibrate",
            "lower_calibrated", "layer_errors", "train_dualphase", "load_dualphase"]
@@ -199,7 +199,7 @@ def layer_errors(ref_qann, graph, q, T):
     """{layer: mean (S/T - a/T)^2} between the IR's IF spike counts after T golden steps and the
     reference QC-ANN levels a on integer pixels q (the layer-wise rate error)."""
     from ..sim import run
-    from ._lower import model_neurons
+    from ..compile import model_neurons
     target = _levels(ref_qann, q)
     tr = run(graph, q, T, record=False)
     out = {}
@@ -214,8 +214,8 @@ def train_dualphase(model, xtr, ytr, xte, yte, steps, path, seed=0, epochs=8, n_
     """Phase I and II for every T in `steps`; the file is rewritten after each T (resumable:
     T already in the file are kept). `iters`: fine-calibration iterations per layer."""
     import os
-    from ._store import load_state, save_state
-    from ._train import accuracy, digits_loader, train_qann
+    from ._digits import load_state, save_state
+    from ._digits import accuracy, digits_loader, train_qann
     tensors, per_T = {}, {}
     if os.path.isfile(path):
         tensors, meta = load_state(str(path))
@@ -244,8 +244,8 @@ def train_dualphase(model, xtr, ytr, xte, yte, steps, path, seed=0, epochs=8, n_
 
 def load_dualphase():
     """{T: (calibrated QC-ANN, {layer: v0})} from bundled dualphase.safetensors."""
-    from ._store import load_state
-    from ._train import qann_from_state
+    from ._digits import load_state
+    from ._digits import qann_from_state
     tensors, meta = load_state("dualphase.safetensors")
     out = {}
     for key in meta["per_T"]:

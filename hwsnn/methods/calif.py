@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import ir
 from ..errors import ConversionError
-from ._ranges import fit_widths
+from ..compile import fit_widths
 
 __all__ = ["CaLIFNet", "qat_model", "import_qat", "calif_graph", "train_calif", "load_calif",
            "THETA_MIN"]
@@ -183,8 +183,8 @@ def calif_graph(imported, T, q_max=255):
 def train_calif(xtr, ytr, xte, yte, path, seed=0, epochs=30, qat_epochs=8):
     """Float training, torch.ao QAT (prepare_qat -> train -> convert), import, save."""
     import torch.ao.quantization as tq
-    from ._store import save_state
-    from ._train import accuracy, digits_loader
+    from ._digits import save_state
+    from ._digits import accuracy, digits_loader
 
     torch.manual_seed(seed)
     model = CaLIFNet()
@@ -222,6 +222,6 @@ def train_calif(xtr, ytr, xte, yte, path, seed=0, epochs=30, qat_epochs=8):
 
 
 def load_calif():
-    from ._store import load_state
+    from ._digits import load_state
     tensors, _ = load_state("calif.safetensors")
     return tensors

@@ -5,10 +5,15 @@ s = lambda / L, a 0-d tensor), and `level(x)` (the integer level the IF neuron a
 compiler lowers the step to ST-BIF nodes; `hwsnn.methods.to_if` turns them into IF neurons.
 """
 
+import copy
+
 import torch
 from torch import nn
 
-__all__ = ["QCFS", "SlipReLU", "QCNoise", "ACTIVATIONS"]
+from ..errors import ConversionError
+from ._qrelu import QReLU
+
+__all__ = ["QCFS", "SlipReLU", "QCNoise", "ACTIVATIONS", "swap_activations", "with_levels", "activation_lams"]
 
 
 def _ste_floor(x):
@@ -132,3 +137,45 @@ class QCNoise(nn.Module):
 
 
 ACTIVATIONS = {"qcfs": QCFS, "sliprelu": SlipReLU, "dualphase": QCNoise}
+
+
+# --- QANN helpers: swap activations, re-level ---------------------------------------------
+
+def _lam(mod):
+    """Clipping threshold lambda = levels * step of any quantizer with `levels` and `scale`."""
+    return float(mod.scale.detach()) * mod.levels
+
+
+def swap_activations(qann, kind, **kw):
+    """Copy of `qann` whose Q-ReLUs become `kind` ("qcfs", "sliprelu", "dualphase") with the same
+    levels and lambda = levels * s (keyword arguments go to the activation)."""
+    if kind not in ACTIVATIONS:
+        raise ConversionError(f"activation kind must be one of {sorted(ACTIVATIONS)}, not {kind!r}")
+    q = copy.deepcopy(qann)
+    for op in q.qrelus:
+        old = q.layers[op.key]
+        q.layers[op.key] = ACTIVATIONS[kind](old.levels, lam=_lam(old), **kw)
+    return q
+
+
+def with_levels(qann, levels):
+    """Copy of `qann` with every activation re-levelled to `levels`, keeping lambda (the
+    clipping threshold): the step becomes lambda / levels (QCFS evaluated at T = levels)."""
+    q = copy.deepcopy(qann)
+    for op in q.qrelus:
+        m = q.layers[op.key]
+        lam = _lam(m)
+        if isinstance(m, QReLU):
+            q.layers[op.key] = QReLU(levels, scale=lam / levels)
+        else:
+            m.levels = int(levels)
+            with torch.no_grad():
+                m.lam.fill_(lam)
+    q.levels = int(levels)
+    q.eval()
+    return q
+
+
+def activation_lams(qann):
+    """{layer: lambda} of every activation."""
+    return {op.name: _lam(qann.layers[op.key]) for op in qann.qrelus}
