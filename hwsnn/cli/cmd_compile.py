@@ -1,7 +1,6 @@
 """`hwsnn compile`: float model + weights -> QANN -> integer IR file, with the per-layer
 integerization report."""
 
-import importlib
 import json
 import sys
 
@@ -40,24 +39,11 @@ def input_quantization(input_scale, input_range, meta=None):
     return None
 
 
-def load_factory(spec):
-    """Call `module:factory` and return the nn.Module it makes."""
-    from torch import nn
+def load_factory(spec, model_args=None):
+    """The nn.Module made by `spec` ('file.py:factory' or 'module:factory', see _model.py)."""
+    from ._model import load_model
 
-    module, _, attr = spec.partition(":")
-    if not module or not attr:
-        raise ConversionError(f"--model must be 'module:factory', not {spec!r}")
-    if module == "torchvision" or module.startswith("torchvision."):
-        from .._torchvision import import_torchvision
-        import_torchvision()  # PyPI's CUDA wheel beside CPU torch: declare its op schemas first
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConversionError(f"--model {spec!r}: cannot import it ({type(exc).__name__}: {exc})") from exc
-    model = factory()
-    if not isinstance(model, nn.Module):
-        raise ConversionError(f"--model {spec!r} must return a torch.nn.Module, not {type(model).__name__}")
-    return model
+    return load_model(spec, model_args)
 
 
 def parse_ints(text, what, n=None):
@@ -71,7 +57,8 @@ def parse_ints(text, what, n=None):
 
 
 def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bits=None, delays=0,
-                  input_scale=None, input_range=None, calib=None, progress=False, name=None):
+                  input_scale=None, input_range=None, calib=None, progress=False, name=None,
+                  model_args=None):
     """(graph, qann, x_calib, notes): load, convert (calibrate if the file has no QANN), compile.
     input_scale and input_range are required (CompileError naming both otherwise)."""
     import torch
@@ -80,10 +67,14 @@ def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bit
     from ..convert import calibrate, convert, load_weights
 
     input_quantization(input_scale, input_range)
-    model = load_factory(model_spec)
-    model, qann, meta = load_weights(model, weights, input_shape, levels)
-    note = input_quantization(input_scale, input_range, meta)
-    notes = [note] if note else []
+    model = load_factory(model_spec, model_args)
+    if weights is None:  # the factory's own parameters (an untrained or self-loading model)
+        qann, meta = None, {}
+        notes = ["no --weights: the model's parameters as its factory made them"]
+    else:
+        model, qann, meta = load_weights(model, weights, input_shape, levels)
+        note = input_quantization(input_scale, input_range, meta)
+        notes = [note] if note else []
     if calib is not None and np.asarray(calib).size and (calib.min() < input_range[0]
                                                         or calib.max() > input_range[1]):
         raise CompileError(f"--calib values lie in [{calib.min()}, {calib.max()}], outside "
@@ -95,8 +86,8 @@ def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bit
     if qann is None:
         qann = convert(model, input_shape, levels=levels or 8)
         calibrate(qann, torch.as_tensor(calib * input_scale, dtype=torch.float32))
-        notes.append(f"{weights} holds no fine-tuned QANN: Q-ReLU steps calibrated (99.9th "
-                     f"percentile), not fine-tuned")
+        notes.append(f"{weights or 'the model'} holds no fine-tuned QANN: Q-ReLU steps calibrated "
+                     f"(99.9th percentile), not fine-tuned")
     graph = compile_qann(qann, input_scale=input_scale, input_range=input_range, w_bits=w_bits,
                          v_bits=v_bits, delays=delays, name=name)
     return graph, qann, calib, notes
@@ -127,8 +118,12 @@ def print_report(rows, console):
 def register(app):
     @app.command("compile")
     def compile_cmd(
-        model: str = typer.Option(..., "--model", help="module:factory returning the float nn.Module"),
-        weights: str = typer.Option(..., "--weights", help=".safetensors, or .pt (torch.load weights_only)"),
+        model: str = typer.Option(..., "--model", help="file.py:factory or module:factory returning the "
+                                                       "float nn.Module (the current folder first)"),
+        model_args: str = typer.Option(None, "--model-args", help="factory keyword arguments: JSON "
+                                                                  "object or k=v,k=v (num_classes=10)"),
+        weights: str = typer.Option(None, "--weights", help=".safetensors, or .pt (torch.load "
+                                                            "weights_only); default: the factory's own"),
         input_shape: str = typer.Option(..., "--input-shape", help="C,H,W (or N for dense input)"),
         output: str = typer.Option(..., "-o", "--output", help="IR file to write (.hwir)"),
         levels: int = typer.Option(None, "--levels", help="Q-ReLU levels n (default: from the file, else 8)"),
@@ -154,7 +149,7 @@ def register(app):
         x = load_inputs(calib) if calib else None
         input_quantization(input_scale, rng)
         graph, qann, x, notes = compile_model(model, weights, shape, levels, w_bits, v_bits, delays,
-                                              input_scale, rng, x, name=name)
+                                              input_scale, rng, x, name=name, model_args=model_args)
         rows = integerization_report(qann, graph, x, count(graph, x))
         ir.save(graph, output)
         if as_json:

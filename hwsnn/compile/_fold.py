@@ -68,6 +68,12 @@ def module_of(qann, op):
     return op.attrs["module"] if "module" in op.attrs else qann.module(op)
 
 
+def _is_1x1(m):
+    """A 1x1 stride-1 unpadded conv (grouped or not): it commutes with any pool."""
+    return (isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (1, 1) and tuple(m.stride) == (1, 1)
+            and tuple(m.padding) == (0, 0))
+
+
 def _is_pointwise(m):
     return (isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (1, 1) and tuple(m.stride) == (1, 1)
             and tuple(m.padding) == (0, 0) and m.groups == 1)
@@ -154,6 +160,13 @@ def fold_scales(st):
                 if op.kind in ("conv", "linear") and t.weighted:
                     terms.append(replace(t, ops=t.ops[:-1] + [_compose(q, t.ops[-1], top)]))
                     continue
+                if op.kind == "avgpool" and t.ops and t.ops[-1].kind == "conv" \
+                        and _is_1x1(module_of(q, t.ops[-1])):
+                    # a pool after a 1x1 conv goes before it (they commute): the pool then sits
+                    # on the spikes, shared by every reader (DenseNet's transitions), and the
+                    # conv runs at the pooled size
+                    terms.append(replace(t, ops=t.ops[:-1] + [top, t.ops[-1]]))
+                    continue
                 terms.append(replace(t, ops=t.ops + [top]))
             with torch.no_grad():
                 bias = _bias_through(op, q.module(op), ins[0])
@@ -171,6 +184,8 @@ def fold_scales(st):
                 st.pending.append((part, "neuron", value, s))
                 st.scales[part] = s
                 st.part_of[part] = op.name
+                if slot is not None:
+                    st.part_slots[part] = slot
                 terms.append(Term(part, s) if slot is None else
                              Term(part, s, chmap=placement(*slot, op.shape[0]), pre=slot[1] - slot[0]))
             st.values[op.name] = Value(terms, torch.zeros((), dtype=torch.float64), op.shape)

@@ -290,6 +290,7 @@ def integerize(st):
                            "bias_max_abs": int(np.abs(b_int).max(initial=0))}
         if name in st.part_of and st.part_of[name] != name:
             st.layers[name]["qann_op"] = st.part_of[name]
+            st.layers[name]["channels"] = list(st.part_slots.get(name, (0, shape[0])))
         if s != s_calibrated:
             st.layers[name]["scale_calibrated"] = s_calibrated
     return st

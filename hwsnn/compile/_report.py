@@ -78,6 +78,10 @@ def integerization_report(qann, graph, x_int, counts):
     meta = graph.meta
     ref = qann_levels(qann, x_int * meta["input_scale"])
     got = counts
+    for name, info in meta["layers"].items():  # a neuron split at a concatenation: its channels
+        if "qann_op" in info and info["qann_op"] in ref:
+            a, b = info["channels"]
+            ref[name] = tuple(r[:, a:b] for r in ref[info["qann_op"]])
     counts = {name: torch.as_tensor(ref[name][1], dtype=torch.float64) for name in ref if name != "output"}
     counts.update({n: torch.as_tensor(got["S"][n], dtype=torch.float64) for n in got["S"] if n not in counts})
     counts[graph.sources[0]] = torch.as_tensor(x_int, dtype=torch.float64)

@@ -69,6 +69,7 @@ class Lowering:
     pending: list = field(default_factory=list)    # (IR name, kind, Value, s_out) to integerize
     pools: set = field(default_factory=set)        # IR names of the max pools
     part_of: dict = field(default_factory=dict)    # IR neuron name -> QANN op (parts of a concatenation)
+    part_slots: dict = field(default_factory=dict) # IR neuron name -> its channels [a, b) of the op
     nodes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
     layers: dict = field(default_factory=dict)     # IR name -> per-layer info for the report
