@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Conv2d, Dense, Flatten, Readout, Scale, SumPool2d
+from hwsnn.ir import IF, ILIF, STBIF, CaLIF, Conv2d, Dense, Flatten, MaxPool2d, Readout, Scale, SumPool2d
 from hwsnn.ir import Schedule, bits_for, fits, int_range, verify
 from hwsnn.mappings._inputs import as_inputs
 
@@ -180,6 +180,14 @@ def lower(graph, x, steps, *, delay=1, record_dir):
             procs[name] = P.SynapseProcess(in_shape=(batch, *shapes[e.src]),
                                            out_shape=(batch, *shapes[name]), kind=kind, w=w,
                                            op=op, delay=e.delay, error=err, name=name)
+        elif isinstance(node, MaxPool2d):
+            records[name] = os.path.join(record_dir, f"{len(records)}.bin")
+            _check(name, "S", [0], node.s_bits, "s")
+            widths[name] = {"v": node.s_bits, "s": node.s_bits, "y": node.s_bits}
+            params = {"kernel": node.kernel, "stride": node.stride, "padding": node.padding,
+                      "delay": g.inputs_of(name)[0].delay}
+            procs[name] = P.MaxPoolProcess(in_shape=(batch, *node.in_shape), shape=(batch, *node.shape),
+                                           params=params, record=records[name], error=err, name=name)
         else:
             kind, params, widths[name] = _neuron_params(name, node, net.ctx(name))
             records[name] = os.path.join(record_dir, f"{len(records)}.bin")

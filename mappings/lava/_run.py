@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from hwsnn.errors import BackendError, RangeError
+from hwsnn.errors import BackendError, MappingError, RangeError
 from hwsnn.ir import ILIF, int_range
 
 from ._compat import require_lava
@@ -111,16 +111,20 @@ def _read(lnet, total, drop):
     keep = np.setdiff1d(np.arange(total), np.asarray(drop, dtype=np.int64))
     for n, path in lnet.records.items():
         node = g.nodes[n]
-        nvar = 3 if node.ROLE == "neuron" else 1
+        # one row per step: V, then S and y for a neuron (a MaxPool2d's V has its in_shape)
+        shapes = [tuple(getattr(node, "in_shape", node.shape))]
+        if node.ROLE == "neuron":
+            shapes += [tuple(node.shape)] * 2
+        sizes = [lnet.batch * int(np.prod(s)) for s in shapes]
         raw = np.fromfile(path, dtype=np.int64)
-        per_step = nvar * lnet.batch * int(np.prod(node.shape))
+        per_step = sum(sizes)
         if raw.size != total * per_step:
             raise BackendError(f"lava: node '{n}' recorded {raw.size // max(per_step, 1)} steps, "
                                f"expected {total}")
-        rows = raw.reshape(total, nvar, lnet.batch, *node.shape)[keep]
-        out[n] = {"V": rows[:, 0]}
-        if nvar == 3:
-            out[n]["S"], out[n]["y"] = rows[:, 1], rows[:, 2]  # int64 as recorded: never narrowed before the comparison
+        rows = raw.reshape(total, per_step)[keep]
+        parts = np.split(rows, np.cumsum(sizes)[:-1], axis=1)
+        # int64 as recorded: never narrowed before the comparison
+        out[n] = {var: p.reshape(len(rows), lnet.batch, *s) for var, p, s in zip(("V", "S", "y"), parts, shapes)}
     return out
 
 
@@ -140,9 +144,10 @@ def _trace(lnet, rec):
                              f"{int(r['V'].max())}], outside its int{node.v_bits} register "
                              f"[{lo}, {hi}] (range analysis should have widened it)")
         S = r.get("S", np.zeros_like(r["V"]))
-        v0 = np.broadcast_to(np.asarray(getattr(node, "v0", 0), dtype=np.int64), node.shape)
-        V_prev = np.concatenate([np.broadcast_to(v0, (1, B, *node.shape)), r["V"][:-1]])
-        S_prev = np.concatenate([np.zeros((1, B, *node.shape), np.int64), S[:-1]])
+        vshape = r["V"].shape[2:]  # a MaxPool2d's V (its input counts) has its in_shape
+        v0 = np.broadcast_to(np.asarray(getattr(node, "v0", 0), dtype=np.int64), vshape)
+        V_prev = np.concatenate([np.broadcast_to(v0, (1, B, *vshape)), r["V"][:-1]])
+        S_prev = np.concatenate([np.zeros((1, B, *S.shape[2:]), np.int64), S[:-1]])
         changed |= (r["V"] != V_prev).reshape(nsteps, B, -1).any(2)
         changed |= (S != S_prev).reshape(nsteps, B, -1).any(2)
         final[n] = {"V": r["V"][-1].copy(), "S": S[-1].copy()}
@@ -263,6 +268,13 @@ def run(graph, x, steps, *, delay=1, models=None, max_settle=None):
     or neuron has `delay`, default 1; None keeps the graph's delays). `max_settle`: settle steps
     a Ca-LIF node may fire before BackendError (default 1 + 2^(v_bits-1) // min theta)."""
     require_lava()
+    if any(n.type == "CUBALIF" for n in graph.nodes.values()):
+        # Loihi-native: Lava's own LIF/Dense/Conv (delay 1 by construction); MappingError
+        # naming why when the graph cannot map (_native.native_reason)
+        from ._native import run_native
+        if delay != 1 or models:
+            raise MappingError("a CUBALIF graph runs on Lava's own processes: delay 1, no models=")
+        return run_native(graph, x, steps)
     with tempfile.TemporaryDirectory(prefix="hwsnn-lava-") as tmp:
         lnet = lower(graph, x, steps, delay=delay, record_dir=tmp)
         return execute(lnet, models, max_settle)
