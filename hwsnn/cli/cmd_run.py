@@ -1,4 +1,5 @@
-"""`hwsnn run NET.hwir --input FILE.npz --steps T`: run an IR file on integer inputs."""
+"""`hwsnn run NET.hwir --input FILE.npz [--steps T]`: run an IR file on integer inputs; without
+--steps, until every sample settles (hwsnn.energy.plan_steps, capped by --settle-cap)."""
 
 import json
 import os
@@ -45,7 +46,10 @@ def register(app):
     def run_cmd(
         path: str = typer.Argument(..., help="IR file (.hwir)"),
         input: str = typer.Option(..., "--input", help=".npz with one integer array (or key 'x')"),
-        steps: int = typer.Option(..., "--steps", help="number of time steps"),
+        steps: int = typer.Option(None, "--steps", help="number of time steps (default: until every "
+                                  "sample settles, at most --settle-cap; printed)"),
+        settle_cap: int = typer.Option(4096, "--settle-cap", help="most steps a run without --steps "
+                                       "waits for every sample to settle"),
         backend: str = typer.Option("golden", "--backend", help="golden, lava or rtl"),
         device: str = typer.Option("cpu", "--device", help="golden simulator device: cpu or "
                                    "cuda[:N] (same dtypes, bit-identical results)"),
@@ -67,11 +71,22 @@ def register(app):
         if backend == "rtl":
             from ._sim import pick_simulator
             sim_name = pick_simulator(simulator)
+        plan = None
+        if steps is None:  # the same step planning as `hwsnn energy`
+            from ..backends import DELAYS, stated_graph
+            from ..energy import plan_steps
+            executor = "golden" if backend == "golden" else backend
+            stated = stated_graph(executor, graph) if executor in DELAYS else graph
+            plan = plan_steps(stated, x, None, settle_cap)
+            steps = plan.steps
+            if not as_json:
+                print(f"steps: {plan.describe()}")
         trace = run_graph(graph, x, steps, backend, device, sim=sim_name)
         out = trace.output.reshape(trace.batch, -1)
         result = {"backend": backend, "simulator": sim_name, "steps": steps, "predictions": out.argmax(1).tolist(),
                   "output": out.tolist(), "t_eq": np.asarray(trace.t_eq).tolist(),
-                  "settled": np.asarray(trace.settled).tolist()}
+                  "settled": np.asarray(trace.settled).tolist(),
+                  "step_plan": plan.to_dict() if plan is not None else None}
         if as_json:
             print(json.dumps(result))
             return
