@@ -101,7 +101,7 @@ def _ir_synapse(g, n, W=None, e=0, w_bits=9):
         return ir.SumPool2d(_pool_pair(node, "kernel_size"), _pool_pair(node, "stride"))
     if kind == "Flatten":
         return ir.Flatten()
-    return ir.Scale(1, w_bits=2)   # a uniform Scale: its factor is in the layer's gain
+    raise NIRError(f"NIR node {n!r}: {kind} has no IR synapse")
 
 
 def _per_channel(name, f, channels):
@@ -159,9 +159,9 @@ def _report_row(name, kind, parts, e, k, c, vth, theta, du, dv, ds, dm, bias_v, 
     err = np.concatenate([np.abs(p["Wq"] / c - p["W"]).reshape(-1) for p in parts]) / theta
     bias_err = np.abs(mant * 2.0 ** exp / (64 * k) - bias_v) / theta
     return {"layer": name, "kind": kind, "du": du, "dv": dv, "vth": vth, "w_exp": e,
-            "scale_k": k, "max_abs_w_int": max(int(np.abs(p["Wq"]).max(initial=0)) for p in parts),
+            "scale_k": float(k), "max_abs_w_int": max(int(np.abs(p["Wq"]).max(initial=0)) for p in parts),
             "w_err_max": float(err.max()), "w_err_mean": float(err.mean()),
-            "vth_err": abs(vth / k - theta) / theta, "dv_err": abs(dv / 4096 - dm),
+            "vth_err": float(abs(vth / k - theta) / theta), "dv_err": abs(dv / 4096 - dm),
             "du_err": 0.0 if du == 4095 else abs((du + 1) / 4096 - ds),
             "bias_err_max": float(bias_err.max(initial=0))}
 
@@ -177,7 +177,7 @@ class _Builder:
 
     def path(self, name, p, first=None):
         """IR synapses of part p into `name` (weights on its weighted node), edges wired."""
-        chain = p["chain"]
+        chain = [n for n in p["chain"] if self.g.kind(n) != "Scale"]   # folded into the weights
         names = ([first] if first else []) + chain[1:]
         for n in chain[1:]:
             self.nodes[n] = _ir_synapse(self.g, n, p.get("Wq"), p.get("e", 0)) if n == p["w"] \
@@ -232,11 +232,14 @@ def _readout(b, out, w_bits, bounds, report):
             p["Wq"], p["e"] = quantize_weights(p["W"], c, w_bits), 0
             b.path(out, p)
         else:
+            if p["gain"] != 1:
+                _fail(out, f"a Scale of {p['gain']:.6g} without weights into the Output cannot be "
+                           f"carried by hwsnn's Readout")
             gain = f"{out}.in{j}"
             b.nodes[gain] = ir.Scale(1, w_bits=2)
             b.path(out, p, first=gain)
     b.nodes[out] = ir.Readout(g.shapes[out])
-    report.append({"layer": out, "kind": "Readout", "scale_k": c})
+    report.append({"layer": out, "kind": "Readout", "scale_k": float(c)})
 
 
 def import_graph(raw, dt=None, w_bits=8, encoding="rate", T=16, input_range=None, name=None):
