@@ -25,22 +25,9 @@ DEFAULT_SAMPLES = 8
 
 
 def default_inputs(graph, samples, seed=DEFAULT_SEED):
-    """{source: (samples, *shape) int64}: random integers every Source accepts, fixed seed:
-    the IR's meta["input_range"] (lo, hi) when set (one Source), else analog: the full signed
-    x_bits range; rate: 0..T; bits: 0..2^T - 1."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.sources:
-        node = graph.nodes[name]
-        lo, hi = ir.int_range(node.x_bits)
-        if "input_range" in graph.meta and len(graph.sources) == 1:
-            lo, hi = (int(v) for v in graph.meta["input_range"])
-        if node.encoding == "rate":
-            lo, hi = 0, min(hi, node.T)
-        elif node.encoding == "bits":
-            lo, hi = 0, min(hi, 2 ** node.T - 1)
-        out[name] = rng.integers(lo, hi + 1, (samples, *node.shape), dtype=np.int64)
-    return out
+    """{source: (samples, *shape) int64}: random integers every Source accepts, fixed seed, in
+    the IR's meta["input_range"] when set, else the Source's whole range (`hwsnn.ir.random_inputs`)."""
+    return ir.random_inputs(graph, samples, seed, required=False)
 
 
 def default_steps(graph):
@@ -48,16 +35,10 @@ def default_steps(graph):
     every input, bias and iLIF window to end plus two steps per neuron layer (one delay each)."""
     if "steps" in graph.meta:
         return int(graph.meta["steps"])
-    from ..sim import Network
-    from ..sim._encode import source_length
-
-    net = Network(graph)
-    if net.calif_T:
-        return next(iter(net.calif_T))
-    ends = [source_length(graph.nodes[s]) for s in graph.sources]
-    ends += [getattr(graph.nodes[n], "bias_R", 0) for n in graph.neurons]
-    ends += [sum(net.timing[n]) for n in net.timing if n in graph.neurons]
-    return max(ends) + 2 * len(graph.neurons) + 2
+    schedule = ir.Schedule(graph)
+    if schedule.calif_T:
+        return next(iter(schedule.calif_T))
+    return schedule.ends() + 2 * len(graph.neurons) + 2
 
 
 def load_inputs(graph, path, samples=None):

@@ -21,10 +21,9 @@ Steps (`plan_steps`), in this order:
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import SimulationError
-from ..ir import IF, ILIF, int_range
+from ..ir import IF, ILIF, random_inputs
+from ..ir import input_range as ir_input_range
 
 __all__ = ["DEFAULT_SEED", "DEFAULT_CAP", "StepPlan", "default_input", "input_range",
            "plan_steps"]
@@ -35,34 +34,12 @@ DEFAULT_CAP = 4096
 
 def input_range(graph, source):
     """(lo, hi) of the recorded meta["input_range"] for `source`, within what it accepts."""
-    rec = graph.meta.get("input_range")
-    if isinstance(rec, dict):
-        rec = rec.get(source)
-    if rec is None:
-        raise SimulationError(f"graph '{graph.name}' records no meta['input_range'] for source "
-                              f"'{source}': pass --input")
-    lo, hi = (int(v) for v in rec)
-    node = graph.nodes[source]
-    alo, ahi = int_range(node.x_bits)
-    if node.encoding == "rate":
-        alo, ahi = max(alo, 0), min(ahi, node.T)
-    elif node.encoding == "bits":
-        alo, ahi = max(alo, 0), min(ahi, 2 ** node.T - 1)
-    lo, hi = max(lo, alo), min(hi, ahi)
-    if lo > hi:
-        raise SimulationError(f"source '{source}': meta['input_range'] {list(rec)} has no value the "
-                              f"source accepts ([{alo}, {ahi}]): pass --input")
-    return lo, hi
+    return ir_input_range(graph, source, required=True)
 
 
 def default_input(graph, batch, seed=DEFAULT_SEED):
     """{source: (batch, *shape) int64} random integers in each source's `input_range`."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.sources:
-        lo, hi = input_range(graph, name)
-        out[name] = rng.integers(lo, hi + 1, (batch, *graph.nodes[name].shape), dtype=np.int64)
-    return out
+    return random_inputs(graph, batch, seed, required=True)
 
 
 @dataclass
@@ -93,12 +70,7 @@ class StepPlan:
 
 def _min_settled_steps(net, trace):
     """Fewest steps at which Trace.settled holds for every sample of `trace` (a longer run)."""
-    from ..sim._encode import source_length
-    g = net.graph
-    ends = [source_length(g.nodes[s]) for s in g.sources]
-    ends += [getattr(g.nodes[n], "bias_R", 0) for n in g.neurons]
-    ends += [sum(net.timing[n]) for n in g.neurons if isinstance(g.nodes[n], ILIF)]
-    return max(int(trace.t_eq.max()) + 1, max(ends) + 1)
+    return max(int(trace.t_eq.max()) + 1, net.ends() + 1)
 
 
 def plan_steps(graph, x, steps=None, cap=DEFAULT_CAP):
