@@ -11,11 +11,9 @@ every field is a lookup by hs or ws (or cs for the address): small constant tabl
 import numpy as np
 from amaranth.hdl import Array, Const, Signal
 
+from ._config import _ubits
+
 __all__ = ["ROW_FIELDS", "row_table", "row_decode", "decode_rows"]
-
-
-def _ubits(n):
-    return max(1, (int(n) - 1).bit_length())
 
 
 ROW_FIELDS = ("valid", "dense", "tid", "wa", "ky0", "y0", "kx0", "x0")
