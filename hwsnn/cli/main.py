@@ -23,7 +23,7 @@ def _root():
 
 # Each module defines register(app). Add a command by adding its module here.
 COMMANDS = ["demo", "compile", "run", "inspect", "verify", "eval", "rtl", "energy", "map", "sweep",
-            "nir"]
+            "nir", "board"]
 
 
 def _register():
