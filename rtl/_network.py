@@ -41,6 +41,7 @@ from amaranth.lib.wiring import In, Out
 from hwsnn.errors import MappingError
 
 from ._core import FIRE_MODES, NeuronCore, event_layout, monitor_signature
+from ._maxpool import MaxPoolUnit
 
 __all__ = ["Network", "core_sources"]
 
@@ -72,7 +73,7 @@ class Network(wiring.Component):
                                        f"not core {j}")
                 if j == -1:
                     n_src = t.n_rows
-                elif t.n_rows != configs[j].n:
+                elif t.n_rows != getattr(configs[j], "n_spikes", configs[j].n):  # a max pool: n_out
                     raise MappingError(f"Network: core '{c.name}' must take {configs[j].n} spike inputs "
                                        f"from core '{configs[j].name}', not {t.n_rows}")
                 elif c.x_bits < 2:
@@ -130,7 +131,8 @@ class Network(wiring.Component):
         m = Module()
         cores, n = [], len(self.configs)
         for k, cfg in enumerate(self.configs):
-            core = NeuronCore(cfg, counters=self.counters, _mutate_ge=self._mutate_ge)
+            unit = MaxPoolUnit if getattr(cfg, "kind", "") == "maxpool" else NeuronCore
+            core = unit(cfg, counters=self.counters, _mutate_ge=self._mutate_ge)
             m.submodules[f"core{k}"] = core
             cores.append(core)
             wiring.connect(m, wiring.flipped(getattr(self, f"mon{k}")), core.mon)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import IF, STBIF, CaLIF, Conv2d, Readout, Scale, SumPool2d, verify
+from hwsnn.ir import IF, STBIF, CaLIF, Conv2d, MaxPool2d, Readout, Scale, SumPool2d, verify
 from hwsnn.rtl import CoreConfig
 from hwsnn.rtl._config import ConvLayout, ConvTable, Table
 
@@ -171,8 +171,21 @@ def _source_bound(node):
     return 2, 1
 
 
+def _pool_config(graph, name, srcs, index, window):
+    """A MaxPool2d becomes a max-pool unit (rtl/_maxpool.py) reading its input's spikes."""
+    from hwsnn.rtl._maxpool import PoolConfig, PoolInput
+    node, src = graph.nodes[name], srcs[0]
+    if graph.nodes[src].ROLE != "neuron" or window:
+        raise MappingError(f"node '{name}': the RTL max-pool unit takes the spikes of a neuron or "
+                           f"max pool outside a Ca-LIF network, not a {graph.nodes[src].type}")
+    return PoolConfig(name, node.in_shape, node.shape, node.kernel, node.stride, node.padding,
+                      node.s_bits, tables=[PoolInput(int(np.prod(node.in_shape)), index.get(src, -1), src)])
+
+
 def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
     node = graph.nodes[name]
+    if isinstance(node, MaxPool2d):
+        return _pool_config(graph, name, srcs, index, window)
     tabs, why = [], []
     for s in srcs:
         t, w = tables(graph, name, s, use_conv)

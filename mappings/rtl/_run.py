@@ -90,6 +90,24 @@ def run_lowered(net, x, steps, sim=None, fast=True, _mutate_ge=False):
     return _trace(net, rec, batch, steps, info)
 
 
+def _pool_records(node, c, rec, k, steps, batch, V, S, Y, final, spikes, readback):
+    """A max-pool unit's monitor: entries 0..n_in-1 are its counts (the node's V, in_shape),
+    then its maxima S and spikes y. Returns (batch, steps) whether its state changed."""
+    n_in = c.n_in
+    split = lambda a, lo, hi, shape: a[:, :, lo:hi].transpose(1, 0, 2).reshape(steps, batch, *shape)  # noqa: E731
+    V[c.name] = split(rec[f"V{k}"], 0, n_in, node.in_shape)
+    S[c.name] = split(rec[f"S{k}"], n_in, c.n, node.shape)
+    Y[c.name] = split(rec[f"Y{k}"], n_in, c.n, node.shape)
+    final[c.name] = {"V": V[c.name][-1], "S": S[c.name][-1]}
+    spikes[c.name] = np.abs(Y[c.name]).sum(axis=0)
+    if f"DV{k}" in rec:
+        readback[c.name] = {"V": rec[f"DV{k}"][:, :n_in].reshape(batch, *node.in_shape),
+                            "S": rec[f"DS{k}"][:, n_in:].reshape(batch, *node.shape)}
+    state = np.concatenate([rec[f"V{k}"][:, :, :n_in], rec[f"S{k}"][:, :, n_in:]], axis=2)
+    prev = np.concatenate([np.zeros_like(state[:, :1]), state[:, :-1]], axis=1)
+    return (state != prev).any(axis=2)
+
+
 def _trace(net, rec, batch, steps, info):
     g = net.graph
     V, S, Y, final, spikes, readback = {}, {}, {}, {}, {}, {}
@@ -98,6 +116,9 @@ def _trace(net, rec, batch, steps, info):
         shape = g.nodes[name].shape
         to_trace = lambda a: a.transpose(1, 0, 2).reshape(steps, batch, *shape)  # noqa: E731
         v, s = rec[f"V{k}"], rec[f"S{k}"]
+        if c.kind == "maxpool":
+            changed |= _pool_records(g.nodes[name], c, rec, k, steps, batch, V, S, Y, final, spikes, readback)
+            continue
         V[name] = to_trace(v)
         prev_v = np.concatenate([np.broadcast_to(c.v0, (batch, 1, c.n)), v[:, :-1]], axis=1)
         prev_s = np.concatenate([np.zeros((batch, 1, c.n), dtype=np.int64), s[:, :-1]], axis=1)
