@@ -58,11 +58,26 @@ def test_small_graph_integers_follow_loihi_rules(tmp_path):
     assert abs(lif1.vth / k - theta.max()) <= 0.5 / k
 
 
-def test_export_then_import_gives_the_same_integer_graph(tmp_path):
-    g, _ = import_nir(write_nir(tmp_path / "s.nir", *small_graph(seed=3)), dt=1e-3, T=8)
+@pytest.mark.parametrize("w_bits", [8, 5])
+@pytest.mark.parametrize("seed", range(6))
+def test_export_then_import_gives_the_same_integer_graph(tmp_path, seed, w_bits):
+    make = small_graph if seed % 2 else conv_graph
+    g, _ = import_nir(write_nir(tmp_path / "s.nir", *make(seed=seed)), dt=1e-3, T=8, w_bits=w_bits)
     export_nir(g, tmp_path / "rt.nir", 1e-3)
-    g2, _ = import_nir(tmp_path / "rt.nir", dt=1e-3, T=8)
+    g2, _ = import_nir(tmp_path / "rt.nir", dt=1e-3, T=8, w_bits=w_bits)
     same_graph(g, g2)
+
+
+def test_a_uniform_scale_folds_into_the_weights(tmp_path):
+    nodes, edges = small_graph()
+    plain, _ = import_nir(write_nir(tmp_path / "a.nir", nodes, edges), dt=1e-3, T=8)
+    nodes["half"] = {"type": "Scale", "scale": np.full(6, 0.5)}
+    edges = [("input", "half"), ("half", "fc1")] + edges[1:]
+    scaled, _ = import_nir(write_nir(tmp_path / "b.nir", nodes, edges), dt=1e-3, T=8)
+    assert "half" not in scaled.nodes
+    # half the input weights = twice the threshold, on the same integer weights
+    assert np.array_equal(scaled.nodes["fc1"].W, plain.nodes["fc1"].W)
+    assert abs(scaled.nodes["lif1"].vth - 2 * plain.nodes["lif1"].vth) <= 1
 
 
 def test_conv_pool_if_li_graph_imports_runs_and_round_trips(tmp_path):
