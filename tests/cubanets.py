@@ -10,7 +10,7 @@ import numpy as np
 
 from hwsnn import ir
 
-__all__ = ["random_cuba_graph", "random_cuba_inputs", "FAMILIES"]
+__all__ = ["random_cuba_graph", "random_cuba_inputs", "random_source", "union", "FAMILIES"]
 
 FAMILIES = ("dense", "conv")
 I_MAX = (1 << 23) - 1
@@ -48,18 +48,23 @@ def _w_exp(rng, W, in_bound, big):
     return int(rng.integers(lo, hi + 1)) if not big else hi
 
 
-def random_cuba_graph(seed, family="dense", depth=2, big=False):
-    """A CUBALIF graph: Source -> (Dense | Conv2d) -> CUBALIF, `depth` times (conv nets end with a
-    Flatten -> Dense layer when depth > 1)."""
-    rng = np.random.default_rng(seed)
+def random_source(rng, family):
     analog = rng.random() < 0.5
     x_bits = int(rng.integers(2, 7))
     if family == "dense":
         shape = (int(rng.integers(2, 12)),)
     else:
         shape = (int(rng.integers(1, 3)), int(rng.integers(3, 7)), int(rng.integers(3, 7)))
-    src = ir.Source(shape, encoding="analog" if analog else "rate", R=int(rng.integers(1, 4)),
-                    T=0 if analog else int(rng.integers(1, 6)), x_bits=x_bits if analog else 4)
+    return ir.Source(shape, encoding="analog" if analog else "rate", R=int(rng.integers(1, 4)),
+                     T=0 if analog else int(rng.integers(1, 6)), x_bits=x_bits if analog else 4)
+
+
+def random_cuba_graph(seed, family="dense", depth=2, big=False, source=None):
+    """A CUBALIF graph: Source -> (Dense | Conv2d) -> CUBALIF, `depth` times (conv nets end with a
+    Flatten -> Dense layer when depth > 1). `source`: the Source node to use (else random)."""
+    rng = np.random.default_rng(seed)
+    src = source or random_source(rng, family)
+    shape, analog, x_bits = src.shape, src.encoding == "analog", src.x_bits
     nodes, edges = {"in": src}, []
     prev, bound = "in", (1 << (x_bits - 1)) if analog else 1
     for i in range(depth):
@@ -98,3 +103,15 @@ def random_cuba_inputs(graph, batch, seed):
         return rng.integers(0, src.T + 1, (batch, *src.shape))
     lo, hi = ir.int_range(src.x_bits)
     return rng.integers(lo, hi + 1, (batch, *src.shape))
+
+
+def union(graphs):
+    """One graph holding `graphs` side by side, all fed by the first one's Source "in" (node
+    names prefixed g0., g1., ...; the graphs must share that Source): one Lava run checks them
+    all, and Lava runs one connected network."""
+    nodes, edges = {"in": graphs[0].nodes["in"]}, []
+    name = lambda i, n: n if n == "in" else f"g{i}.{n}"  # noqa: E731
+    for i, g in enumerate(graphs):
+        nodes.update({name(i, n): node for n, node in g.nodes.items()})
+        edges += [ir.Edge(name(i, e.src), name(i, e.dst), e.delay) for e in g.edges]
+    return ir.Graph(nodes, edges, "cuba-union")

@@ -21,7 +21,7 @@ from hwsnn.errors import BackendError
 
 __all__ = ["Divergence", "Comparison", "compare", "check_graph", "VARIABLES"]
 
-VARIABLES = ("V", "S", "y", "V(readback)", "S(readback)")  # tie order of the first divergence
+VARIABLES = ("V", "S", "y", "U", "V(readback)", "S(readback)")  # tie order of first divergence
 
 
 @dataclass

@@ -31,6 +31,7 @@ class Trace:
     V: dict = field(default_factory=dict)
     S: dict = field(default_factory=dict)
     y: dict = field(default_factory=dict)
+    U: dict = field(default_factory=dict)  # CUBALIF currents u (the one second state variable)
     readouts: tuple = ()
     graph: object = None  # the graph that was run (a back end states its delays through it)
     valid: dict = field(default_factory=dict)
@@ -46,7 +47,7 @@ class Trace:
 
     def variables(self):
         """Iterate (node, variable, array (steps, batch, *shape)) over everything recorded."""
-        for var in ("V", "S", "y"):
+        for var in ("V", "S", "y", "U"):
             for node, arr in getattr(self, var).items():
                 yield node, var, arr
 

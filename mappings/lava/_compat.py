@@ -10,6 +10,9 @@ The same hook fixes ``lava/magma/runtime/message_infrastructure/multiprocessing.
 ``mp.set_start_method('fork')`` at import and so fails ("context has already been set") once
 anything in the process (a tqdm bar, torch.fx) has fixed the start method: it becomes a no-op
 when the method already is 'fork' (Linux's default), and forces 'fork' otherwise (Lava needs it).
+
+And ``lava/magma/core/process/ports/ports.py``, whose reshape/flatten ports call
+``np.reshape(x, newshape=...)``, a keyword numpy 2.4 removed: it becomes ``shape=``.
 """
 
 import importlib.abc
@@ -22,6 +25,8 @@ __all__ = ["install", "require_lava", "INSTALL_HINT"]
 
 PATCHED_MODULE = "lava.magma.compiler.var_model"
 PATCHED_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+PATCHED_PORTS_MODULE = "lava.magma.core.process.ports.ports"
+_NEWSHAPE, _SHAPE = "ft.partial(np.reshape, newshape=", "ft.partial(np.reshape, shape="
 _START_METHOD = "mp.set_start_method('fork')"
 _SAFE_START_METHOD = ("(mp.get_start_method(allow_none=True) == 'fork' "
                       "or mp.set_start_method('fork', force=True))")
@@ -36,6 +41,8 @@ class _PatchingLoader(importlib.machinery.SourceFileLoader):
         if not path.endswith(".py"):
             return data
         src = data.decode("utf-8")
+        if _NEWSHAPE in src:
+            return src.replace(_NEWSHAPE, _SHAPE).encode("utf-8")
         if _START_METHOD in src:
             return src.replace(_START_METHOD, _SAFE_START_METHOD).encode("utf-8")
         if "= ByteEncoder()" not in src:
@@ -52,7 +59,7 @@ class _PatchingLoader(importlib.machinery.SourceFileLoader):
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname not in (PATCHED_MODULE, PATCHED_MP_MODULE):
+        if fullname not in (PATCHED_MODULE, PATCHED_MP_MODULE, PATCHED_PORTS_MODULE):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
