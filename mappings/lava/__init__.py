@@ -4,6 +4,10 @@
 RunSteps) and returns a Trace shaped like the golden run's; `trace.graph` is the graph with the
 delays Lava ran (1 on every edge leaving a Source or neuron, Loihi style). `lower` builds the
 processes only. Lava is imported lazily: without lava-nc, `run` raises BackendUnavailableError.
+
+A graph of CUBALIF neurons (Loihi's) runs Loihi-native instead (`_native`): on Lava's own LIF,
+Dense and Conv processes with their bit-accurate models; `native_reason(graph)` says why a
+graph cannot.
 """
 
 from ._compat import INSTALL_HINT, install, require_lava
@@ -11,7 +15,8 @@ from ._compat import INSTALL_HINT, install, require_lava
 install()  # before anything imports lava (procs/ does): the Python 3.11 import fix
 
 from ._lower import LavaNetwork, lower
+from ._native import is_native, native_reason, run_native
 from ._run import MODEL_OVERRIDES, execute, run
 
 __all__ = ["run", "lower", "execute", "LavaNetwork", "require_lava", "INSTALL_HINT",
-           "MODEL_OVERRIDES"]
+           "MODEL_OVERRIDES", "native_reason", "is_native", "run_native"]
