@@ -1,4 +1,5 @@
-"""`hwsnn inspect NET.hwir`: nodes, shapes, bit widths and parameters of an IR file."""
+"""`hwsnn inspect NET.hwir`: nodes, shapes, bit widths and parameters of an IR file, and whether
+it is Loihi-native (runs on Lava's own LIF/Dense/Conv processes) or why not."""
 
 import json
 
@@ -27,6 +28,24 @@ def inspect_graph(graph):
     return rows
 
 
+def loihi_native(graph):
+    """{"native": bool, "reason": why not (None when native), "note": delays Lava will use}."""
+    from ..mappings.lava._native import native_reason
+    why = native_reason(graph)
+    zero = [f"{e.src} -> {e.dst}" for e in graph.edges
+            if e.delay == 0 and graph.nodes[e.src].ROLE in ("source", "neuron")]
+    note = (f"Loihi delivers one step late: Lava runs delay 1 on {len(zero)} delay-0 edge(s) "
+            f"({zero[0]}{', ...' if len(zero) > 1 else ''})") if zero and why is None else None
+    return {"native": why is None, "reason": why, "note": note}
+
+
+def native_line(info):
+    if info["native"]:
+        line = "Loihi-native: yes (Lava's own LIF, Dense and Conv processes, bit-accurate models)"
+        return line + (f"; {info['note']}" if info["note"] else "")
+    return f"Loihi-native: no ({info['reason']})"
+
+
 def register(app):
     @app.command("inspect")
     def inspect_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
@@ -34,8 +53,10 @@ def register(app):
         """Show the nodes, shapes, bit widths and parameters of an IR file."""
         graph = ir.load(path)
         rows = inspect_graph(graph)
+        native = loihi_native(graph)
         if as_json:
-            print(json.dumps({"name": graph.name, "meta": graph.meta, "nodes": rows}, default=str))
+            print(json.dumps({"name": graph.name, "meta": graph.meta, "nodes": rows,
+                              "loihi_native": native}, default=str))
             return
         table = Table(title=f"{path}: {graph.name} ({len(graph.nodes)} nodes)")
         for col in ("node", "type", "shape", "widths", "parameters", "inputs"):
@@ -46,3 +67,4 @@ def register(app):
                           ", ".join(f"{k}={v}" for k, v in r["params"].items()),
                           ", ".join(r["inputs"]))
         Console().print(table)
+        print(native_line(native))
