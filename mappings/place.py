@@ -179,6 +179,10 @@ def place(graph, target):
         node = graph.nodes[name]
         if node.ROLE not in ("neuron", "readout"):
             continue
+        if node.type == "MaxPool2d":
+            raise MappingError(f"layer '{name}' (MaxPool2d): target '{target.name}' has no max-pool "
+                               f"unit (exact max pooling runs on golden, Lava and the hwsnn RTL); "
+                               f"convert with pool='avg' to place this network")
         m = _layer_matrix(graph, name, all_chains)
         need = _check_layer(name, node, m, target, lim)
         cores = _pack(m, lim)
