@@ -135,12 +135,21 @@ def _conv_out(name, node, in_shape, tap_lo, tap_hi, mag):
     return out_lo.reshape(-1, 1, 1), out_hi.reshape(-1, 1, 1)
 
 
+def _exp(node, lo, hi):
+    """floor(2^w_exp * sum) is monotone: the ends map through it (a per-step bound; w_exp is
+    nonzero only into CUBALIF nodes, whose inputs are bounded per step)."""
+    if not node.w_exp:
+        return lo, hi
+    return np.floor(_f(lo) * 2.0 ** node.w_exp), np.floor(_f(hi) * 2.0 ** node.w_exp)
+
+
 def synapse_interval(name, node, lo, hi, in_shape):
     """Interval image of one synapse; ends are arrays broadcastable to its output shape."""
     if isinstance(node, ir.Dense):
-        return _dense(name, node.W, lo.reshape(-1) if lo.ndim else lo, hi.reshape(-1) if hi.ndim else hi)
+        return _exp(node, *_dense(name, node.W, lo.reshape(-1) if lo.ndim else lo,
+                                  hi.reshape(-1) if hi.ndim else hi))
     if isinstance(node, ir.Conv2d):
-        return _conv(name, node, lo, hi, in_shape)
+        return _exp(node, *_conv(name, node, lo, hi, in_shape))
     if isinstance(node, ir.SumPool2d):
         k = node.kernel[0] * node.kernel[1]
         if lo.ndim == 3:

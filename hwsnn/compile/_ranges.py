@@ -25,6 +25,12 @@ Readout (also horner): V = Z. Bounds are exact integers in float64 (below 2^52, 
 MaxPool2d: its input counts C (V) lie in its input's cumulative interval, its window maxima S
 in [max of the window's lows, max of the window's highs] (a padded position counts 0); one
 s_bits register holds both.
+CUBALIF (Loihi's LIF): u and v are fixed 24-bit registers that wrap / saturate by rule, so the
+bound that matters is per step: its input I (the sum of its synapses, each with its weight
+exponent) must fit int24 at every step. Per-step intervals: a Source emits within
+[min(lo, 0), max(hi, 0)] (analog) or [0, 1]; a neuron's spike in [-1, 1] ([0, 1] for CUBALIF,
+IF, ILIF). I outside int24 is a RangeError naming the layer. Its spike count S lies in
+[0, steps] with `steps` from the argument or the graph's meta "steps" (unbounded without).
 """
 
 from dataclasses import replace
@@ -102,14 +108,50 @@ def _maxpool(node, lo, hi):
     return (lo, hi), (_pool_max(node, lo), _pool_max(node, hi))
 
 
-def bounds(graph, input_range):
+UV_LIMIT = (1 << 23) - 1   # a CUBALIF's v saturates at +-(2^23 - 1)
+
+
+def _per_step(graph, input_range, shapes):
+    """{node: (lo, hi)} of what each Source, synapse and neuron emits in one step."""
+    qlo, qhi = input_range
+    step = {}
+    for name in graph.topo_order():
+        node, ins = graph.nodes[name], graph.inputs_of(name)
+        if node.ROLE == "source":
+            analog = node.encoding == "analog"
+            step[name] = (_f(min(qlo, 0) if analog else 0), _f(max(qhi, 0) if analog else 1))
+        elif node.ROLE == "synapse":
+            src = ins[0].src
+            step[name] = synapse_interval(name, node, *step[src], shapes[src])
+        elif node.ROLE == "neuron":
+            one_signed = isinstance(node, (ir.CUBALIF, ir.IF, ir.ILIF))
+            step[name] = (_f(0 if one_signed else -1), _f(1))
+    return step
+
+
+def _cubalif(name, node, step, ins, steps):
+    """Register bounds of a CUBALIF; RangeError if its per-step input can leave int24."""
+    ilo = int(np.floor(np.min(sum(step[e.src][0] for e in ins))))
+    ihi = int(np.ceil(np.max(sum(step[e.src][1] for e in ins))))
+    lo, hi = ir.int_range(24)
+    if ilo < lo or ihi > hi:
+        raise RangeError(f"layer '{name}': CUBALIF input I can reach [{ilo}, {ihi}] in one step "
+                         f"(static bound), outside int24 [{lo}, {hi}]")
+    S = (0, int(steps)) if steps is not None else None
+    return {"V": (-UV_LIMIT, UV_LIMIT), "S": S, "I": (ilo, ihi)}
+
+
+def bounds(graph, input_range, steps=None):
     """Interval analysis of `graph` (module docstring) for Source values in `input_range`.
 
     Returns (cum, regs): cum[node] = (lo, hi) of the cumulative output of every Source,
     synapse and neuron (float64 arrays broadcastable to its shape: scalar, per channel or
     full); regs[node] = {"V": (lo, hi), "S": (lo, hi) or None} as Python ints for every
-    neuron and readout (the extremes over the layer)."""
+    neuron and readout (the extremes over the layer); a CUBALIF's also "I", its per-step input.
+    `steps` (default: the graph's meta "steps") bounds the spike count of CUBALIF nodes."""
     cum, regs, shapes = {}, {}, {}
+    steps = graph.meta.get("steps") if steps is None else steps
+    step = None
     for name in graph.topo_order():
         node, ins = graph.nodes[name], graph.inputs_of(name)
         if node.ROLE == "source":
@@ -119,7 +161,10 @@ def bounds(graph, input_range):
         if node.ROLE == "synapse":
             src = ins[0].src
             shapes[name] = out_shape(name, node, shapes[src])
-            cum[name] = synapse_interval(name, node, *cum[src], shapes[src])
+            if np.all(np.isfinite(cum[src][1])):
+                cum[name] = synapse_interval(name, node, *cum[src], shapes[src])
+            else:  # CUBALIF spike counts without a step count: unbounded (needed per step only)
+                cum[name] = (_f(-np.inf), _f(np.inf))
             continue
         if isinstance(node, ir.MaxPool2d):
             (clo, chi), cum[name] = _maxpool(node, *cum[ins[0].src])
@@ -130,8 +175,17 @@ def bounds(graph, input_range):
             continue
         if not ins:
             raise CompileError(f"node '{name}': no synapse ends in this {node.type}")
+        if isinstance(node, ir.CUBALIF):
+            step = step or _per_step(graph, input_range, ir.verify(graph))
+            regs[name], shapes[name] = _cubalif(name, node, step, ins, steps), node.shape
+            n = np.inf if steps is None else float(steps)  # spikes so far: 0 or 1 per step
+            cum[name] = (_f(0), _f(n))
+            continue
         zlo = sum(cum[e.src][0] for e in ins)
         zhi = sum(cum[e.src][1] for e in ins)
+        if not (np.all(np.isfinite(zlo)) and np.all(np.isfinite(zhi))):
+            raise CompileError(f"node '{name}': its input counts CUBALIF spikes, unbounded "
+                               f"without a step count (steps= or the graph's meta 'steps')")
         vlo, vhi, slo, shi = _neuron(name, node, zlo, zhi)
         check_limit(name, "membrane V", vlo, vhi)
         shapes[name] = node.shape
@@ -152,6 +206,8 @@ def register_bounds(graph, input_range):
 def _widths(node, reg):
     """(v_bits, s_bits or None, V bound) that hold the register bound and the node's arrays."""
     lo, hi = reg["V"]
+    if isinstance(node, ir.CUBALIF):  # Loihi's fixed 24-bit u and v
+        return 24, None if reg["S"] is None else ir.bits_for(*reg["S"]), (lo, hi)
     if isinstance(node, ir.MaxPool2d):  # one width for the input counts and the maxima
         lo, hi = min(lo, reg["S"][0]), max(hi, reg["S"][1])
         return None, ir.bits_for(lo, hi), (lo, hi)
