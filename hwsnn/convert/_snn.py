@@ -10,7 +10,7 @@ from torch import nn
 
 from ._qann import QANN
 
-__all__ = ["STBIFNeuron", "SNN", "to_snn"]
+__all__ = ["STBIFNeuron", "SpikingMaxPool", "SNN", "to_snn"]
 
 
 class STBIFNeuron(nn.Module):
@@ -36,6 +36,27 @@ class STBIFNeuron(nn.Module):
         return y * self.theta
 
 
+class SpikingMaxPool(nn.Module):
+    """Exact max pooling of spike trains: keeps each input's running sum C and outputs
+    pool(C_t) - pool(C_{t-1}) (the IR's MaxPool2d; C >= 0 after ST-BIF neurons, so torch's
+    -inf padding gives the IR's zero padding)."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.pool = pool
+        self.C = self.M = None
+
+    def reset(self):
+        self.C = self.M = None
+
+    def forward(self, x):
+        self.C = x if self.C is None else self.C + x
+        M = self.pool(self.C)
+        out = M if self.M is None else M - self.M
+        self.M = M
+        return out
+
+
 class SNN(nn.Module):
     """Per-step network: `run(x, steps, R)` returns the readout (sum of the last layer's output
     over the steps), which at equilibrium equals the QANN's output."""
@@ -45,9 +66,11 @@ class SNN(nn.Module):
         self.ops, self.layers = qann.ops, qann.layers
         self.neurons = nn.ModuleDict({op.key: STBIFNeuron(float(qann.layers[op.key].scale.detach()), qann.levels)
                                       for op in qann.qrelus})
+        self.pools = nn.ModuleDict({op.key: SpikingMaxPool(qann.layers[op.key])
+                                    for op in qann.ops if op.kind == "maxpool"})
 
     def reset(self):
-        for n in self.neurons.values():
+        for n in [*self.neurons.values(), *self.pools.values()]:
             n.reset()
 
     def step(self, x_t, share):
@@ -66,6 +89,8 @@ class SNN(nn.Module):
                 return env[op.inputs[0]]
             elif op.kind == "qrelu":
                 env[op.name] = self.neurons[op.key](env[op.inputs[0]])
+            elif op.kind == "maxpool":
+                env[op.name] = self.pools[op.key](env[op.inputs[0]])
             elif op.kind in ("conv", "linear"):
                 m, v = self.layers[op.key], env[op.inputs[0]]
                 b = m.bias * share

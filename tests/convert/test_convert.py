@@ -182,6 +182,24 @@ def test_to_snn_reaches_qann_output():
     torch.testing.assert_close(snn.run(x, 40), q(x).detach(), rtol=0, atol=0)
 
 
+def test_to_snn_with_max_pool_reaches_qann_output():
+    """The per-step SNN max-pools its inputs' running counts (padded, overlapping, ceil-mode
+    windows): at equilibrium it gives the max-pool QANN's output exactly (dyadic weights)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+                          nn.Flatten(), nn.Linear(27, 2)).double()
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.copy_(torch.randint(-4, 5, m.weight.shape) / 4)
+                m.bias.copy_(torch.randint(-4, 5, m.bias.shape) / 4)
+    q = convert(model, (1, 5, 5), levels=6).double()
+    assert [op.kind for op in q.ops].count("maxpool") == 1
+    q.layers[q.qrelus[0].key].scale.data.fill_(0.5)
+    x = torch.randint(0, 5, (10, 1, 5, 5)).double() / 4
+    torch.testing.assert_close(to_snn(q).run(x, 60), q(x).detach(), rtol=0, atol=0)
+
+
 def test_weights_roundtrip(tmp_path):
     model = _randomize_bn(small_cnn())
     q = convert(model, (1, 4, 4), levels=7, calib=torch.rand(8, 1, 4, 4))
