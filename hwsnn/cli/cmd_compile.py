@@ -58,7 +58,7 @@ def parse_ints(text, what, n=None):
 
 def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bits=None, delays=0,
                   input_scale=None, input_range=None, calib=None, progress=False, name=None,
-                  model_args=None):
+                  model_args=None, pool="max"):
     """(graph, qann, x_calib, notes): load, convert (calibrate if the file has no QANN), compile.
     input_scale and input_range are required (CompileError naming both otherwise)."""
     import torch
@@ -84,7 +84,7 @@ def compile_model(model_spec, weights, input_shape, levels=None, w_bits=8, v_bit
         calib = rng.integers(input_range[0], input_range[1] + 1, (64, *input_shape))
         notes.append(f"no --calib data: report on 64 uniform random inputs in {tuple(input_range)}")
     if qann is None:
-        qann = convert(model, input_shape, levels=levels or 8)
+        qann = convert(model, input_shape, levels=levels or 8, pool=pool)
         calibrate(qann, torch.as_tensor(calib * input_scale, dtype=torch.float32))
         notes.append(f"{weights or 'the model'} holds no fine-tuned QANN: Q-ReLU steps calibrated "
                      f"(99.9th percentile), not fine-tuned")
@@ -137,6 +137,9 @@ def register(app):
         name: str = typer.Option(None, "--name", help="IR graph name (default: the model's class name)"),
         calib: str = typer.Option(None, "--calib", help=".npz of integer inputs (calibration, report)"),
         as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+        pool: str = typer.Option("max", "--pool", help="max: max pools stay exact max pools (IR "
+                                 "MaxPool2d); avg: they become average pools (the papers' swap). A "
+                                 "weights file holding a fine-tuned QANN keeps the pooling it was trained with"),
     ):
         """Compile a PyTorch model to an integer spiking IR file and report integerization error."""
         from .. import ir
@@ -149,7 +152,8 @@ def register(app):
         x = load_inputs(calib) if calib else None
         input_quantization(input_scale, rng)
         graph, qann, x, notes = compile_model(model, weights, shape, levels, w_bits, v_bits, delays,
-                                              input_scale, rng, x, name=name, model_args=model_args)
+                                              input_scale, rng, x, name=name, model_args=model_args,
+                                              pool=pool)
         rows = integerization_report(qann, graph, x, count(graph, x))
         ir.save(graph, output)
         if as_json:
