@@ -4,7 +4,8 @@ A *layer* is a stateful node (neuron or Readout) with the synapse chains ending 
 synapses are the folded chain matrices (hwsnn.ir.chains), summed per presynaptic node:
 one axon per presynaptic neuron, one synapse per nonzero entry. Per layer:
 
-1. DRC: stored weights (the folded values) must fit the target's `weight_bits` (signed),
+1. DRC: stored weights (the folded values) must fit the target's `weight_bits` (signed; a
+   CUBALIF's Loihi weights: magnitude bits when one-signed, W/2 signed when mixed),
    V must fit `state_bits`, one neuron's fan-in must fit `axons_per_core`, and its synapses
    must fit `synapses_per_core` and `synapse_memory_per_core` (synapses x weight_bits).
 2. Greedy packing in C order: a core takes neurons while its neurons, the union of their input
@@ -25,6 +26,7 @@ import scipy.sparse as sp
 from hwsnn.ir import chains
 from hwsnn.errors import MappingError
 from hwsnn.ir import bits_for, verify
+from hwsnn.ir._loihi import loihi_weight_bits
 
 __all__ = ["CoreUse", "LayerPlacement", "Placement", "place"]
 
@@ -105,7 +107,8 @@ def _fail(layer, what, used, limit, unit, fix):
 def _check_layer(name, node, m, target, lim):
     wb = lim.get("weight_bits")
     lo, hi = (int(m.data.min()), int(m.data.max())) if m.nnz else (0, 0)
-    need = bits_for(lo, hi)
+    # a CUBALIF's synapses hold Loihi weights: magnitude bits (one sign) or W/2 (mixed signs)
+    need = loihi_weight_bits(lo, hi) if node.type == "CUBALIF" else bits_for(lo, hi)
     if wb and need > wb:
         _fail(name, f"stored weights (values in [{lo}, {hi}]) need", need, wb, "bits",
               f"requantize the layer to fewer weight bits (w_bits <= {wb}), or split a folded "

@@ -22,6 +22,12 @@ Per sample b (every count is an int64 array of shape (batch,)):
     spikes           = sum_t |y| sent by the layer's neurons
     pool_compares    = count comparisons of a MaxPool2d layer (0 elsewhere; its other counts:
                        see _pool.py)
+    decays           = CUBALIF (Loihi's LIF) decay multiplies that do work: per step and neuron,
+                       one for u when du < 4095 and u was nonzero, one for v when dv > 0 and v
+                       was nonzero (0 for other types; needs the U and V records)
+
+A CUBALIF is active in a step when it received an event, has a bias, fired, or its u or v
+changed (a decaying state is work even without input).
 
 SOPs count every spike a layer sends, including spikes still in flight over a delay-1 edge
 when the run ends (at equilibrium there are none). The source ANN's dense MACs, adds and
@@ -34,14 +40,14 @@ import numpy as np
 import torch
 
 from ..errors import SimulationError
-from ..ir import IF, ILIF, STBIF, CaLIF, MaxPool2d, verify
+from ..ir import CUBALIF, IF, ILIF, STBIF, CaLIF, MaxPool2d, verify
 from ..ir import ann_ops, chains
 from ._pool import maxpool_counts
 
 __all__ = ["KINDS", "LayerEvents", "EventCounts", "count_events", "source_emissions"]
 
 KINDS = ("sops", "input_macs", "input_value_sops", "weight_reads", "updates", "active_updates",
-         "idle_updates", "state_reads", "state_writes", "spikes", "pool_compares")
+         "idle_updates", "state_reads", "state_writes", "spikes", "pool_compares", "decays")
 
 
 @dataclass
@@ -129,6 +135,8 @@ def _release_mask(node, steps, ctx):
         b = torch.as_tensor(np.broadcast_to(node.bias, node.shape).reshape(1, -1).astype(np.int64))
         for t in range(min(steps, node.bias_R)):
             mask[t] = release(b, t, node.bias_R)[0].numpy() != 0
+    elif isinstance(node, CUBALIF):  # Loihi adds bias_mant * 2^bias_exp every step
+        mask[:] = np.broadcast_to(node.bias_mant, node.shape).ravel() != 0
     elif isinstance(node, ILIF) and ctx:
         t = ctx["start"] + node.T - 1
         if t < steps:
@@ -153,9 +161,40 @@ def _pool_layer(graph, name, node, trace, emitted, per_step, steps, batch):
         src_spikes, src_y = trace.spikes[e.src], (trace.y[e.src] if per_step else None)
     counts = maxpool_counts(node, src_spikes, src_y, e.delay, trace.y[name] if per_step else None,
                             trace.spikes[name], steps, batch)
+    counts.setdefault("decays", np.zeros(batch, np.int64))
     n = int(np.prod(node.shape))
     ann = {"macs": 0, "adds": 0, "flops": 0, "compares": n * (node.kernel[0] * node.kernel[1] - 1)}
     return LayerEvents(name, node.type, n, (e.src,), counts, ann)
+
+
+def _previous(a):
+    """Per step, the value before it (zeros before step 0: u and v start at 0)."""
+    return np.concatenate([np.zeros_like(a[:1]), a[:-1]])
+
+
+def _state_changed(trace, name, steps, batch, n):
+    """(steps, batch, n) bool: u or v of a CUBALIF changed in the step (from its records)."""
+    out = np.zeros((steps, batch, n), dtype=bool)
+    for rec in (trace.U.get(name), trace.V.get(name)):
+        if rec is not None:
+            r = np.asarray(rec).reshape(steps, batch, n)
+            out |= r != _previous(r)
+    return out
+
+
+def _decays(node, trace, name, steps, batch):
+    """Decay multiplies of a CUBALIF (module docstring); 0 elsewhere, None without records."""
+    if not isinstance(node, CUBALIF):
+        return np.zeros(batch, np.int64)
+    U, V = trace.U.get(name), trace.V.get(name)
+    if U is None or V is None:
+        return None
+    out = np.zeros(batch, np.int64)
+    for rec, works in ((U, node.du < 4095), (V, node.dv > 0)):
+        if works:
+            prev = _previous(np.asarray(rec).reshape(steps, batch, -1))
+            out += (prev != 0).sum(axis=(0, 2))
+    return out
 
 
 def count_events(trace, x, graph=None):
@@ -220,7 +259,9 @@ def count_events(trace, x, graph=None):
                 got = np.asarray(v @ c.reach).reshape(steps, batch, n) > 0
                 touched |= got
         counts = {k: None for k in KINDS}
-        counts.update(pool_compares=np.zeros(batch, np.int64), sops=sops, input_macs=macs, input_value_sops=value_sops,
+        counts.update(decays=_decays(node, trace, name, steps, batch),
+                      pool_compares=np.zeros(batch, np.int64), sops=sops, input_macs=macs,
+                      input_value_sops=value_sops,
                       weight_reads=sops + macs)
         updates = np.full(batch, steps * n, np.int64)
         counts.update(updates=updates, state_reads=updates.copy(), state_writes=updates.copy())
@@ -234,6 +275,8 @@ def count_events(trace, x, graph=None):
                 touched[:window] = True
             if node.ROLE == "neuron":
                 touched |= np.asarray(trace.y[name]).reshape(steps, batch, n) != 0
+            if isinstance(node, CUBALIF):
+                touched |= _state_changed(trace, name, steps, batch, n)
             active = touched.sum(axis=(0, 2)).astype(np.int64)
             counts.update(active_updates=active, idle_updates=updates - active)
         layers.append(LayerEvents(name, node.type, n, tuple(c.label for c in mine), counts, ann))

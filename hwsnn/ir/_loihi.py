@@ -9,7 +9,8 @@ that Lava's Dense uses unchanged, which the loader requires on every synapse int
 import numpy as np
 
 __all__ = ["UV_BITS", "DECAY_BITS", "VTH_MAX", "BIAS_MANT_RANGE", "BIAS_EXP_RANGE", "W_EXP_RANGE",
-           "ACT_SHIFT", "VTH_SHIFT", "I_BITS", "loihi_weights", "loihi_weight_error"]
+           "ACT_SHIFT", "VTH_SHIFT", "I_BITS", "loihi_weights", "loihi_weight_error",
+           "loihi_weight_bits"]
 
 UV_BITS = 24                     # u and v registers
 DECAY_BITS = 12                  # du, dv in [0, 4095]; decays are x / 2^12
@@ -61,3 +62,14 @@ def loihi_weights(W, num_weight_bits=8):
     drop = 8 - int(num_weight_bits) + int(mixed)
     w = (w >> drop) << drop
     return -w if inhib else w
+
+
+def loihi_weight_bits(lo, hi):
+    """Bits one Loihi synapse stores for weights in [lo, hi] (Loihi weights, see above): the
+    magnitude alone when they have one sign (the sign is the synapse group's mode), W / 2 signed
+    when signs are mixed (their low bit is dropped)."""
+    lo, hi = int(lo), int(hi)
+    if lo >= 0 or hi <= 0:
+        return max(max(-lo, hi).bit_length(), 1)
+    from ._bits import bits_for
+    return bits_for(lo >> 1, hi >> 1)
