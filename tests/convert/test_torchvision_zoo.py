@@ -36,7 +36,8 @@ def test_per_step_equals_count_semantics(name):
     np.testing.assert_array_equal(trace.output, want["output"])
     for node in want["S"]:
         np.testing.assert_array_equal(trace.S[node][-1], want["S"][node], err_msg=node)
-    assert np.abs(want["output"]).max() > 0
+    # the comparison covers real activity (random MobileNetV2's logits are ~1e-10 in float too)
+    assert sum(int(np.count_nonzero(want["S"][n])) for n in want["S"]) > 10_000
 
 
 @pytest.mark.lava
