@@ -128,3 +128,14 @@ def test_loader_rule_input_straight_from_a_spiking_node(tmp_path):
     ir.save(g, tmp_path / "mp.hwir")
     back = ir.load(tmp_path / "mp.hwir")
     assert back.nodes["mp"].scalars() == pool.scalars()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the CPU/GPU comparison needs one")
+def test_cuda_trace_with_max_pools_is_bit_identical_to_cpu():
+    from hwsnn.examples import load_digits_maxpool_ir
+    graph, x, _, steps = load_digits_maxpool_ir(n_test=64)
+    cpu, gpu = sim.run(graph, x, steps), sim.run(graph, x, steps, device="cuda")
+    for node, var, arr in cpu.variables():
+        other = getattr(gpu, var)[node]
+        assert other.dtype == arr.dtype and np.array_equal(other, arr), (node, var)
