@@ -50,3 +50,22 @@ def test_lava_equals_golden(name):
     result = backends.verify(graph, x, steps, backends=["lava"])["lava"]
     assert result.ok, result.to_dict()
     assert result.compared_values > 1_000_000
+
+
+def test_mobilenet_v2_draw_that_overflowed_w_bits():
+    """../shared/repro/mobilenet_v2_weights.py's draw (resnet18 and vgg11_bn built first):
+    'features.16.conv.0.2' needed 21-bit weights at theta=2; its step is raised instead."""
+    tv = import_torchvision()
+    torch.manual_seed(0)
+    for name in ["resnet18", "vgg11_bn"]:  # consume the generator as the reproducer does
+        getattr(tv.models, name)(weights=None, num_classes=10)
+        torch.rand(8, 3, 32, 32)
+    model = tv.models.mobilenet_v2(weights=None, num_classes=10).eval()
+    qann = convert(model, (3, 32, 32), levels=8, calib=torch.rand(8, 3, 32, 32))
+    graph = compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
+    info = graph.meta["layers"]["features.16.conv.0.2"]
+    assert info["scale"] > 1000 * info["scale_calibrated"]
+    assert info["theta"] == 2 and info["max_abs_w_int"] <= 127
+    op = next(op for op in qann.qrelus if op.name == "features.16.conv.0.2")
+    assert float(qann.layers[op.key].scale.detach()) == info["scale"]
+    assert all(n.w_bits <= 8 for n in graph.nodes.values() if hasattr(n, "w_bits"))
