@@ -1,7 +1,7 @@
 """`hwsnn verify NET.hwir --backends lava[,rtl]`: run golden and back ends, compare every step.
 
-Compares V, S, y of every neuron node (V of readouts) at every step, at atol = 0, and the
-state memories read back after the last step (RTL), through `hwsnn.backends.verify`: integers
+Compares V, S, y of every neuron node (U too for CUBALIF, V of readouts) at every step, at
+atol = 0, and the state memories read back after the last step (RTL), through `hwsnn.backends.verify`: integers
 as they are (no cast), only the values the back end read from its state, on the graph it was
 given (a back end reporting another graph, other than in its documented delays, is an error);
 the golden run uses those documented delays. For RTL, the simulator (`--sim`: Verilator when
