@@ -1,8 +1,8 @@
 """`hwsnn verify NET.hwir --backends lava[,rtl]`: run golden and back ends, compare every step.
 
 Compares V, S, y of every neuron node (U too for CUBALIF, V of readouts) at every step, at
-atol = 0, and the state memories read back after the last step (RTL), through `hwsnn.backends.verify`: integers
-as they are (no cast), only the values the back end read from its state, on the graph it was
+atol = 0, and the state memories read back after the last step (RTL), through
+`hwsnn.backends.verify`: integers as they are (no cast), only the values the back end read from its state, on the graph it was
 given (a back end reporting another graph, other than in its documented delays, is an error);
 the golden run uses those documented delays. For RTL, the simulator (`--sim`: Verilator when
 installed, else Icarus) and each core's layout (shared-kernel or dense) are printed too. Exit 0 when every back end matches, 1 at the first difference (printed)
