@@ -7,24 +7,9 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 torch.set_num_threads(1)
 
-# hypothesis: "ci" draws the same examples every run (derandomize: a failure reproduces, and what
-# a run catches does not vary); "dev" draws new random examples each run and keeps failures in
-# the local example database. HYPOTHESIS_PROFILE picks one by name; otherwise CI (env CI or
-# HWSNN_REQUIRE_BACKENDS=1) gets "ci" and a local run "dev". Tests set their own max_examples.
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis_profiles import load_profile  # noqa: E402
 
-settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", derandomize=False, deadline=None, max_examples=200, print_blob=True)
-
-
-def hypothesis_profile(env=os.environ):
-    if env.get("HYPOTHESIS_PROFILE"):
-        return env["HYPOTHESIS_PROFILE"]
-    return "ci" if env.get("CI") or env.get("HWSNN_REQUIRE_BACKENDS") == "1" else "dev"
-
-
-settings.load_profile(hypothesis_profile())
+load_profile()
 
 # HWSNN_REQUIRE_BACKENDS=1 (CI): a missing back end fails the run, a skip is a failure
 from require_backends import (check_session, pytest_make_collect_report,  # noqa: E402,F401

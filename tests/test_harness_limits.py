@@ -6,7 +6,7 @@ import textwrap
 
 from hypothesis import settings
 
-from conftest import hypothesis_profile
+from hypothesis_profiles import hypothesis_profile
 
 
 def test_every_test_has_a_timeout(request):
