@@ -27,6 +27,8 @@ def _example(cls):
         ir.ILIF: ir.ILIF((3,), theta=9, T=4, bias=[1, 2, 3]),
         ir.CaLIF: ir.CaLIF((3,), theta=8, leak=[1, -1, 0], T=5, s_max=7, gate=False),
         ir.Readout: ir.Readout((3,), v_bits=20, horner=True),
+        ir.MaxPool2d: ir.MaxPool2d((2, 3, 2), (2, 5, 4), kernel=(3, 2), stride=(2, 2), padding=(1, 0),
+                                   ceil_mode=True, s_bits=6),
         ir.CUBALIF: ir.CUBALIF((3,), vth=77, du=4095, dv=12, bias_mant=[-4096, 3, 4095],
                                bias_exp=[7, 0, 2], s_bits=10),
     }[cls]
