@@ -20,7 +20,7 @@ from hwsnn.ir import bits_for, fits, int_range
 
 __all__ = ["CoreConfig", "Table", "ConvTable", "ConvLayout", "CORE_KINDS", "default_core"]
 
-CORE_KINDS = ("stbif", "if", "calif", "readout")
+CORE_KINDS = ("stbif", "if", "calif", "cubalif", "readout")
 
 
 def _ubits(n):
@@ -105,6 +105,11 @@ class CoreConfig:
     V and S saturate there and `ovf` rises). `layout` (a ConvLayout) places the neurons by
     channel (needed by conv tables). `window` > 0: the core belongs to a Ca-LIF network whose
     window is that many steps; it then has a pending-current memory for the settle phase.
+
+    kind "cubalif" (Loihi's CUBA LIF, docs/ir-format.md): the events of a step go into the
+    pending-current memory P (the synaptic input I = floor(2^w_exp P)); u (`u_bits`) and v
+    (`v_bits` = 24) are the state, `du`/`dv` the decays, `cbias` (n,) the bias mant << exp,
+    theta (n,) the threshold vth << 6; no bias rows.
     """
 
     name: str
@@ -132,6 +137,11 @@ class CoreConfig:
     settle_bound: int = 0  # largest |settle-phase pending count| of one input row (window > 0)
     row_rom: bool = False  # store the input-row table even where the core can compute it
     pack_lanes: bool = False  # one weight memory and one S memory for all lanes (word = lanes side by side)
+    du: int = 0              # cubalif: current decay (12 bits)
+    dv: int = 0              # cubalif: voltage decay (12 bits)
+    w_exp: int = 0           # cubalif: I = floor(2^w_exp * P)
+    cbias: np.ndarray = 0    # cubalif: bias_mant << bias_exp per neuron
+    u_bits: int = 32         # cubalif: the u register (u leaves it: saturates, ovf)
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -177,8 +187,10 @@ class CoreConfig:
                                f"must hold {self.n} neurons")
         self.theta = np.broadcast_to(np.asarray(self.theta, dtype=np.int64), (self.n,)).copy()
         self.v0 = np.broadcast_to(np.asarray(self.v0, dtype=np.int64), (self.n,)).copy()
-        if self.kind != "readout" and self.theta.min(initial=1) < 1:
-            raise MappingError(f"core '{self.name}': theta must be >= 1, not {int(self.theta.min())}")
+        self.cbias = np.broadcast_to(np.asarray(self.cbias, dtype=np.int64), (self.n,)).copy()
+        lowest = 0 if self.kind == "cubalif" else 1  # Loihi: spike when v > vth << 6, vth >= 0
+        if self.kind != "readout" and self.theta.min(initial=1) < lowest:
+            raise MappingError(f"core '{self.name}': theta must be >= {lowest}, not {int(self.theta.min())}")
         if not fits(self.v0, self.v_bits):
             raise MappingError(f"core '{self.name}': v0 must fit int{self.v_bits}, not values in "
                                f"[{int(self.v0.min())}, {int(self.v0.max())}]")
@@ -190,10 +202,17 @@ class CoreConfig:
 
     @property
     def p_bits(self):
-        """Width of the pending-current memory of the settle phase (in-flight and settle spikes
-        of every source, summed over the whole settle phase)."""
-        bound = self.settle_bound * int(self.column_abs_sums().max(initial=0))
+        """Width of the pending-current memory: of the settle phase (in-flight and settle spikes
+        of every source, summed over the whole settle phase); of a cubalif core, one step's
+        synaptic sum before its exponent."""
+        per_row = self.in_bound if self.kind == "cubalif" else self.settle_bound
+        bound = per_row * int(self.column_abs_sums().max(initial=0))
         return bits_for(-bound, bound)
+
+    @property
+    def has_p(self):
+        """The core has a pending-current memory P (Ca-LIF settle phase, CUBA-LIF input)."""
+        return bool(self.window) or self.kind == "cubalif"
 
     # --- structure -----------------------------------------------------------------------
     @property
@@ -251,6 +270,10 @@ class CoreConfig:
     @property
     def theta_bits(self):
         return bits_for(int(self.theta.min(initial=1)), int(self.theta.max(initial=1)))
+
+    @property
+    def cbias_bits(self):
+        return bits_for(int(self.cbias.min(initial=0)), int(self.cbias.max(initial=0)))
 
     @property
     def in_index_bits(self):
@@ -342,7 +365,7 @@ class CoreConfig:
         if self.conv is None:
             return False
         lay = self.layout
-        arrs = [self.theta[None], self.v0[None], self.bias]
+        arrs = [self.theta[None], self.v0[None], self.cbias[None], self.bias]
         return all((a.reshape(len(a), lay.C, lay.HW) == a.reshape(len(a), lay.C, lay.HW)[..., :1]).all()
                    for a in arrs if a.size)
 
@@ -359,7 +382,7 @@ class CoreConfig:
         return np.where(idx >= 0, arr[np.maximum(idx, 0)], 0)
 
     def param_constant(self, lane, field):
-        """The one value parameter `field` ("theta", "v0") has at every real neuron of `lane`
+        """The one value parameter `field` ("theta", "v0", "cbias") has at every real neuron of `lane`
         (0 for a lane of padding only), or None where they differ. The core then holds it as a
         constant instead of a memory (padding slots are never decided or read back)."""
         if self.per_channel:
@@ -378,6 +401,9 @@ class CoreConfig:
                        None if self.layout is None else (self.layout.C, self.layout.H, self.layout.W),
                        [(t.kind, t.n_rows, t.source, None if t.conv is None else t.conv.src_shape)
                         for t in self.tables], self.row_rom, self.pack_lanes)).encode()]
+        if self.kind == "cubalif":
+            parts.append(repr((self.du, self.dv, self.w_exp, self.u_bits)).encode())
+            parts.append(np.ascontiguousarray(self.cbias, dtype=np.int64).tobytes())
         for t in self.tables:
             arrs = [] if t.zero else [t.dense] if t.dense is not None else [
                 t.conv.K, t.conv.rows, np.array(t.conv.stride + t.conv.pad)]

@@ -43,7 +43,7 @@ from ._core_memory import MemoryPorts, lane_memories, packed_image, packed_memor
 from ._core_walk import AccumulateWalk, RowDecode
 from ._rows import row_decode, row_table
 
-__all__ = ["NeuronCore", "event_layout", "monitor_signature", "FIRE_MODES", "row_table", "row_decode",
+__all__ = ["NeuronCore", "event_layout", "monitor_signature", "core_monitor", "FIRE_MODES", "row_table", "row_decode",
            "packed_image", "packed_memories"]
 
 
@@ -52,10 +52,19 @@ def event_layout(index_bits, value_bits):
     return data.StructLayout({"index": unsigned(index_bits), "value": signed(value_bits), "last": 1})
 
 
-def monitor_signature(index_bits, v_bits, s_bits):
-    return wiring.Signature({"valid": Out(1), "index": Out(unsigned(index_bits)),
-                             "v": Out(signed(v_bits)), "s": Out(signed(s_bits)),
-                             "y": Out(signed(2)), "ovf": Out(1), "dump": Out(1)})
+def monitor_signature(index_bits, v_bits, s_bits, u_bits=None):
+    """Monitor of a core: neuron index, its new V, S, y (and u of a CUBA-LIF core), ovf, dump."""
+    members = {"valid": Out(1), "index": Out(unsigned(index_bits)), "v": Out(signed(v_bits)),
+               "s": Out(signed(s_bits)), "y": Out(signed(2)), "ovf": Out(1), "dump": Out(1)}
+    if u_bits:
+        members["u"] = Out(signed(u_bits))
+    return wiring.Signature(members)
+
+
+def core_monitor(cfg):
+    """The monitor signature of core `cfg`."""
+    return monitor_signature(cfg.out_index_bits, cfg.v_bits, cfg.s_bits,
+                             cfg.u_bits if cfg.kind == "cubalif" else None)
 
 
 class NeuronCore(wiring.Component):
@@ -72,7 +81,7 @@ class NeuronCore(wiring.Component):
             "out": Out(stream.Signature(event_layout(cfg.out_index_bits, 2))),
             "init": In(1), "acc": In(1), "acc_p": In(1), "fire": In(1), "fire_mode": In(2),
             "dump": In(1), "busy": Out(1), "more": Out(1),
-            "mon": Out(monitor_signature(cfg.out_index_bits, cfg.v_bits, cfg.s_bits)),
+            "mon": Out(core_monitor(cfg)),
             "ovf": Out(1),                 # sticky: some V or S left its register
             "sops": Out(32),               # synaptic operations done since reset (wraps)
             "acc_cycles": Out(32),         # cycles spent accumulating since reset (wraps)
@@ -104,6 +113,8 @@ class NeuronCore(wiring.Component):
         s.unit = u = FireUnit(m, cfg, lanes, s.scan, self._mutate_ge)
         m.d.comb += [self.mon.index.eq(s.scan.f1_n), self.mon.v.eq(u.v_out), self.mon.s.eq(u.s_out),
                      self.mon.y.eq(u.y), self.mon.ovf.eq(u.n_ovf), self.mon.dump.eq(s.scan.dumping)]
+        if u.u_out is not None:
+            m.d.comb += self.mon.u.eq(u.u_out)
         s.ports = MemoryPorts(cfg)
         s.ports.connect(m, cfg, lanes, self._shared, s.walk, s.init, s.scan, u)
 
@@ -130,7 +141,7 @@ class NeuronCore(wiring.Component):
             m.d.sync += [*s.init.start(), s.step.eq(0), s.brow.eq(0), s.ovf.eq(0)]
             m.next = "INIT"
         with m.Elif(self.acc):
-            m.d.sync += [s.dec.got_last.eq(0), s.dec.d_valid.eq(0), s.walk.val.eq(1), s.into_p.eq(self.acc_p)]
+            m.d.sync += [s.dec.got_last.eq(0), s.dec.d_valid.eq(0), s.walk.val.eq(1), s.into_p.eq(1 if cfg.kind == "cubalif" else self.acc_p)]
             with m.If(s.step < cfg.bias_steps):  # the bias row of this step, every address
                 s.walk.start_dense(m, cfg.table_bases()[-1] + s.brow * (cfg.cgroups if cfg.per_channel
                                                                          else cfg.groups), 1)

@@ -13,6 +13,7 @@ changes nothing), and the fire unit that computes a neuron's new state.
 from amaranth.hdl import Array, Const, Mux, Signal, signed
 
 from ._core_memory import select, ubits
+from ._cubalif import CubaLIFUnit
 from ._neuron import NeuronUnit
 
 __all__ = ["FIRE_MODES", "InitWalk", "FireScan", "FireUnit"]
@@ -116,7 +117,7 @@ class FireUnit:
     (driven by the FIRE phase: a spike waits on `out`)."""
 
     def __init__(self, m, cfg, lanes, scan, mutate_ge=False):
-        settle = bool(cfg.window)
+        settle = cfg.has_p
         fmode, dumping, f1_l = scan.fmode, scan.dumping, scan.f1_l
         m_hold, m_absorb, m_settle = (fmode == FIRE_MODES["hold"]), (fmode == FIRE_MODES["absorb"]), \
             (fmode == FIRE_MODES["settle"])
@@ -124,7 +125,11 @@ class FireUnit:
         v_in = Array(p["vr"].data for p in lanes)[f1_l]
         p_in = Array(p["pr"].data for p in lanes)[f1_l] if settle else Const(0, 2)
         i_now = Mux(m_absorb & ~dumping, p_in, 0)
-        if cfg.kind == "readout":
+        self.u_out = None
+        if cfg.kind == "cubalif":
+            y, v_out, s_out, n_ovf, theta = self._cubalif(m, cfg, lanes, v_in, p_in, f1_l,
+                                                          dumping | m_hold | m_absorb, mutate_ge)
+        elif cfg.kind == "readout":
             y = Signal(signed(2))
             v_out, n_ovf = _sat(m, v_in + i_now, cfg.v_bits)
             s_out = Signal(signed(cfg.s_bits))
@@ -155,3 +160,16 @@ class FireUnit:
         stall = Signal()
         self.y, self.v_out, self.s_out, self.n_ovf, self.would_fire, self.stall = \
             y, v_out, s_out, n_ovf, would_fire, stall
+
+    def _cubalif(self, m, cfg, lanes, v_in, p_in, f1_l, nofire, mutate_round):
+        """Loihi's CUBA LIF (rtl/_cubalif.py) on u, v, P (the step's input) of the lane."""
+        unit = m.submodules.unit = CubaLIFUnit(
+            du=int(cfg.du), dv=int(cfg.dv), w_exp=int(cfg.w_exp), u_bits=cfg.u_bits, v_bits=cfg.v_bits,
+            p_bits=max(2, cfg.p_bits), bias_bits=max(2, cfg.cbias_bits), theta_bits=max(2, cfg.theta_bits),
+            s_bits=cfg.s_bits, _mutate_round=mutate_round)
+        theta = select([p["thetar"].data for p in lanes], f1_l)
+        m.d.comb += [unit.u.eq(Array(p["ur"].data for p in lanes)[f1_l]), unit.v.eq(v_in), unit.p.eq(p_in),
+                     unit.bias.eq(select([p["cbiasr"].data for p in lanes], f1_l)), unit.theta.eq(theta),
+                     unit.s.eq(Array(p["sr"].data for p in lanes)[f1_l]), unit.nofire.eq(nofire)]
+        self.u_out = unit.u_out
+        return unit.y, unit.v_out, unit.s_out, unit.ovf, theta

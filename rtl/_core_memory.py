@@ -114,12 +114,18 @@ def lane_memories(m, cfg):
             consts["theta"] = (cfg.param_constant(lane, "theta"), cfg.theta_bits)
             if consts["theta"][0] is None:
                 mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=pdepth, init=thp)
-        if cfg.window:
+        if cfg.has_p:
             mems["p"] = Memory(shape=signed(cfg.p_bits), depth=depth, init=[])
+        if cfg.kind == "cubalif":  # u, and the bias as a constant or a parameter memory
+            mems["u"] = Memory(shape=signed(cfg.u_bits), depth=depth, init=[])
+            consts["cbias"] = (cfg.param_constant(lane, "cbias"), cfg.cbias_bits)
+            if consts["cbias"][0] is None:
+                img = cfg.channel_image(lane, cfg.cbias) if cfg.per_channel else cfg.param_image(lane, "cbias")
+                mems["cbias"] = Memory(shape=signed(cfg.cbias_bits), depth=pdepth, init=[int(v) for v in img])
         ports = {}
         for key, mem in mems.items():
             m.submodules[f"{key}_mem{lane}"] = mem
-            if key in ("v", "s", "p"):
+            if key in ("v", "s", "p", "u"):
                 ports[f"{key}w"] = mem.write_port()
                 ports[f"{key}r"] = mem.read_port(transparent_for=(ports[f"{key}w"],))
             else:
@@ -179,10 +185,16 @@ class MemoryPorts:
                 if "s" not in shared:
                     m.d.comb += [p["sw"].addr.eq(self.waddr), p["sw"].data.eq(self.s_wdata),
                                  p["sw"].en.eq(self.wen_s | self.lane_we[lane])]
-            if cfg.window:  # absorb: P of the lane's neuron is cleared as V takes it
+            if cfg.has_p:  # absorb (cubalif: every fire write): P of the lane's neuron is cleared as V takes it
+                clear = unit.m_absorb if cfg.kind != "cubalif" else 1
                 m.d.comb += [p["pr"].addr.eq(self.raddr), p["pr"].en.eq(self.ren), p["pw"].addr.eq(self.waddr),
                              p["pw"].data.eq(Mux(self.v_src[1], p["pr"].data + prod, 0)),
-                             p["pw"].en.eq(self.wen_p | (self.lane_we[lane] & unit.m_absorb))]
+                             p["pw"].en.eq(self.wen_p | (self.lane_we[lane] & clear))]
+            if cfg.kind == "cubalif":  # u: 0 (INIT), the fire unit's u (FIRE); bias read as theta
+                m.d.comb += [p["ur"].addr.eq(self.raddr), p["ur"].en.eq(self.ren), p["uw"].addr.eq(self.waddr),
+                             p["uw"].data.eq(Mux(self.in_fire, unit.u_out, 0)),
+                             p["uw"].en.eq(self.wen_v | self.lane_we[lane]),
+                             p["cbiasr"].addr.eq(scan.f_cg if pc else scan.f_g), p["cbiasr"].en.eq(self.fren)]
         if "s" in shared:  # INIT: every lane 0; FIRE: the held word, written with its last lane
             wr = shared["s"][1]
             word = _fire_group(m, cfg.lanes, shared["s"][2], "s", unit.s_out, [p["sr"].data for p in lanes],

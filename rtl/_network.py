@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsnn.errors import MappingError
 
-from ._core import FIRE_MODES, NeuronCore, event_layout, monitor_signature
+from ._core import FIRE_MODES, NeuronCore, core_monitor, event_layout, monitor_signature
 from ._maxpool import MaxPoolUnit
 
 __all__ = ["Network", "core_sources"]
@@ -93,7 +93,8 @@ class Network(wiring.Component):
                "firing": Out(1),    # the fire phase of a step is under way
                "settling": Out(1), "settle_core": Out(range(len(configs) + 1)), "settled": Out(1)}
         for k, c in enumerate(configs):
-            sig[f"mon{k}"] = Out(monitor_signature(c.out_index_bits, c.v_bits, c.s_bits))
+            sig[f"mon{k}"] = Out(core_monitor(c) if getattr(c, "kind", "") != "maxpool" else
+                                 monitor_signature(c.out_index_bits, c.v_bits, c.s_bits))
             sig[f"sops{k}"] = Out(32)
             sig[f"acc_cycles{k}"] = Out(32)
         super().__init__(sig)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import IF, STBIF, CaLIF, Conv2d, MaxPool2d, Readout, Scale, SumPool2d, verify
+from hwsnn.ir import CUBALIF, IF, STBIF, CaLIF, Conv2d, MaxPool2d, Readout, Scale, SumPool2d, verify
 from hwsnn.rtl import CoreConfig
 from hwsnn.rtl._config import ConvLayout, ConvTable, Table
 
@@ -212,6 +212,9 @@ def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
             raise MappingError(f"node '{name}': a horner Readout belongs to the iLIF pipeline, "
                                f"not the neuron core")
         return CoreConfig(kind="readout", theta=1, v0=0, s_bits=2, **common)
+    if isinstance(node, CUBALIF):
+        from ._cubalif import cubalif_config
+        return cubalif_config(graph, name, [p for s in srcs for p in _paths(graph, name, s)], common)
     theta = np.broadcast_to(node.theta, node.shape).reshape(-1)
     if isinstance(node, CaLIF):
         leak = np.broadcast_to(node.leak, node.shape).reshape(-1).astype(np.int64)
@@ -220,7 +223,8 @@ def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
                           bias_steps=node.T if len(bias) else 0, s_bits=node.s_bits, s_max=node.s_max,
                           gate=node.gate, **common)
     if not isinstance(node, (STBIF, IF)):
-        raise MappingError(f"node '{name}': the neuron core runs STBIF, IF and CaLIF nodes, not {node.type}")
+        raise MappingError(f"node '{name}': the neuron core runs STBIF, IF, CaLIF and CUBALIF nodes, "
+                           f"not {node.type}")
     if window:
         raise MappingError(f"node '{name}': a Ca-LIF network's cores must all be CaLIF or Readout, "
                            f"not {node.type}")

@@ -110,7 +110,7 @@ def _pool_records(node, c, rec, k, steps, batch, V, S, Y, final, spikes, readbac
 
 def _trace(net, rec, batch, steps, info):
     g = net.graph
-    V, S, Y, final, spikes, readback = {}, {}, {}, {}, {}, {}
+    V, S, Y, U, final, spikes, readback = {}, {}, {}, {}, {}, {}, {}
     changed = np.zeros((batch, steps), dtype=bool)
     for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
         shape = g.nodes[name].shape
@@ -123,6 +123,10 @@ def _trace(net, rec, batch, steps, info):
         prev_v = np.concatenate([np.broadcast_to(c.v0, (batch, 1, c.n)), v[:, :-1]], axis=1)
         prev_s = np.concatenate([np.zeros((batch, 1, c.n), dtype=np.int64), s[:, :-1]], axis=1)
         changed |= ((v != prev_v) | (s != prev_s)).any(axis=2)
+        if f"U{k}" in rec:  # CUBA-LIF: the current u too
+            u = rec[f"U{k}"]
+            U[name] = to_trace(u)
+            changed |= (u != np.concatenate([np.zeros_like(u[:, :1]), u[:, :-1]], axis=1)).any(axis=2)
         if f"DV{k}" in rec:  # what the V (and S) memories hold after the last step
             readback[name] = {"V": rec[f"DV{k}"].reshape(batch, *shape)}
             if c.kind != "readout":
@@ -137,7 +141,7 @@ def _trace(net, rec, batch, steps, info):
     ends = [source_length(g.nodes[net.source])] + [c.bias_R for c in net.cores]
     settled = (t_eq < steps) & (max(ends) <= steps - 1)
     trace = Trace(steps=steps, batch=batch, final=final, t_eq=t_eq, settled=settled, spikes=spikes,
-                  V=V, S=S, y=Y, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
+                  V=V, S=S, y=Y, U=U, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
     trace.rtl = stats(rec, net)
     trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback")})
     trace.final_readback = readback

@@ -26,7 +26,8 @@ with the settle ports, then `settling`, `settle_core`, `settled` as they were be
 monitor file stays empty: a pass that only counts steps and cycles).
 
 Monitor record: flags nibble (8: end of a command, 4: dump record, 2: ovf), core (2
-nibbles), index, V, S, y (sign-extended to whole nibbles). After every command one marker
+nibbles), index, V, S, y (sign-extended to whole nibbles), and u when some core has a `u`
+monitor (CUBA-LIF). After every command one marker
 record (flags 8) is written; its fields are zero. Text (Icarus): one fixed-width hex line per
 record. Binary (`binary=True`, Verilator): the record zero-extended to 128 bits, written as
 two little-endian uint64 (low, high) by DPI-C (hwsnn_records.cpp), because a formatted
@@ -80,7 +81,10 @@ class RecordFormat:
         width = lambda f: max(ports[f"mon{k}__{f}"][1] for k in range(ncores))  # noqa: E731
         self.fields = [("flags", 1), ("core", 2), ("index", _nibbles(width("index"))),
                        ("v", _nibbles(width("v"))), ("s", _nibbles(width("s"))), ("y", 1)]
-        self.signed = {"v", "s", "y"}
+        u_widths = [ports[f"mon{k}__u"][1] for k in range(ncores) if f"mon{k}__u" in ports]
+        if u_widths:  # CUBA-LIF cores show u too (0 in the records of other cores)
+            self.fields.append(("u", _nibbles(max(u_widths))))
+        self.signed = {"v", "s", "y", "u"}
         self.digits = sum(n for _, n in self.fields)
         if self.binary and self.digits > 32:
             raise ValueError(f"a monitor record of {self.digits} hex digits does not fit 128 bits")
@@ -93,6 +97,9 @@ class RecordFormat:
         parts.append(f"8'd{k}")
         for name, nib in self.fields[2:]:
             port = f"mon{k}__{name}"
+            if port not in ports:
+                parts.append(f"{4 * nib}'d0")
+                continue
             w = ports[port][1]
             pad = 4 * nib - w
             if pad == 0:

@@ -10,7 +10,7 @@ here. Two paths return the same records:
 - `run_network_bench`: the per-cycle cocotb bench (bench_network.py), for small unit benches
   and as the peer of speed measurements.
 
-Records: V{k}, S{k}, Y{k}, OVF{k} (batch, steps, n_k); cycles (batch, steps); sops{k},
+Records: V{k}, S{k}, Y{k}, OVF{k} (batch, steps, n_k; U{k} too for a CUBA-LIF core); cycles (batch, steps); sops{k},
 acc_cycles{k} (batch, steps); with a network that has `dump`: DV{k}, DS{k} (batch, n_k), the
 V and S memories read back after each sample's last step.
 """
@@ -207,7 +207,8 @@ def _assemble(rtl_net, rec, stat, batch, steps, dump, where):
             b0, t0, i0 = map(int, np.argwhere(seen != 1)[0])
             raise BackendError(f"rtl: core {k} reported neuron {i0} {int(seen[b0, t0, i0])} times at "
                                f"sample {b0}, step {t0} (expected once)")
-        for var, field in (("V", "v"), ("S", "s"), ("Y", "y")):
+        has_u = "u" in rec and getattr(c, "kind", "") == "cubalif"
+        for var, field in (("V", "v"), ("S", "s"), ("Y", "y")) + ((("U", "u"),) if has_u else ()):
             arr = np.zeros((batch, steps, c.n), dtype=np.int64)
             arr[b, t, i] = rec[field][st]
             out[f"{var}{k}"] = arr
@@ -222,7 +223,7 @@ def _assemble(rtl_net, rec, stat, batch, steps, dump, where):
                 b0, i0 = map(int, np.argwhere(got != 1)[0]) if (got != 1).any() else (0, 0)
                 raise BackendError(f"rtl: core {k} read back neuron {i0} {int(got[b0, i0])} times after "
                                    f"sample {b0} (expected once, during the dump)")
-            for var, field in (("DV", "v"), ("DS", "s")):
+            for var, field in (("DV", "v"), ("DS", "s")) + ((("DU", "u"),) if has_u else ()):
                 arr = np.zeros((batch, c.n), dtype=np.int64)
                 arr[db, di] = rec[field][d]
                 out[f"{var}{k}"] = arr
