@@ -53,6 +53,8 @@ class RtlNetwork:
 
 
 def layout_of(cfg):
+    if getattr(cfg, "kind", "") == "maxpool":
+        return "max-pool"  # a MaxPoolUnit: no weights
     return "shared-kernel" if cfg.conv is not None else "dense"
 
 
