@@ -66,3 +66,27 @@ def test_recorded_accuracies_hold():
         assert float((model(xf).argmax(1).numpy() == y).mean()) == info["float_accuracy"]
         assert float((qann(xf).argmax(1).numpy() == y).mean()) == info["qann_accuracy"]
     assert info["snn_equals_qann"] == info["snn_equals_qann_delay1"] == 1.0
+
+
+def test_range_analysis_bounds_every_pool_register():
+    """fit_widths sizes each MaxPool2d's s_bits from its bounds; a run (random graphs: padded,
+    ceil-mode, pool of a pool, analog or spiking input) keeps every count and maximum inside."""
+    from hwsnn.compile import bounds, fit_widths
+
+    from maxpool_nets import inputs, maxpool_graph
+    for seed in range(12):
+        g = fit_widths(maxpool_graph(seed, (0, 1), analog=seed % 3 == 0), (0, 16))
+        cum, regs = bounds(g, (0, 16))
+        x = inputs(g, seed, 4)
+        tr = sim.run(g, x, 20)
+        for n, node in g.nodes.items():
+            if isinstance(node, ir.MaxPool2d):
+                (vlo, vhi), (slo, shi) = regs[n]["V"], regs[n]["S"]
+                assert vlo <= tr.V[n].min() and tr.V[n].max() <= vhi, n
+                assert (np.broadcast_to(cum[n][0], node.shape) <= tr.S[n]).all(), n
+                assert (tr.S[n] <= np.broadcast_to(cum[n][1], node.shape)).all(), n
+                lo, hi = ir.int_range(node.s_bits)
+                assert lo <= min(vlo, slo) and max(vhi, shi) <= hi
+                assert node.s_bits == ir.bits_for(min(vlo, slo), max(vhi, shi))
+    g, *_ = load_digits_maxpool_ir()
+    assert g.nodes["3"].s_bits == g.nodes["7"].s_bits == ir.bits_for(0, 8)  # counts 0..levels
