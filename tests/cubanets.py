@@ -30,7 +30,8 @@ def _weights(rng, shape, mode):
 def _neuron(rng, shape, big):
     per_neuron = rng.random() < 0.5
     bshape = shape if per_neuron else ()
-    mant = rng.integers(-300, 300, bshape) if rng.random() < 0.7 else rng.integers(-4096, 4096, bshape)
+    wide = rng.random() >= 0.7
+    mant = rng.integers(-4096, 4096, bshape) if wide else rng.integers(-300, 300, bshape)
     vth = int(rng.choice([0, int(rng.integers(1, 200)), int(rng.integers(1, 5000)),
                           (1 << 17) - 1 if big else int(rng.integers(1, 50))]))
     return ir.CUBALIF(tuple(shape), vth=vth, du=_decay(rng), dv=_decay(rng),

@@ -14,7 +14,8 @@ import tempfile
 import numpy as np
 
 from hwsnn.errors import BackendError, MappingError
-from hwsnn.ir import CUBALIF, Conv2d, Dense, Flatten, Readout, Scale, Source, Schedule, Trace
+from hwsnn.ir import (CUBALIF, Conv2d, Dense, Flatten, Readout, Scale, Schedule, Source, Trace,
+                      source_length)
 from hwsnn.mappings._inputs import as_inputs
 
 from ._compat import require_lava
@@ -158,9 +159,10 @@ def _trace(g, B, steps, rec):
         final[n]["S"] = r["y"].sum(axis=0) if "y" in r else np.zeros_like(r["V"][-1])
     steps_idx = np.arange(1, steps + 1)[:, None]
     t_eq = np.where(changed, steps_idx, 0).max(axis=0).astype(np.int64)
-    neurons = [n for n in g.neurons]
+    neurons = g.neurons
+    ends = max(source_length(g.nodes[s]) for s in g.sources)
     trace = Trace(steps=steps, batch=B, final=final, t_eq=t_eq,
-                  settled=np.zeros(B, dtype=bool), readouts=tuple(g.readouts), graph=g,
+                  settled=(t_eq < steps) & (ends <= steps - 1), readouts=tuple(g.readouts), graph=g,
                   spikes={n: rec[n]["y"].sum(axis=0) for n in neurons})
     trace.V = {n: rec[n]["V"] for n in rec}
     trace.U = {n: rec[n]["U"] for n in neurons}

@@ -71,7 +71,8 @@ def test_count_refuses_cubalif():
 
 
 @pytest.mark.parametrize("W, message", [
-    ([[-2, 3]], "mixed-sign weights must be even (Loihi drops their low bit), not 3 at flat index 1"),
+    ([[-2, 3]], "mixed-sign weights must be even (Loihi drops their low bit), not 3 at flat "
+                "index 1"),
     ([[256, 2]], "one-signed weights must lie in [-255, 255], not [2, 256]"),
     ([[-258, 2]], "mixed-sign weights must lie in [-256, 254], not [-258, 2]"),
 ])
@@ -87,8 +88,10 @@ def test_loader_refuses_weights_loihi_would_change(W, message):
 
 
 def test_w_exp_only_into_cubalif_and_bias_ranges():
-    nodes = {"in": ir.Source((1,)), "d": ir.Dense(np.array([[1]]), w_exp=1), "out": ir.Readout((1,))}
-    with pytest.raises(IRError, match="node 'd': w_exp must be 0 on a synapse that feeds a Readout"):
+    nodes = {"in": ir.Source((1,)), "d": ir.Dense(np.array([[1]]), w_exp=1),
+             "out": ir.Readout((1,))}
+    with pytest.raises(IRError, match="node 'd': w_exp must be 0 on a synapse that feeds a "
+                                      "Readout"):
         ir.verify(ir.Graph(nodes, [ir.Edge("in", "d"), ir.Edge("d", "out")]))
     g = _one().replace_node("n", ir.CUBALIF((1,), vth=1, bias_mant=4096))
     with pytest.raises(IRError, match=r"node 'n': bias_mant must lie in \[-4096, 4095\], not"):
