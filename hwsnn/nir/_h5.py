@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import NIRError
 
-__all__ = ["read_file", "MAX_FILE_BYTES", "MAX_ELEMENTS", "MAX_NODES", "MAX_EDGES"]
+__all__ = ["read_file", "read_raw", "MAX_FILE_BYTES", "MAX_ELEMENTS", "MAX_NODES", "MAX_EDGES"]
 
 MAX_FILE_BYTES = 64 << 20      # a file (and so any vlen string in it) is at most 64 MiB
 MAX_ELEMENTS = 4 << 20         # all numeric datasets together: 4 Mi values (32 MiB as float64)
@@ -164,8 +164,9 @@ def _node(group, where, budget):
 def read_file(path):
     """{"version": str, "nodes": {name: {"type", key: array | str}}, "edges": [(src, dst)]}.
 
-    NIRError (one line, naming the file) for anything that is not a bounded, flat NIR graph."""
-    import h5py
+    NIRError (one line, naming the file) for anything that is not a bounded, flat NIR graph. The
+    read runs in a child process with a deadline and a memory cap (`_guard`)."""
+    from ._guard import guarded
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -173,6 +174,13 @@ def read_file(path):
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
         raise NIRError(f"NIR file '{path}' has {size} bytes, more than {MAX_FILE_BYTES}")
+    return guarded(read_raw, path)
+
+
+def read_raw(path):
+    """read_file's work in this process: every bound checked, but no deadline."""
+    import h5py
+
     budget = _Budget()
     try:
         with h5py.File(path, "r", locking=False) as f:

@@ -109,6 +109,18 @@ def make_corpus(folder):
         p = os.path.join(folder, name.replace(" ", "_") + ".nir")
         open(p, "wb").write(blob)
         out.append((name, p))
+    # found by fuzzing (one byte set to 229): a damaged variable-length string reference in
+    # `edges` makes HDF5 allocate without bound, one byte after the `version` string makes it
+    # loop; only the read's guard (memory cap, CPU deadline) stops them
+    with h5py.File(base, "r") as f:
+        spots = {"edges heap reference damaged": f["node/edges"].id.get_offset() + 147,
+                 "byte after version damaged (HDF5 loops)": f["version"].id.get_offset() + 24}
+    for name, at in spots.items():
+        blob = bytearray(data)
+        blob[at] = 229
+        p = os.path.join(folder, name.split(" ")[0] + f"_{at}.nir")
+        open(p, "wb").write(bytes(blob))
+        out.append((name, p))
     for i, (name, fn) in enumerate(_hostile()):
         p = os.path.join(folder, f"h{i:02d}.nir")
         write_nir(p, *small_graph())
