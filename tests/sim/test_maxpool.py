@@ -18,7 +18,7 @@ from refcheck import assert_trace_equals_reference
 from scalar_reference import reference_run
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2 ** 31), steps=st.integers(1, 14), analog=st.booleans(),
        delays=st.sampled_from([(0,), (1,), (0, 1)]), small=st.booleans())
 def test_golden_equals_scalar_reference_every_step(seed, steps, analog, delays, small):
