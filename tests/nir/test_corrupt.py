@@ -98,3 +98,33 @@ def test_the_read_is_capped_in_cpu_time_and_memory(monkeypatch):
         _guard.guarded(_spin, "x.nir")
     with pytest.raises(NIRError, match=r"'x.nir': reading it needs more than the memory cap"):
         _guard.guarded(_allocate, "x.nir")
+
+
+def test_random_byte_damage_imports_or_is_one_nir_error(tmp_path):
+    """60 valid files with 1-7 random bytes changed: each imports or raises an HwsnnError (one line),
+    never another exception, a hang or a crash."""
+    import numpy as np
+
+    from hwsnn.errors import HwsnnError
+    from hwsnn.nir import import_nir
+
+    sys.path.insert(0, str(HERE))
+    from nirfiles import small_graph, write_nir
+
+    base = write_nir(tmp_path / "base.nir", *small_graph()).read_bytes()
+    rng = np.random.default_rng(7)
+    outcomes = {"imported": 0, "error": 0}
+    for i in range(60):
+        blob = bytearray(base)
+        for _ in range(rng.integers(1, 8)):
+            blob[rng.integers(0, len(blob))] = rng.integers(0, 256)
+        path = tmp_path / f"f{i}.nir"
+        path.write_bytes(bytes(blob))
+        try:
+            import_nir(path, dt=1e-3, T=8)
+            outcomes["imported"] += 1
+        except HwsnnError as exc:
+            assert "\n" not in str(exc)
+            outcomes["error"] += 1
+    print(outcomes)
+    assert outcomes["error"] > 0
