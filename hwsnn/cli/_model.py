@@ -72,27 +72,31 @@ def _fail(spec, exc, path, fallback=None):
                            f"{type(exc).__name__}: {msg}")
 
 
-def _source_path(module):
-    """Path of the .py file `module` would load from (the current folder first), or None."""
-    local = os.path.join(os.getcwd(), *module.split(".")) + ".py"
-    if os.path.isfile(local):
-        return local
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    origin = getattr(spec, "origin", None)
-    return origin if origin and origin.endswith(".py") else None
+def _source_files(module):
+    """The .py files importing `module` runs (its package __init__ files, then the module),
+    found on the path without importing anything (the current folder first); [] if none."""
+    parts = module.split(".")
+    for entry in [os.getcwd()] + [p or os.getcwd() for p in sys.path]:
+        if not os.path.isdir(os.path.join(entry, *parts[:-1])):
+            continue
+        inits = [os.path.join(entry, *parts[:i], "__init__.py") for i in range(1, len(parts))]
+        for last in (os.path.join(entry, *parts) + ".py", os.path.join(entry, *parts, "__init__.py")):
+            if os.path.isfile(last):
+                return [f for f in inits if os.path.isfile(f)] + [last]
+    return []
 
 
-def _needs_torchvision(module, path):
+def _needs_torchvision(module, paths):
     if module.split(".")[0] == "torchvision":
         return True
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return "torchvision" in fh.read()
-    except (OSError, TypeError):
-        return False
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                if "torchvision" in fh.read():
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def _import(spec, target):
@@ -102,7 +106,7 @@ def _import(spec, target):
         if not os.path.isfile(path):
             raise ConversionError(f"--model {spec!r}: no file {path}")
         name = os.path.splitext(os.path.basename(path))[0]
-        if _needs_torchvision(name, path):
+        if _needs_torchvision(name, [path]):
             from .._torchvision import import_torchvision
             import_torchvision()
         folder = os.path.dirname(path)
@@ -119,12 +123,13 @@ def _import(spec, target):
         return module, path
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    path = _source_path(target)
-    if _needs_torchvision(target, path):
+    files = _source_files(target)
+    path = os.path.abspath(files[-1]) if files else None
+    if _needs_torchvision(target, files):
         from .._torchvision import import_torchvision
         import_torchvision()
     try:
-        return importlib.import_module(target), path and os.path.abspath(path)
+        return importlib.import_module(target), path
     except ModuleNotFoundError as exc:
         if exc.name and target.startswith(exc.name):
             raise ConversionError(f"--model {spec!r}: no module {target!r} (looked in the current "

@@ -118,7 +118,7 @@ def test_unsupported_layer_names_module_path():
         "layer 'features.3' (LSTM) has no conversion rule; supported: Conv2d, Linear, BatchNorm1d, "
         "BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, "
         "Flatten, Dropout, Identity, x + y, torch.add, F.relu, torch.relu, torch.flatten, "
-        "view/reshape to flat")
+        "view/reshape to flat, torch.cat on channels, channel chunk/split/shuffle, mean over H, W")
 
 
 def test_unsupported_function():
@@ -145,11 +145,25 @@ def test_wrong_input_shape():
         convert(small_cnn(), (1, 8, 8))
 
 
-def test_bn_must_follow_conv():
-    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.BatchNorm1d(4), nn.Linear(4, 2))
-    with pytest.raises(UnsupportedLayerError, match=r"^layer '2' \(BatchNorm1d\) must directly follow "
-                                                    r"a Conv2d or Linear used only by it, not '1' \(ReLU\)$"):
-        convert(model, (4,))
+def test_bn_after_relu_folds_into_the_next_layer():
+    """A BatchNorm with no layer before it to fuse into stays a per-channel affine op; the
+    compiler folds it into the next Linear's columns (its shift into that layer's bias)."""
+    from hwsnn.compile import compile_qann
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.BatchNorm1d(4), nn.Linear(4, 2)).double()
+    model[2].running_mean.uniform_(-1, 1)
+    model[2].running_var.uniform_(0.5, 2)
+    model[2].weight.data.uniform_(0.5, 2)
+    model.eval()
+    qann = convert(model, (4,), levels=1 << 15).double()
+    assert [op.kind for op in qann.ops] == ["input", "linear", "qrelu", "affine", "linear", "output"]
+    qann.layers[qann.qrelus[0].key].scale.data.fill_(2.0 ** -12)
+    x = torch.rand(8, 4, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(qann(x), model(x), rtol=0, atol=2.0 ** -9)
+    graph = compile_qann(qann, input_scale=1 / 16, input_range=(0, 16))
+    assert [type(graph.nodes[n]).__name__ for n in ("0", "1", "3")] == ["Dense", "STBIF", "Dense"]
+    assert not any("2" == n or n.startswith("2.") for n in graph.nodes)  # no node for the BN
 
 
 def test_finetune_lowers_loss_and_trains_scales():
