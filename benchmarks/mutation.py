@@ -54,7 +54,7 @@ def _target(tmp, where):
 
 def _env(tmp):
     env = dict(os.environ)
-    env.update(PYTHONPATH=str(tmp / "pkg"), PYTHONDONTWRITEBYTECODE="1", HYPOTHESIS_PROFILE="ci",
+    env.update(PYTHONPATH=str(tmp / "pkg"), PYTHONDONTWRITEBYTECODE="1", HYPOTHESIS_PROFILE="mutation",
                HWSNN_BUILD=str(tmp / "build"), HWSNN_REQUIRE_BACKENDS="0")
     return env
 
