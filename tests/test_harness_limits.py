@@ -35,4 +35,5 @@ def test_hypothesis_profile_is_seeded_in_ci():
     assert hypothesis_profile({"CI": "1", "HYPOTHESIS_PROFILE": "dev"}) == "dev"
     assert settings.get_profile("ci").derandomize is True
     assert settings.get_profile("dev").derandomize is False
-    assert settings().derandomize == (hypothesis_profile() == "ci")
+    assert settings().derandomize is settings.get_profile(hypothesis_profile()).derandomize  # the one loaded
+    assert settings.get_profile("mutation").derandomize is True
