@@ -16,8 +16,8 @@ from rtlsim import need_sim
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 
 
-def _check(graph, x, steps):
-    r = backends.verify(graph, x, steps, backends=["rtl"])["rtl"]
+def _check(graph, x, steps, simulator="verilator"):
+    r = backends.verify(graph, x, steps, backends=["rtl"], sim=simulator)["rtl"]
     assert r.mismatches == 0, str(r.first)
     pools = [n for n, node in graph.nodes.items() if isinstance(node, ir.MaxPool2d)]
     for n in pools:  # the pool's own state was compared, per step and read back
@@ -27,12 +27,13 @@ def _check(graph, x, steps):
     return r
 
 
-def test_random_maxpool_graph_every_step():
-    need_sim("verilator")
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+def test_random_maxpool_graph_every_step(simulator):
+    need_sim(simulator)
     graph = maxpool_graph(0, (1,))
     node = graph.nodes["mp0"]
     assert any(node.padding) and node.stride != node.kernel  # padded, overlapping windows
-    _check(graph, inputs(graph, 0, 3), 12)
+    _check(graph, inputs(graph, 0, 3), 12, simulator)
 
 
 def test_ceil_mode_pool_of_a_pool_every_step():
