@@ -10,7 +10,8 @@ __all__ = ["Trace"]
 @dataclass
 class Trace:
     """`V`, `S`, `y`: {node: int array (steps, batch, *shape)} when recorded (readouts have V
-    only). `final`: {node: {"V": ..., "S": ...}} after the last step. `t_eq`: per sample, the
+    only); `U`: the same for the current u of every CUBALIF. `final`: {node: {"V": ..., "S": ...}}
+    (and "U" for a CUBALIF) after the last step. `t_eq`: per sample, the
     number of steps after which no state changed any more; `settled`: whether that is final
     (nothing still in flight). `spikes`: {node: int array (batch, *shape)} of sum |y|.
 
