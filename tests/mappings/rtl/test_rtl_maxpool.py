@@ -60,3 +60,18 @@ def test_a_pool_on_the_source_is_refused():
     with pytest.raises(MappingError, match="node 'mp': the RTL max-pool unit takes the spikes of a "
                                            "neuron or max pool outside a Ca-LIF network, not a Source"):
         lower(g)
+
+
+def test_a_count_beyond_its_register_is_a_range_error_as_in_golden():
+    """s_bits too small for an IF layer's count: golden stops with a RangeError, and so does
+    the RTL (its unit flags the count that left the register)."""
+    from hwsnn import sim
+    from hwsnn.errors import RangeError
+    from hwsnn.mappings.rtl import run
+    need_sim("verilator")
+    graph = maxpool_graph(7, (1,), small=True)
+    x = inputs(graph, 7, 2)
+    with pytest.raises(RangeError, match="node 'mp0': membrane V reached"):
+        sim.run(graph, x, 30)
+    with pytest.raises(RangeError, match=r"node 'mp0': V or S left its register \(V int5"):
+        run(graph, x, 30)
