@@ -39,3 +39,14 @@ def test_digits_maxpool_on_lava_every_step():
     g, x, y, steps = load_digits_maxpool_ir(n_test=24)
     r = backends.verify(g, x, steps, backends=["lava"])["lava"]
     assert r.compared_values > 0 and r.mismatches == 0, r.first
+
+
+def test_a_count_beyond_its_register_is_a_range_error_as_in_golden():
+    from hwsnn import sim
+    from hwsnn.errors import RangeError
+    from hwsnn.mappings.lava import run
+    graph = maxpool_graph(7, (1,), small=True)
+    x = inputs(graph, 7, 2)
+    for runner in (sim.run, run):
+        with pytest.raises(RangeError, match=r"node 'mp0': membrane V reached \[1, 16\], outside its int5"):
+            runner(graph, x, 30)
