@@ -3,8 +3,9 @@
 Loaded by the simulator as a top-level module (cocotb and the standard library only). The
 host (hwsnn.board.SimPort) sends commands; the bench answers each, and simulated time runs
 only inside a command, so a run is deterministic:
-  W <n> <bytes>  drive the bytes on `rx`, 8N1 at the bit time (+bit_ns), back to back; ack
-  R <n> <t>      wait until n bytes came out of `tx` or t bit times passed; reply with them
+  W <n> <bytes>  the wrapper's host UART drives the bytes on `rx`, 8N1, back to back; ack
+  R <n> <t>      wait until n bytes came out of `tx` (the wrapper samples each bit at its
+                 middle) or t bit times passed; reply with them
   I <t>          keep `rx` idle (high) for t bit times; ack
   C              reply with the simulated time in ns
   Q              end the test
@@ -12,12 +13,11 @@ Every message is op (1 byte), two u32 little-endian arguments, then the data of 
 u32 length + bytes.
 """
 
-import os
 import socket
 import struct
 
 import cocotb
-from cocotb.triggers import Event, FallingEdge, First, Timer
+from cocotb.triggers import First, Timer, ValueChange
 
 try:
     from cocotb.simtime import get_sim_time
@@ -36,44 +36,32 @@ def _recv(sock, n):
 
 
 class _Board:
-    def __init__(self, dut, bit_ns):
-        self.dut, self.bit = dut, bit_ns
-        self.out, self.event, self.tx_framing = bytearray(), Event(), 0
+    """The bench's side of the wrapper's host UART (board_tb in _simlink.py)."""
 
-    async def watch_tx(self):
-        dut, bit = self.dut, self.bit
-        while True:
-            await FallingEdge(dut.tx)
-            await Timer(bit // 2, unit="ns")
-            if int(dut.tx.value):
-                continue  # a glitch, not a start bit
-            byte = 0
-            for i in range(8):
-                await Timer(bit, unit="ns")
-                byte |= int(dut.tx.value) << i
-            await Timer(bit, unit="ns")
-            if not int(dut.tx.value):
-                self.tx_framing += 1
-            self.out.append(byte)
-            self.event.set()
+    def __init__(self, dut, bit_ns, rbuf):
+        self.dut, self.bit, self.rbuf, self.pos = dut, bit_ns, rbuf, 0
 
     async def write(self, data):
-        dut, bit = self.dut, self.bit
-        for b in data:
-            for level in [0] + [(b >> i) & 1 for i in range(8)] + [1]:
-                dut.rx.value = level
-                await Timer(bit, unit="ns")
+        dut = self.dut
+        for i, b in enumerate(data):
+            dut.hbuf[i].value = b
+        dut.hlen.value = len(data)
+        want = 1 - int(dut.hreq.value)
+        dut.hreq.value = want
+        while int(dut.hack.value) != want:
+            await ValueChange(dut.hack)
 
     async def read(self, n, t_bits):
+        dut = self.dut
         deadline = get_sim_time("ns") + t_bits * self.bit
-        while len(self.out) < n:
+        while int(dut.rcount.value) - self.pos < n:
             left = deadline - get_sim_time("ns")
             if left <= 0:
                 break
-            self.event.clear()
-            await First(self.event.wait(), Timer(int(left), unit="ns"))
-        got = bytes(self.out[:n])
-        del self.out[:n]
+            await First(ValueChange(dut.rcount), Timer(int(left), unit="ns"))
+        got = bytes(int(dut.rbuf[(self.pos + k) % self.rbuf].value)
+                    for k in range(min(n, int(dut.rcount.value) - self.pos)))
+        self.pos += len(got)
         return got
 
 
@@ -81,10 +69,8 @@ class _Board:
 async def link(dut):
     sock_path = cocotb.plusargs["sock"]
     bit_ns = int(cocotb.plusargs["bit_ns"])
-    dut.rx.value = 1
     await Timer(20 * bit_ns, unit="ns")  # reset and a quiet line first
-    board = _Board(dut, bit_ns)
-    cocotb.start_soon(board.watch_tx())
+    board = _Board(dut, bit_ns, int(cocotb.plusargs["rbuf"]))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(sock_path)
     try:
@@ -99,7 +85,7 @@ async def link(dut):
                 await Timer(a * bit_ns, unit="ns")
                 reply = b""
             elif op == b"C":
-                reply = struct.pack("<QI", int(get_sim_time("ns")), board.tx_framing)
+                reply = struct.pack("<QI", int(get_sim_time("ns")), int(dut.rferr.value))
             elif op == b"Q":
                 sock.sendall(struct.pack("<I", 0))
                 break
@@ -108,5 +94,5 @@ async def link(dut):
             sock.sendall(struct.pack("<I", len(reply)) + reply)
     finally:
         sock.close()
-    if os.environ.get("HWSNN_BOARD_STRICT_TX") and board.tx_framing:
-        raise AssertionError(f"{board.tx_framing} bytes from tx had no stop bit")
+    if int(dut.rferr.value):
+        raise AssertionError(f"{int(dut.rferr.value)} bytes from tx had no stop bit")
