@@ -48,5 +48,6 @@ def test_a_count_beyond_its_register_is_a_range_error_as_in_golden():
     graph = maxpool_graph(7, (1,), small=True)
     x = inputs(graph, 7, 2)
     for runner in (sim.run, run):
-        with pytest.raises(RangeError, match=r"node 'mp0': membrane V reached \[\d+, \d+\], outside its int5 register"):
+        with pytest.raises(RangeError, match=r"node 'mp0': membrane V reached \[\d+, \d+\], "
+                                             r"outside its int5 register"):
             runner(graph, x, 30)
