@@ -40,7 +40,7 @@ def digits_files(tmp_path_factory):
 def _verify(path, inputs, backends, *extra):
     r = runner.invoke(app, ["verify", path, "--backends", backends, "--input", inputs,
                             "--samples", str(N), "--json", *extra])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0, (r.output, repr(r.exception))
     return json.loads(r.output)
 
 
