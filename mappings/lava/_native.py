@@ -2,9 +2,10 @@
 processes, `lava.proc.lif.process.LIF` (bit-accurate model `PyLifModelBitAcc`),
 `lava.proc.dense.process.Dense` (`PyDenseModelBitAcc`) and `lava.proc.conv.process.Conv`
 (`PyConvModelFixed`), run under `Loihi2SimCfg(select_tag="fixed_pt")`. No hwsnn process model
-computes a CUBALIF, Dense or Conv2d: the input comes from Lava's `RingBuffer`, u, v and spikes
-are read back by Lava's `Monitor`. Only a Readout (with a Scale in front of it) is an hwsnn
-process (`procs.ReadoutProcess`, `procs.SynapseProcess`): Loihi reads its outputs on the host.
+computes a CUBALIF, Dense or Conv2d: the input comes from Lava's `RingBuffer`; u, v (RefPorts
+on the LIF's Vars) and spikes are read by `procs.StateRecorder`, a sink that only writes them
+to a file. Only a Readout (with a Scale in front of it) is computed by an hwsnn process
+(`procs.ReadoutProcess`, `procs.SynapseProcess`): Loihi reads its outputs on the host.
 
 Batch: Lava's processes have no batch axis, so sample b is copy b of the network inside one
 set of processes. A 1-D layer of N neurons is a LIF of shape (B*N,) (index b*N + n); a (C, H, W)

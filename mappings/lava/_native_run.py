@@ -1,9 +1,11 @@
 """Build and run a Loihi-native graph on Lava's own processes (see `_native`), and read u, v
-and spikes back through Lava's Monitor as a golden-shaped Trace.
+and spikes back as a golden-shaped Trace.
 
-The Trace holds U (u), V (v) and y of every CUBALIF as Lava's Monitor read them, and V of every
-Readout. A CUBALIF's spike count S is no state of Lava's LIF: it is marked not valid
-(`trace.valid`), so `compare` neither compares nor counts it.
+The Trace holds U (u), V (v) and y of every CUBALIF as `procs.StateRecorder` read them from
+Lava's LIF (RefPorts on u and v after each step, as Lava's Monitor reads them; one recorder per
+layer where Monitor needs one worker per variable), and V of every Readout. A CUBALIF's spike
+count S is no state of Lava's LIF: it is marked not valid (`trace.valid`), so `compare` neither
+compares nor counts it.
 """
 
 import multiprocessing
@@ -32,13 +34,13 @@ def _emission(node, q, steps):
 
 def lower_native(graph, x, steps, record_dir):
     """Processes for `graph` with delay 1 on every edge leaving a Source or neuron (Loihi).
-    Returns (graph run, batch, procs, monitors {node: {var: (Monitor, target)}}, records)."""
+    Returns (graph run, batch, procs, recorders {node: (StateRecorder, Lava shape)},
+    readout records {node: file})."""
     require_lava()
     from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense as LavaDense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
-    from lava.proc.monitor.process import Monitor
 
     from . import _native as N
     from . import procs as P
@@ -54,7 +56,7 @@ def lower_native(graph, x, steps, record_dir):
     q = as_inputs(g, x)
     B = next(iter(q.values())).shape[0]
     shapes = {}
-    procs, outs, monitors, records = {}, {}, {}, {}
+    procs, outs, recorders, records = {}, {}, {}, {}
     for name in sched.order:
         node = g.nodes[name]
         if isinstance(node, Source):
@@ -110,12 +112,11 @@ def lower_native(graph, x, steps, record_dir):
                               name=name)
             for e in g.inputs_of(name):
                 outs[e.src].connect(procs[name].a_in)
-            monitors[name] = {}
-            for var, target in (("U", procs[name].u), ("V", procs[name].v),
-                                ("y", procs[name].s_out)):
-                m = Monitor()
-                m.probe(target=target, num_steps=steps)
-                monitors[name][var] = (m, target)
+            rec = P.StateRecorder(shape=lshape, record=os.path.join(record_dir, f"{name}.lif"))
+            rec.u_ref.connect_var(procs[name].u)
+            rec.v_ref.connect_var(procs[name].v)
+            procs[name].s_out.connect(rec.s_in)
+            recorders[name] = (rec, lshape)
             shapes[name] = node.shape
             outs[name] = procs[name].s_out
         elif isinstance(node, Readout):
@@ -130,15 +131,7 @@ def lower_native(graph, x, steps, record_dir):
                 port = port if isinstance(g.nodes[e.src], Scale) else port.reshape((B, n))
                 port.connect(procs[name].a_in)
             shapes[name] = node.shape
-    return g, B, procs, monitors, records
-
-
-def _integers(name, var, data):
-    """Monitor data are float64 holding integers (exact below 2^53); refuse anything else."""
-    if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)) or \
-            np.abs(data).max(initial=0) >= 2 ** 53:
-        raise BackendError(f"lava: Monitor of node '{name}' {var} read a non-integer value")
-    return data.astype(np.int64)
+    return g, B, procs, recorders, records
 
 
 def _check_errors(record_dir):
@@ -192,7 +185,7 @@ def run_native(graph, x, steps):
     from . import _native as N
     from ._run import _sigint_deferred, _stop
     with tempfile.TemporaryDirectory(prefix="hwsnn-lava-native-") as tmp:
-        g, B, procs, monitors, records = lower_native(graph, x, steps, tmp)
+        g, B, procs, recorders, records = lower_native(graph, x, steps, tmp)
         cfg = Loihi2SimCfg(select_tag="fixed_pt")
         any_proc = next(iter(procs.values()))
         multiprocessing.util.get_temp_dir()
@@ -203,14 +196,15 @@ def run_native(graph, x, steps):
                 any_proc.create_runtime(run_cfg=cfg)
             any_proc.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
             _check_errors(tmp)
-            for n, mons in monitors.items():
-                node, rec[n] = g.nodes[n], {}
-                for var, (m, target) in mons.items():
-                    data = np.asarray(m.get_data()[target.process.name][target.name])
-                    if data.shape[:1] != (steps,):
-                        raise BackendError(f"lava: the Monitor of node '{n}' {var} recorded "
-                                           f"shape {data.shape}, not {steps} steps")
-                    rec[n][var] = N.from_lava(_integers(n, var, data), node.shape, B)
+            for n, (_, lshape) in recorders.items():
+                raw = np.fromfile(os.path.join(tmp, f"{n}.lif"), dtype=np.int64)
+                per_step = 3 * int(np.prod(lshape))
+                if raw.size != steps * per_step:
+                    raise BackendError(f"lava: node '{n}' recorded {raw.size // per_step} "
+                                       f"steps, expected {steps}")
+                rows = raw.reshape(steps, 3, *lshape)
+                rec[n] = {var: N.from_lava(rows[:, i], g.nodes[n].shape, B)
+                          for i, var in enumerate(("U", "V", "y"))}
         except KeyboardInterrupt:
             graceful = False
             raise

@@ -14,8 +14,10 @@ are our own exact integer processes (see synapse.py).
 from .common import ABSORB, FIRE, HOLD, WINDOW
 from .neurons import CaLIFProcess, IFProcess, ILIFProcess, ReadoutProcess, STBIFProcess
 from .pool import MaxPoolProcess
+from .record import StateRecorder
 from .source import SourceProcess
 from .synapse import SynapseProcess
 
 __all__ = ["SourceProcess", "SynapseProcess", "STBIFProcess", "IFProcess", "ILIFProcess",
-           "CaLIFProcess", "ReadoutProcess", "MaxPoolProcess", "WINDOW", "HOLD", "ABSORB", "FIRE"]
+           "CaLIFProcess", "ReadoutProcess", "MaxPoolProcess", "StateRecorder", "WINDOW", "HOLD",
+           "ABSORB", "FIRE"]
