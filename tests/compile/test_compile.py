@@ -71,12 +71,17 @@ def test_fixed_v_bits_too_small_raises_with_layer_and_bound():
                                f"does not fit v_bits={need - 1} [{a}, {b}]; need v_bits >= {need}")
 
 
-def test_w_bits_too_small_raises():
+def test_step_too_small_for_w_bits_is_raised():
+    """A step s below 2 u_min (theta = 2 would still need wider weights) is raised to 2 u_min,
+    in the IR and in the QANN; the layer info keeps the calibrated step (issue 20: MobileNetV2)."""
     q = mlp_qann()
     q.layers[q.qrelus[0].key].scale.data.fill_(1e-3)  # tiny step: theta = 2 is still too coarse
-    with pytest.raises(CompileError, match=r"^layer '1': weights need \d+ bits even at the smallest "
-                                           r"threshold theta=2 \(max \|W_int\| = \d+\), not w_bits=3$"):
-        compile_qann(q, input_scale=1 / 16, input_range=(0, 16), w_bits=3)
+    g = compile_qann(q, input_scale=1 / 16, input_range=(0, 16), w_bits=3)
+    info = g.meta["layers"]["1"]
+    assert info["scale_calibrated"] == pytest.approx(1e-3)
+    assert info["scale"] == pytest.approx(2 * info["u_min"]) and info["theta"] == 2
+    assert info["max_abs_w_int"] <= 3 and g.nodes["0"].w_bits == 3
+    assert float(q.layers[q.qrelus[0].key].scale.detach()) == pytest.approx(info["scale"], rel=1e-6)
 
 
 def test_two_weighted_layers_without_activation_are_composed():
