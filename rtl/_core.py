@@ -75,6 +75,8 @@ class NeuronCore(wiring.Component):
     phase a method that drives the stages' controls."""
 
     def __init__(self, cfg, *, counters=True, _mutate_ge=False):
+        # _mutate_ge (tests only): the neuron rule's mutation, the threshold compare >= made >
+        # (a CUBA-LIF core: its decays rounded toward -inf instead of toward zero)
         self.cfg, self.counters, self._mutate_ge = cfg, counters, _mutate_ge
         super().__init__({
             "inp": In(stream.Signature(event_layout(cfg.in_index_bits, cfg.x_bits))),
@@ -141,7 +143,8 @@ class NeuronCore(wiring.Component):
             m.d.sync += [*s.init.start(), s.step.eq(0), s.brow.eq(0), s.ovf.eq(0)]
             m.next = "INIT"
         with m.Elif(self.acc):
-            m.d.sync += [s.dec.got_last.eq(0), s.dec.d_valid.eq(0), s.walk.val.eq(1), s.into_p.eq(1 if cfg.kind == "cubalif" else self.acc_p)]
+            into_p = 1 if cfg.kind == "cubalif" else self.acc_p  # CUBA-LIF: the step's input goes to P
+            m.d.sync += [s.dec.got_last.eq(0), s.dec.d_valid.eq(0), s.walk.val.eq(1), s.into_p.eq(into_p)]
             with m.If(s.step < cfg.bias_steps):  # the bias row of this step, every address
                 s.walk.start_dense(m, cfg.table_bases()[-1] + s.brow * (cfg.cgroups if cfg.per_channel
                                                                          else cfg.groups), 1)

@@ -169,7 +169,8 @@ class MemoryPorts:
         pc, xb, a1_val = cfg.per_channel, cfg.x_bits, walk.a1_val
         for lane, p in enumerate(lanes):
             w = p["wr"].data
-            if xb == 2:  # spikes: the product is a choice of +w, -w, 0
+            if xb == 2 and cfg.in_bound <= 1:  # spikes: the product is a choice of +w, -w, 0
+                # (an analog 2-bit Source also sends -2: it takes the multiply)
                 prod = Mux(a1_val == 1, w, Mux(a1_val == -1, -w, 0))
             else:
                 prod = w * a1_val

@@ -74,6 +74,17 @@ def test_random_cuba_networks_on_icarus(family, depth, seed):
     check_verify(family, depth, seed, "icarus")
 
 
+def test_two_bit_analog_source_sends_minus_two_on_icarus():
+    """A 2-bit analog Source sends values in [-2, 1]: the core must multiply, not treat the
+    events as spikes (+w, -w, 0), which once dropped every -2 (found by this network)."""
+    graph = random_cuba_graph(3, family="dense", depth=1)
+    src = graph.nodes["in"]
+    assert src.encoding == "analog" and src.x_bits == 2
+    x = random_cuba_inputs(graph, 3, 3)
+    assert (x == -2).any()
+    check_verify("dense", 1, 3, "icarus", batch=3)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family,depth,seed", [("dense", 1, 3), ("dense", 2, 7), ("dense", 3, 5), ("dense", 4, 11),
                                                ("conv", 1, 4), ("conv", 2, 3), ("conv", 3, 1), ("conv", 4, 2)])
