@@ -108,6 +108,7 @@ class BoardLink(wiring.Component):
             m.d.sync += overrun.eq(1)
 
         err_code, err_detail = Signal(8), Signal(8)
+        tx_code, tx_detail = Signal(8), Signal(8)  # the error being sent (a new one may come meanwhile)
         result = ([Cat(run.ovf, Const(0, 7))] + le_bytes(run.cycles, 4) + le_bytes(run.steps, 2)
                   + le_bytes(run.cls, 2))
         for i in range(p.n_out):
@@ -115,7 +116,7 @@ class BoardLink(wiring.Component):
         for j in range(len(p.spiking)):
             result += le_bytes(getattr(run, f"spikes{j}"), 4)
         m.submodules.reply = rep = Replier({"RESULT": result, "INFO_REPLY": self._info_payload(),
-                                            "ERROR": [err_code, err_detail]})
+                                            "ERROR": [tx_code, tx_detail]})
         m.d.comb += [utx.data.eq(rep.tx_data), utx.start.eq(rep.tx_start), rep.tx_ready.eq(utx.ready)]
 
         byte = fifo.r_data
@@ -257,6 +258,7 @@ class BoardLink(wiring.Component):
             with m.State("ERR"):
                 with m.If(rep.ready):
                     m.d.comb += [rep.send.eq(1), rep.kind.eq(KINDS["ERROR"])]
+                    m.d.sync += [tx_code.eq(err_code), tx_detail.eq(err_detail)]
                     with m.If(after_err):
                         m.next = "DISCARD"
                     with m.Else():
