@@ -57,6 +57,9 @@ def memory_images(cfg):
         if cfg.kind != "readout" and cfg.param_constant(lane, "theta") is None:
             out[f"{cfg.name}.theta{lane}"] = (cfg.theta_bits, cfg.channel_image(lane, cfg.theta) if pc
                                               else cfg.param_image(lane, "theta"))
+        if cfg.kind == "cubalif" and cfg.param_constant(lane, "cbias") is None:
+            out[f"{cfg.name}.cbias{lane}"] = (cfg.cbias_bits, cfg.channel_image(lane, cfg.cbias) if pc
+                                              else cfg.param_image(lane, "cbias"))
     return out
 
 

@@ -188,8 +188,8 @@ def in_blocks(depth, width, rom, target):
 
 
 def memories(cfg):
-    """(name, depth, width) of every memory of core `cfg`: per lane (w, v, v0, s, theta, p; v0
-    and theta only where they are not one constant), a packed memory once for all lanes ("w",
+    """(name, depth, width) of every memory of core `cfg`: per lane (w, v, v0, s, theta, p, and
+    u, cbias of a CUBA-LIF core; v0, theta, cbias only where they are not one constant), a packed memory once for all lanes ("w",
     "s" with `cfg.pack_lanes`), the row ROM unless the core computes its row table."""
     from ._core import packed_memories, row_decode, row_table
     G = max(2, cfg.groups)
@@ -211,8 +211,12 @@ def memories(cfg):
                 out.append((f"s{lane}", G, cfg.s_bits))
             if cfg.param_constant(lane, "theta") is None:
                 out.append((f"theta{lane}", P, cfg.theta_bits))
-        if cfg.window:
+        if cfg.has_p:
             out.append((f"p{lane}", G, cfg.p_bits))
+        if cfg.kind == "cubalif":  # u, and the bias where it is not one constant
+            out.append((f"u{lane}", G, cfg.u_bits))
+            if cfg.param_constant(lane, "cbias") is None:
+                out.append((f"cbias{lane}", P, cfg.cbias_bits))
     if cfg.conv is not None and row_decode(cfg) is None:  # else computed from the row index
         _, widths, words = row_table(cfg)
         out.append(("rows", len(words), sum(widths)))
