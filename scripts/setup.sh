@@ -6,7 +6,7 @@ PY=${PYTHON:-python3}
 VENV=.venv
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
-$PIP install -c constraints.txt -e ".[lava,rtl,test,cluster,nir]"
+$PIP install -c constraints.txt -e ".[lava,rtl,board,test,cluster,nir]"
 # lava-nc pins Python<3.11 and numpy<2; its real needs are installed above. hwsnn ships the
 # 3.11 import shim (hwsnn/mappings/lava/_compat.py). Do not run `pip check` afterwards.
 $VENV/bin/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('lava') is None)" \

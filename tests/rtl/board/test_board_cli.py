@@ -1,0 +1,70 @@
+"""`hwsnn board run|build` end to end (slow: Verilator builds, yosys + nextpnr)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+from randnets import random_input, random_stbif_net  # noqa: E402
+
+from hwsnn import ir  # noqa: E402
+
+HWSNN = [sys.executable, "-m", "hwsnn.cli"]
+pytestmark = [pytest.mark.slow, pytest.mark.rtl]
+
+
+def _net(tmp_path, samples=3):
+    g = random_stbif_net(1)
+    ir.save(g, tmp_path / "n.hwir")
+    np.savez(tmp_path / "x.npz", x=random_input(g, samples, 0))
+    return tmp_path / "n.hwir", tmp_path / "x.npz"
+
+
+def _run(*args):
+    return subprocess.run(HWSNN + [str(a) for a in args], capture_output=True, text=True, timeout=3000)
+
+
+def test_run_sim_real_bit_timing(tmp_path):
+    net, x = _net(tmp_path, 2)
+    res = _run("board", "run", net, "--port", "sim", "--input", x, "--json")  # 434 cycles per bit
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["images"] == rep["compared"] == 2 and rep["mismatches"] == 0
+
+
+def test_run_sim_bad_frames_one_line_each(tmp_path):
+    net, x = _net(tmp_path, 7)
+    res = _run("board", "run", net, "--port", "sim", "--input", x, "--sim-divisor", "8",
+               "--inject", "crc,length,version,cut,trailing,noise,type")
+    assert res.returncode == 1 and "Traceback" not in res.stderr + res.stdout
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("board error:")]
+    assert [ln.split()[2] for ln in lines] == ["CRC", "LENGTH", "VERSION", "CUT", "STRAY", "STRAY", "TYPE"]
+    assert "7 images, 7 compared with golden, 0 mismatches" in res.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("out/demo/digits.hwir"), reason="needs `hwsnn demo --out out/demo`")
+def test_digits_360_images_over_sim():
+    res = _run("board", "run", "out/demo/digits.hwir", "--port", "sim", "--input", "out/demo/x_test.npz",
+               "--lanes", "16", "--sim-divisor", "8", "--json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["images"] == rep["compared"] == 360 and rep["mismatches"] == 0
+
+
+def test_build_icebreaker_small_network(tmp_path):
+    net, _ = _net(tmp_path)
+    res = _run("board", "build", net, "--board", "icebreaker", "-o", tmp_path / "b", "--json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["clock_mhz"] <= rep["fmax_mhz"] and os.path.getsize(rep["bitstream"]) > 0
+
+
+@pytest.mark.skipif(not os.path.exists("out/demo/digits.hwir"), reason="needs `hwsnn demo --out out/demo`")
+def test_digits_on_icebreaker_names_the_resource(tmp_path):
+    res = _run("board", "build", "out/demo/digits.hwir", "--board", "icebreaker", "-o", tmp_path / "b")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "does not fit" in res.stderr and "RAM" in res.stderr and "ulx3s-85f" in res.stderr
