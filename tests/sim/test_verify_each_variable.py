@@ -84,3 +84,23 @@ def test_earliest_step_wins_over_node_and_variable_order():
     c = compare(golden, other, "fake")
     assert (c.first.node, c.first.step, c.first.variable, c.mismatches) == ("l1", 2, "S", 2)
     assert np.array_equal(golden.S["l1"], sim.run(graph, x, STEPS).S["l1"])
+
+
+def test_both_sides_masks_apply():
+    """compare of two executors' traces (each with its own validity mask): a value either side
+    did not read is neither compared nor counted, whichever side's mask says so."""
+    graph = random_stbif_net(1, kind="dense", depth=2)
+    x = random_input(graph, 2, 1)
+    a, b = sim.run(graph, x, STEPS), sim.run(graph, x, STEPS)
+    full = compare(a, b, "b").compared_values
+    n0 = int(np.prod(graph.nodes["l0"].shape))
+    first, last = np.ones((STEPS, 1, 1), dtype=bool), np.ones((STEPS, 1, 1), dtype=bool)
+    first[0], last[-1] = False, False
+    a.valid["l0"], b.valid["l0"] = {"V": first}, {"V": last}
+    b.V["l0"][-1] += 5  # not read by b
+    a.V["l0"][0] -= 5   # not read by a
+    c = compare(a, b, "b")
+    assert c.mismatches == 0 and c.compared_values == full - 2 * 2 * n0
+    b.V["l0"][4, 1, 0] += 1  # read by both: counted
+    c = compare(a, b, "b")
+    assert c.mismatches == 1 and (c.first.step, c.first.sample, c.first.variable) == (4, 1, "V")
