@@ -142,16 +142,19 @@ def export_nir(graph, path, dt):
 
     g = to_nir(graph, dt)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".nir", dir=folder)
-    os.close(fd)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)   # as ir.save
+        fd, tmp = tempfile.mkstemp(suffix=".nir", dir=folder)
+        os.close(fd)
         nir.write(tmp, g)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:
+        raise NIRError(f"NIR file '{path}' cannot be written: {exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return g
 
 
