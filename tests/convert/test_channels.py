@@ -185,3 +185,22 @@ def test_ceil_mode_pool_windows():
     want = torch.stack([torch.stack([zx[:, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3].sum((2, 3)) / 9
                                      for j in range(5)], -1) for i in range(5)], -2)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-15)
+
+
+@pytest.mark.slow
+@pytest.mark.lava
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("factory", [Shuffle, DenseBN])
+def test_lava_equals_golden(factory):
+    """Split neurons, per-channel Scale synapses, ceil_mode pools, composed depthwise convs on
+    Lava, every value at every step."""
+    pytest.importorskip("hwsnn.mappings.lava")
+    from hwsnn import backends
+    torch.manual_seed(0)
+    model = factory()
+    _randomize_bn(model)
+    qann = convert(model.eval(), (2, 10, 10), levels=4, calib=torch.rand(8, 2, 10, 10))
+    graph = compile_qann(qann, input_scale=1 / 15, input_range=(0, 15), w_bits=8)
+    x = np.random.default_rng(3).integers(0, 16, (2, 2, 10, 10))
+    result = backends.verify(graph, x, 40, backends=["lava"])["lava"]
+    assert result.ok, result.to_dict()
