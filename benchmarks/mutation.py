@@ -74,6 +74,9 @@ def _pytest(tmp, tests, timeout, first=True, deselect=()):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         return "timeout", []
+    except BaseException:  # Ctrl-C / SIGTERM: end the test run too, then clean up (run's finally)
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     if proc.returncode == 0:
         return "passed", []
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
@@ -144,7 +147,12 @@ def summary(rows, baseline_failures=()):
             "baseline_failures": list(baseline_failures)}
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None):
+    signal.signal(signal.SIGTERM, _interrupt)  # the copy is removed and no test run left behind
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("-k", default="", help="only mutants whose where/change contains this text")
