@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 SCRIPTS = ["sim_speed.py", "compile_speed.py", "lava_vs_golden.py", "rtl_throughput.py",
-           "demo_memory.py", "peer_spikingjelly.py"]
+           "demo_memory.py", "peer_spikingjelly.py", "snntorch_digits.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).parent

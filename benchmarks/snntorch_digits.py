@@ -9,7 +9,7 @@ float:  snnTorch's own Leaky network (hwsnn/data/snntorch_digits.safetensors, th
 integer: the bundled NIR file (snnTorch's export_to_nir) through `hwsnn import-nir` (dt 1e-4,
         8-bit weights), run by hwsnn's golden simulator; class = argmax of the Readout (the same
         spike counts, one step later per layer: Loihi's synapse delay).
-Also prints how often the two classes agree. --write-inputs writes x (360, 64) and y for
+Also prints how often the two classes agree, and both run times side by side (one thread). --write-inputs writes x (360, 64) and y for
 `hwsnn verify ... --input FILE` and `hwsnn eval`.
 """
 
@@ -17,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import os
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -74,11 +75,15 @@ def main():
     if args.write_inputs:
         os.makedirs(os.path.dirname(os.path.abspath(args.write_inputs)), exist_ok=True)
         np.savez(args.write_inputs, x=x.astype(np.int64), y=y)
+    t0 = time.perf_counter()
     pf = float_predictions(mod, info, x)
+    t1 = time.perf_counter()
     pi = integer_predictions(graph, x)
+    t2 = time.perf_counter()
     out = {"images": len(y), "snntorch_float_accuracy": float((pf == y).mean()),
            "hwsnn_integer_accuracy": float((pi == y).mean()),
-           "same_class": float((pf == pi).mean()), "steps": graph.meta["steps"]}
+           "same_class": float((pf == pi).mean()), "steps": graph.meta["steps"],
+           "snntorch_seconds": t1 - t0, "golden_seconds": t2 - t1}
     out["difference_points"] = 100 * (out["hwsnn_integer_accuracy"] - out["snntorch_float_accuracy"])
     if args.json:
         print(json.dumps(out))
@@ -88,6 +93,9 @@ def main():
     print(f"hwsnn integer, golden ({out['steps']} steps): {100 * out['hwsnn_integer_accuracy']:.2f}%"
           f"  ({out['difference_points']:+.2f} points)")
     print(f"same class in both:              {100 * out['same_class']:.2f}%")
+    print(f"time for the 360 images: snnTorch {out['snntorch_seconds']:.2f} s, hwsnn golden "
+          f"{out['golden_seconds']:.2f} s ({out['golden_seconds'] / out['snntorch_seconds']:.2f}x), "
+          f"one thread")
 
 
 if __name__ == "__main__":
