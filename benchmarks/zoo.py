@@ -7,7 +7,8 @@ whether the golden per-step run equals the count semantics on 8 random inputs (e
 logits), Lava (1 input) mismatches against golden at every step, RTL lowering time and its
 ratio to the compile time (the issue's bar: at most 1), RTL on Verilator (1 input) mismatches
 and simulated cycles. Every model runs in its own process (its own peak RSS; a crash or a
-timeout is one cell); a stage that fails is a short error cell and the next stage still runs.
+timeout is one cell); a stage that fails or runs past --stage-timeout is a short error cell and
+the next stage still runs.
 
     .venv/bin/python benchmarks/zoo.py                       # all eleven, markdown table
     .venv/bin/python benchmarks/zoo.py --models resnet18 --json zoo.json --skip-rtl
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -35,11 +37,26 @@ def _short(exc):
     return f"{type(exc).__name__}: {text[:90]}"
 
 
+class StageTimeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise StageTimeout(f"stopped after {STAGE_LIMIT[0]} s")
+
+
+STAGE_LIMIT = [0]
+
+
 def _stage(row, key, fn):
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(STAGE_LIMIT[0])
     try:
         fn()
     except Exception as exc:  # a stage that fails is a cell, never the end of the run
         row[key] = _short(exc)
+    finally:
+        signal.alarm(0)
 
 
 def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None):
@@ -144,15 +161,19 @@ def main():
     p.add_argument("--lava-max-nodes", type=int, default=1000,
                    help="Lava runs one OS process per IR node: larger graphs are not run")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per model")
+    p.add_argument("--stage-timeout", type=int, default=900,
+                   help="seconds per stage after compiling (count vs run, Lava, RTL lowering, RTL run)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args()
+    STAGE_LIMIT[0] = a.stage_timeout
     if a.one:  # child: one model, its row as JSON on the last line
         row = one(a.one, a.skip_lava, a.skip_rtl, a.lava_max_nodes)
         print(json.dumps(row))
         return
     rows = []
     for name in a.models.split(","):
-        cmd = [sys.executable, __file__, "--one", name, "--lava-max-nodes", str(a.lava_max_nodes)]
+        cmd = [sys.executable, __file__, "--one", name, "--lava-max-nodes", str(a.lava_max_nodes),
+               "--stage-timeout", str(a.stage_timeout)]
         cmd += ["--skip-lava"] * a.skip_lava + ["--skip-rtl"] * a.skip_rtl
         t = time.perf_counter()
         try:
