@@ -48,9 +48,9 @@ def _alarm(signum, frame):
 STAGE_LIMIT = [0]
 
 
-def _stage(row, key, fn):
+def _stage(row, key, fn, limit=True):
     signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(STAGE_LIMIT[0])
+    signal.alarm(STAGE_LIMIT[0] if limit else 0)
     try:
         fn()
     except Exception as exc:  # a stage that fails is a cell, never the end of the run
@@ -98,7 +98,7 @@ def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None):
         same = bool(trace.settled.all()) and np.array_equal(trace.output, want["output"]) and all(
             np.array_equal(trace.S[n][-1], want["S"][n]) for n in want["S"])
         row["count_eq_run"] = f"{'yes' if same else 'NO'} ({steps} steps)"
-    _stage(row, "count_eq_run", count_vs_run)
+    _stage(row, "count_eq_run", count_vs_run, limit=False)  # the oracle's own check: no limit
 
     x1 = rng.integers(0, 256, (1, 3, 32, 32))
     steps1 = None
@@ -162,7 +162,7 @@ def main():
                    help="Lava runs one OS process per IR node: larger graphs are not run")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per model")
     p.add_argument("--stage-timeout", type=int, default=900,
-                   help="seconds per stage after compiling (count vs run, Lava, RTL lowering, RTL run)")
+                   help="seconds per Lava / RTL lowering / RTL run stage")
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args()
     STAGE_LIMIT[0] = a.stage_timeout
