@@ -89,14 +89,14 @@ def _split(g, chain):
     return weighted[0], chain[1:i], chain[i + 1:]
 
 
-def _ir_synapse(g, n, W=None, e=0, w_bits=9):
+def _ir_synapse(g, n, W=None, e=0, stride=None, w_bits=9):
     kind, node = g.kind(n), g.nodes[n]
     if kind in ("Affine", "Linear"):
         return ir.Dense(W, w_bits=w_bits, w_exp=e)
     if kind == "Conv2d":
         groups = int(np.asarray(node["groups"]).reshape(-1)[0])
-        return ir.Conv2d(W, stride=_pool_pair(node, "stride"), padding=_pool_pair(node, "padding"),
-                         groups=groups, w_bits=w_bits, w_exp=e)
+        return ir.Conv2d(W, stride=stride or _pool_pair(node, "stride"),
+                         padding=_pool_pair(node, "padding"), groups=groups, w_bits=w_bits, w_exp=e)
     if kind in ("SumPool2d", "AvgPool2d"):
         return ir.SumPool2d(_pool_pair(node, "kernel_size"), _pool_pair(node, "stride"))
     if kind == "Flatten":
@@ -112,31 +112,62 @@ def _per_channel(name, f, channels):
     return fc[:, 0]
 
 
+def _fold_pools(g, w, pools):
+    """(W, stride) of Conv2d `w` followed by sum pools: one convolution whose kernel sums the
+    shifted kernels (size K + (k - 1) * stride, stride times the pool's); same output, exactly."""
+    W = g.nodes[w]["weight"]
+    stride = _pool_pair(g.nodes[w], "stride")
+    for n in pools:
+        (kh, kw), (ph, pw) = _pool_pair(g.nodes[n], "kernel_size"), _pool_pair(g.nodes[n], "stride")
+        out = np.zeros((*W.shape[:2], W.shape[2] + (kh - 1) * stride[0],
+                        W.shape[3] + (kw - 1) * stride[1]))
+        for a in range(kh):
+            for b in range(kw):
+                i, j = a * stride[0], b * stride[1]
+                out[:, :, i:i + W.shape[2], j:j + W.shape[3]] += W
+        W, stride = out, (stride[0] * ph, stride[1] * pw)
+    return W, stride
+
+
 def _parts(g, name, shape, G, f, bounds, neuron=True):
     """One dict per synapse path into `name`: weighted node, float effective weights (gains and
-    the neuron factor f folded in), the bias it carries (v units per step), its input bound."""
+    the neuron factor f folded in), the bias it carries (v units per step), its input bound.
+    Pooling between a Conv2d and the neuron folds into the convolution (Loihi's neuron takes
+    Dense/Conv synapses only)."""
     parts = []
     for chain in g.chains(name):
         w, pre, post = _split(g, chain)
+        folded, W, stride = [], None, None
+        if neuron and w and g.kind(w) == "Conv2d" and post and \
+                all(g.kind(n) in ("SumPool2d", "AvgPool2d") for n in post):
+            folded = post
+            W, stride = _fold_pools(g, w, folded)
+            post = []
         if neuron and (w is None or post):
             last = chain[-1] if post or w is None else w
             _fail(last, f"{g.kind(last)} ends in neuron {name!r}: Loihi's neuron takes only "
                         f"Dense/Conv2d synapses (put pooling, flatten and scale before the "
                         f"weighted node)")
-        gain = float(np.prod([_gain(g, n) for n in pre + post]))
-        part = {"chain": chain, "w": w, "in_bound": bounds[chain[0]], "bias": np.zeros(shape),
+        post_gain = float(np.prod([_gain(g, n) for n in post + folded]))
+        gain = float(np.prod([_gain(g, n) for n in pre])) * post_gain
+        part = {"chain": [n for n in chain if n not in folded], "w": w, "stride": stride,
+                "in_bound": bounds[chain[0]], "bias": np.zeros(shape),
                 "mult": int(np.prod([np.prod(_pool_pair(g.nodes[n], "kernel_size"))
                                      for n in pre + post if "Pool" in g.kind(n)]))}
         if w is None:
             part["gain"] = gain
         else:
-            W = g.nodes[w]["weight"]
+            W = g.nodes[w]["weight"] if W is None else W
             fc = _per_channel(name, f, W.shape[0]).reshape(-1, *[1] * (W.ndim - 1))
             part["W"] = W * (gain * G) * fc
             b = g.nodes[w].get("bias")
+            if b is not None and np.any(b != 0) and not neuron:
+                _fail(name, "a bias into the Output cannot be carried by hwsnn's Readout (V = V + I)")
             if b is not None and np.any(b != 0):
-                m = b if g.kind(w) == "Affine" else np.broadcast_to(b[:, None, None], g.shapes[w])
-                part["bias"] = m.reshape(shape) * G * f
+                copies = np.prod([np.prod(_pool_pair(g.nodes[n], "kernel_size")) for n in folded])
+                m = b if g.kind(w) == "Affine" else \
+                    np.broadcast_to((b * copies)[:, None, None], (b.size, *shape[1:]))
+                part["bias"] = m.reshape(shape) * post_gain * G * f
         parts.append(part)
     return parts
 
@@ -180,8 +211,8 @@ class _Builder:
         chain = [n for n in p["chain"] if self.g.kind(n) != "Scale"]   # folded into the weights
         names = ([first] if first else []) + chain[1:]
         for n in chain[1:]:
-            self.nodes[n] = _ir_synapse(self.g, n, p.get("Wq"), p.get("e", 0)) if n == p["w"] \
-                else _ir_synapse(self.g, n)
+            self.nodes[n] = _ir_synapse(self.g, n, p.get("Wq"), p.get("e", 0), p.get("stride")) \
+                if n == p["w"] else _ir_synapse(self.g, n)
         for a, b in zip([chain[0]] + names, names + [name]):
             self.edges.append(ir.Edge(a, b, 1 if self.spiking(a) else 0))
 

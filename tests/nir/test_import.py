@@ -168,3 +168,56 @@ def test_cli_import_report_and_stbif_export_refused(tmp_path, capsys):
 
 def test_hwsnn_error_is_the_base(tmp_path):
     assert issubclass(NIRError, HwsnnError)
+
+
+@pytest.mark.parametrize("conv_stride,pools", [(1, [(2, 2)]), (2, [(2, 2)]), (1, [(2, 1), (3, 3)])])
+def test_pooling_after_a_convolution_folds_into_it_exactly(conv_stride, pools):
+    """Conv2d then sum pools == one Conv2d with the summed shifted kernels (float, torch)."""
+    import torch
+
+    from hwsnn.nir._graph import NirGraph
+    from hwsnn.nir._import import _fold_pools
+
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(3, 2, 3, 3))
+    nodes = {"c": {"type": "Conv2d", "weight": W, "stride": np.array([conv_stride] * 2)}}
+    for i, (k, s) in enumerate(pools):
+        nodes[f"p{i}"] = {"type": "SumPool2d", "kernel_size": np.array([k, k]),
+                          "stride": np.array([s, s])}
+    g = NirGraph(nodes, [], [], {})
+    W2, stride = _fold_pools(g, "c", [f"p{i}" for i in range(len(pools))])
+    x = torch.as_tensor(rng.normal(size=(4, 2, 19, 17)))
+    want = torch.nn.functional.conv2d(x, torch.as_tensor(W), stride=conv_stride, padding=1)
+    for k, s in pools:
+        want = torch.nn.functional.avg_pool2d(want, k, s) * k * k
+    got = torch.nn.functional.conv2d(x, torch.as_tensor(W2), stride=stride, padding=1)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-9)
+
+
+def test_snntorch_style_conv_avgpool_leaky_imports(tmp_path):
+    rng = np.random.default_rng(2)
+    c = 4
+    nodes = {
+        "input": {"type": "Input", "shape": np.array([1, 8, 8])},
+        "conv": {"type": "Conv2d", "weight": rng.normal(0, 0.5, (c, 1, 3, 3)), "bias": np.zeros(c),
+                 "stride": np.array([1, 1]), "padding": np.array([1, 1]),
+                 "dilation": np.array([1, 1]), "groups": np.array(1)},
+        "pool": {"type": "AvgPool2d", "kernel_size": np.array([2, 2]), "stride": np.array([2, 2]),
+                 "padding": np.array([0, 0])},
+        "lif": {"type": "LIF", "tau": np.full((c, 4, 4), 1e-3), "r": np.full((c, 4, 4), 10.0),
+                "v_leak": np.zeros((c, 4, 4)), "v_threshold": np.ones((c, 4, 4)),
+                "v_reset": np.zeros((c, 4, 4))},
+        "output": {"type": "Output", "shape": np.array([c, 4, 4])},
+    }
+    edges = [("input", "conv"), ("conv", "pool"), ("pool", "lif"), ("lif", "output")]
+    nodes["flat"] = {"type": "Flatten", "start_dim": np.array(1), "end_dim": np.array(-1)}
+    nodes["fc"] = {"type": "Linear", "weight": rng.normal(0, 0.3, (5, c * 16))}
+    nodes["lif2"] = {"type": "LIF", "tau": np.full(5, 1e-3), "r": np.full(5, 10.0),
+                     "v_leak": np.zeros(5), "v_threshold": np.ones(5), "v_reset": np.zeros(5)}
+    nodes["output"]["shape"] = np.array([5])
+    edges = edges[:-1] + [("lif", "flat"), ("flat", "fc"), ("fc", "lif2"), ("lif2", "output")]
+    g, _ = import_nir(write_nir(tmp_path / "b.nir", nodes, edges), dt=1e-4, T=8)
+    assert "pool" not in g.nodes
+    assert g.nodes["conv"].W.shape == (c, 1, 4, 4) and g.nodes["conv"].stride == (2, 2)
+    export_nir(g, tmp_path / "rt.nir", 1e-4)
+    same_graph(g, import_nir(tmp_path / "rt.nir", dt=1e-4, T=8)[0])
