@@ -1,6 +1,6 @@
-"""The bundled snnTorch digits network, imported from NIR: `hwsnn verify` with Lava (Loihi-native:
-Lava's own LIF and Dense processes) and RTL equal golden on every value at every step for 20 test
-images (0 mismatches)."""
+"""Imported NIR networks on the back ends: the bundled snnTorch digits network (Lava Loihi-native,
+i.e. Lava's own LIF and Dense processes, and RTL, 20 test images) and an snnTorch-style conv net
+whose pooling folds into its convolution equal golden on every value at every step."""
 
 import json
 import os
@@ -69,3 +69,55 @@ def test_imported_snntorch_digits_on_rtl(digits_files):
     graph = ir.load(path)
     neurons = sum(int(np.prod(graph.nodes[n].shape)) for n in graph.neurons)
     assert res["mismatches"] == 0 and res["compared_values"] >= graph.meta["steps"] * N * neurons * 2
+
+
+def _conv_net_files(tmp_path):
+    """snnTorch-style conv net (Conv2d -> AvgPool2d -> LIF -> Flatten -> Linear -> LIF), random
+    float weights, imported (the pool folds into the convolution), 4 random inputs."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from nirfiles import write_nir
+
+    from hwsnn.nir import import_nir
+
+    rng, c = np.random.default_rng(2), 4
+    lif = {"type": "LIF", "tau": np.full((c, 4, 4), 1e-3), "r": np.full((c, 4, 4), 10.0),
+           "v_leak": np.zeros((c, 4, 4)), "v_threshold": np.ones((c, 4, 4)),
+           "v_reset": np.zeros((c, 4, 4))}
+    nodes = {
+        "input": {"type": "Input", "shape": np.array([1, 8, 8])},
+        "conv": {"type": "Conv2d", "weight": rng.normal(0, 0.5, (c, 1, 3, 3)),
+                 "bias": rng.normal(0, 0.05, c), "stride": np.array([1, 1]),
+                 "padding": np.array([1, 1]), "dilation": np.array([1, 1]), "groups": np.array(1)},
+        "pool": {"type": "AvgPool2d", "kernel_size": np.array([2, 2]), "stride": np.array([2, 2]),
+                 "padding": np.array([0, 0])},
+        "lif": lif,
+        "flat": {"type": "Flatten", "start_dim": np.array(1), "end_dim": np.array(-1)},
+        "fc": {"type": "Linear", "weight": rng.normal(0, 0.3, (5, c * 16))},
+        "lif2": {k: (v.reshape(-1)[:5] if isinstance(v, np.ndarray) else v) for k, v in lif.items()},
+        "output": {"type": "Output", "shape": np.array([5])},
+    }
+    edges = [("input", "conv"), ("conv", "pool"), ("pool", "lif"), ("lif", "flat"),
+             ("flat", "fc"), ("fc", "lif2"), ("lif2", "output")]
+    graph, _ = import_nir(write_nir(tmp_path / "conv.nir", nodes, edges), dt=1e-4, T=8)
+    path = str(tmp_path / "conv.hwir")
+    ir.save(graph, path)
+    np.savez(tmp_path / "in.npz", x=rng.integers(0, 9, (4, 1, 8, 8)))
+    return graph, path, str(tmp_path / "in.npz")
+
+
+@pytest.mark.slow
+@pytest.mark.lava
+@pytest.mark.rtl
+def test_imported_conv_pool_net_on_lava_native_and_rtl(tmp_path):
+    need("lava")
+    sim = need("verilator")
+    from hwsnn.mappings.lava import native_reason
+
+    graph, path, inputs = _conv_net_files(tmp_path)
+    assert native_reason(graph.with_delays(1)) is None and graph.nodes["conv"].stride == (2, 2)
+    r = runner.invoke(app, ["verify", path, "--backends", "lava,rtl", "--input", inputs, "--json",
+                            "--sim", sim])
+    assert r.exit_code == 0, (r.output, repr(r.exception))
+    res = json.loads(r.output)["backends"]
+    assert res["lava"]["mismatches"] == 0 and res["rtl"]["mismatches"] == 0
+    assert res["lava"]["compared_values"] > 0 and res["rtl"]["compared_values"] > 0
