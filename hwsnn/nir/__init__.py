@@ -7,4 +7,5 @@ from ._h5 import read_file
 from ._export import export_nir, to_nir
 from ._import import import_graph, import_nir
 
-__all__ = ["read_file", "parse_graph", "NirGraph", "import_nir", "import_graph", "export_nir", "to_nir"]
+__all__ = ["read_file", "parse_graph", "NirGraph", "import_nir", "import_graph", "export_nir",
+           "to_nir"]

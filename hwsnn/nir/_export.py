@@ -2,10 +2,10 @@
 IF, reset to zero), Dense/Conv2d (Linear, Affine, Conv2d), SumPool2d, Flatten, Scale, Readout.
 
 The floats written are the IR's integers in one unit per layer (scale k = 1: weights W * 2^w_exp,
-threshold vth, bias (bias_mant * 2^bias_exp) / 64), with tau = dt / (dv / 4096) and r = 1 / (dt/tau),
-so `import-nir` with the same --dt and --w-bits gives the same integers back. Anything NIR cannot
-state (ST-BIF, bipolar spikes, subtractive reset, iLIF, Ca-LIF, max pooling, delay-0 edges) is a
-NIRError naming the node: no lossy export.
+threshold vth, bias (bias_mant * 2^bias_exp) / 64), with tau = dt / (dv / 4096) and
+r = 1 / (dt/tau), so `import-nir` with the same --dt and --w-bits gives the same integers back.
+Anything NIR cannot state (ST-BIF, bipolar spikes, subtractive reset, iLIF, Ca-LIF, max pooling,
+delay-0 edges) is a NIRError naming the node: no lossy export.
 """
 
 import os

@@ -57,16 +57,19 @@ def _out_shape(name, node, ins):
                         f"({w.shape[1] * groups}, H, W), not {shape}")
         if node["bias"].shape != (w.shape[0],):
             _fail(name, f"Conv2d bias must have shape ({w.shape[0]},), not {node['bias'].shape}")
-        (sh, sw), (ph, pw) = _pair(name, node, "stride", (1, 1)), _pair(name, node, "padding", (0, 0))
+        sh, sw = _pair(name, node, "stride", (1, 1))
+        ph, pw = _pair(name, node, "padding", (0, 0))
         if sh < 1 or sw < 1:
             _fail(name, f"Conv2d stride must be positive, not {(sh, sw)}")
-        h, wd = (shape[1] + 2 * ph - w.shape[2]) // sh + 1, (shape[2] + 2 * pw - w.shape[3]) // sw + 1
+        h = (shape[1] + 2 * ph - w.shape[2]) // sh + 1
+        wd = (shape[2] + 2 * pw - w.shape[3]) // sw + 1
         if h < 1 or wd < 1:
             _fail(name, f"Conv2d kernel {w.shape[2:]} does not fit input {shape} with padding "
                         f"{(ph, pw)}")
         return (w.shape[0], h, wd)
     if kind in ("SumPool2d", "AvgPool2d"):
-        (kh, kw), (sh, sw) = _pair(name, node, "kernel_size", None), _pair(name, node, "stride", None)
+        kh, kw = _pair(name, node, "kernel_size", None)
+        sh, sw = _pair(name, node, "stride", None)
         if _pair(name, node, "padding", (0, 0)) != (0, 0):
             _fail(name, f"{kind} padding must be 0, not {node['padding'].tolist()}")
         if min(kh, kw, sh, sw) < 1 or len(shape) != 3 or shape[1] < kh or shape[2] < kw:
@@ -78,7 +81,8 @@ def _out_shape(name, node, ins):
             _fail(name, f"Flatten must flatten the whole sample (start_dim 0 or 1, end_dim -1), "
                         f"not start_dim {start}, end_dim {end}")
         if "input_type" in node and tuple(node["input_type"].tolist()) not in (shape, (1, *shape)):
-            _fail(name, f"Flatten input_type {node['input_type'].tolist()} is not its input {shape}")
+            _fail(name, f"Flatten input_type {node['input_type'].tolist()} is not its input "
+                        f"{shape}")
         return (int(np.prod(shape)),)
     if kind == "Scale":
         try:

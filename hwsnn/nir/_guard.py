@@ -41,7 +41,8 @@ def _encode(result):
         return {"s": value}
 
     head = {"version": result["version"], "edges": result["edges"],
-            "nodes": {n: {k: put(v) for k, v in node.items()} for n, node in result["nodes"].items()}}
+            "nodes": {n: {k: put(v) for k, v in node.items()}
+                      for n, node in result["nodes"].items()}}
     blobs = []
     for arr in arrays:
         buf = io.BytesIO()
@@ -87,10 +88,12 @@ def _child(fd, read, path):
         except NIRError as exc:
             payload = b"\1" + str(exc).encode()
         except MemoryError:
-            payload = b"\1" + f"NIR file '{path}': reading it needs more than the memory cap".encode()
+            payload = b"\1" + f"NIR file '{path}': reading it needs more than the memory " \
+                               f"cap".encode()
         except Exception as exc:  # noqa: BLE001  (a library failure becomes one line)
             msg = " ".join(str(exc).split())[:200]
-            payload = b"\1" + f"NIR file '{path}' cannot be read: {type(exc).__name__}: {msg}".encode()
+            payload = b"\1" + f"NIR file '{path}' cannot be read: {type(exc).__name__}: " \
+                               f"{msg}".encode()
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
     finally:

@@ -195,13 +195,14 @@ def read_raw(path):
                 raise NIRError(f"{where}: type must be 'NIRGraph', not {kind!r}")
             nodes_group = _child(root, "nodes", where)
             if not isinstance(nodes_group, h5py.Group):
-                raise NIRError(f"{where}: 'nodes' must be a group, not "
-                               f"{type(nodes_group).__name__ if nodes_group is not None else 'missing'}")
+                what = type(nodes_group).__name__ if nodes_group is not None else "missing"
+                raise NIRError(f"{where}: 'nodes' must be a group, not {what}")
             nodes = {}
             for name in _keys(nodes_group, f"{where}/nodes", MAX_NODES):
                 sub = _child(nodes_group, name, f"{where}/nodes")
                 if not isinstance(sub, h5py.Group):
-                    raise NIRError(f"{where}/nodes/{name}: must be a group, not {type(sub).__name__}")
+                    raise NIRError(f"{where}/nodes/{name}: must be a group, not "
+                                   f"{type(sub).__name__}")
                 nodes[name] = _node(sub, f"NIR file '{path}': node {name!r}", budget)
             edges = _edges(root, where)
     except NIRError:

@@ -162,7 +162,8 @@ def _parts(g, name, shape, G, f, bounds, neuron=True):
             part["W"] = W * (gain * G) * fc
             b = g.nodes[w].get("bias")
             if b is not None and np.any(b != 0) and not neuron:
-                _fail(name, "a bias into the Output cannot be carried by hwsnn's Readout (V = V + I)")
+                _fail(name, "a bias into the Output cannot be carried by hwsnn's Readout "
+                            "(V = V + I)")
             if b is not None and np.any(b != 0):
                 copies = np.prod([np.prod(_pool_pair(g.nodes[n], "kernel_size")) for n in folded])
                 m = b if g.kind(w) == "Affine" else \
@@ -190,7 +191,8 @@ def _report_row(name, kind, parts, e, k, c, vth, theta, du, dv, ds, dm, bias_v, 
     err = np.concatenate([np.abs(p["Wq"] / c - p["W"]).reshape(-1) for p in parts]) / theta
     bias_err = np.abs(mant * 2.0 ** exp / (64 * k) - bias_v) / theta
     return {"layer": name, "kind": kind, "du": du, "dv": dv, "vth": vth, "w_exp": e,
-            "scale_k": float(k), "max_abs_w_int": max(int(np.abs(p["Wq"]).max(initial=0)) for p in parts),
+            "scale_k": float(k),
+            "max_abs_w_int": max(int(np.abs(p["Wq"]).max(initial=0)) for p in parts),
             "w_err_max": float(err.max()), "w_err_mean": float(err.mean()),
             "vth_err": float(abs(vth / k - theta) / theta), "dv_err": abs(dv / 4096 - dm),
             "du_err": 0.0 if du == 4095 else abs((du + 1) / 4096 - ds),
