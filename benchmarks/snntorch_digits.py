@@ -9,8 +9,8 @@ float:  snnTorch's own Leaky network (hwsnn/data/snntorch_digits.safetensors, th
 integer: the bundled NIR file (snnTorch's export_to_nir) through `hwsnn import-nir` (dt 1e-4,
         8-bit weights), run by hwsnn's golden simulator; class = argmax of the Readout (the same
         spike counts, one step later per layer: Loihi's synapse delay).
-Also prints how often the two classes agree, and both run times side by side (one thread). --write-inputs writes x (360, 64) and y for
-`hwsnn verify ... --input FILE` and `hwsnn eval`.
+Also prints how often the two classes agree, and both run times side by side (one thread).
+--write-inputs writes x (360, 64) and y for `hwsnn verify ... --input FILE` and `hwsnn eval`.
 """
 
 import argparse

@@ -6,8 +6,9 @@ snnTorch's own code, not hwsnn's: 64 inputs -> Linear(64, H, bias=False) -> Leak
 Linear(H, 10, bias=False) -> Leaky(10); the class is the output layer's spike count (argmax,
 first on ties). Leaky neurons reset to zero in the step they fire (`reset_mechanism="zero"`,
 `reset_delay=False`: Loihi's LIF rule), one fixed beta per layer (Loihi's dv is one per layer)
-and per-neuron learned thresholds, both as per-neuron tensors (NIR refuses scalar parameters). Input: pixel q in 0..16 as T = 16 evenly spaced spikes,
-s_t = floor((t+1)q/16) - floor(tq/16) (hwsnn's `rate` Source). Split as the digits CNN: first 1437
+and per-neuron learned thresholds, both as per-neuron tensors (NIR refuses scalar parameters).
+Input: pixel q in 0..16 as T = 16 evenly spaced spikes, s_t = floor((t+1)q/16) - floor(tq/16)
+(hwsnn's `rate` Source). Split as the digits CNN: first 1437
 train, last 360 test. Writes hwsnn/data/snntorch_digits.{safetensors,nir,json}; the .nir comes
 from snnTorch's `export_to_nir` (sample without batch axis) and nir.write.
 """
