@@ -47,8 +47,10 @@ def _settings(board_name, build_dir):
     return clock, baud, max(32, int(baud * 0.02)), None
 
 
-def open_port(graph, port, board_name="ulx3s-85f", build_dir=None, lanes=1, sim=None, sim_divisor=None):
+def open_port(graph, port, board_name="ulx3s-85f", build_dir=None, lanes=1, sim=None, sim_divisor=None, gate=None):
     clock, baud, gap_bits, built_lanes = _settings(board_name, build_dir)
+    if gate and port != "sim":
+        raise BackendError("--gate simulates a netlist: it needs --port sim")
     if port != "sim":
         return Link(SerialPort(port, baud), gap_bits, clock, baud, f"serial {port} at {baud} baud")
     from hwsnn.mappings.rtl import lower
@@ -57,5 +59,9 @@ def open_port(graph, port, board_name="ulx3s-85f", build_dir=None, lanes=1, sim=
     sim = sim or "verilator"
     divisor = int(sim_divisor or round(clock * 1e6 / baud))
     params = LinkParams(lower(graph, lanes=built_lanes or lanes), divisor, gap_bits=gap_bits, design_id=design_id(graph))
+    if gate:
+        from hwsnn.rtl.board._gate import GateBoard
+        board = GateBoard(params, gate, sim=sim)
+        return Link(board, gap_bits, clock, baud, f"gate-level {gate} netlist ({sim}, {divisor} clock cycles per UART bit)")
     board = SimBoard({"hwsnn_board.v": board_verilog(params)}, divisor, sim=sim)
     return Link(board, gap_bits, clock, baud, f"sim ({sim}, {divisor} clock cycles per UART bit)")

@@ -50,6 +50,8 @@ def run_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
             sim: str = typer.Option(None, "--sim", help="sim: verilator (default) or icarus"),
             sim_divisor: int = typer.Option(None, "--sim-divisor", help="sim: clock cycles per UART bit "
                                             "(default: the board's clock / baud, the real bit timing)"),
+            gate: str = typer.Option(None, "--gate", help="sim: the post-synthesis netlist (ecp5 or ice40) with "
+                                     "yosys's cell models instead of the RTL (gate-level sign-off)"),
             inject: str = typer.Option("", "--inject", help="bad frames to send first, comma-separated: "
                                        "crc,length,version,cut,trailing,noise,type"),
             as_json: bool = typer.Option(False, "--json", help="print JSON")):
@@ -64,7 +66,8 @@ def run_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
     steps = steps or default_steps(graph)
     kinds = tuple(k for k in inject.split(",") if k)
     say = (lambda s: print(s, file=sys.stderr)) if as_json else print
-    with open_port(graph, port, board, build_dir, lanes=lanes, sim=sim, sim_divisor=sim_divisor) as link:
+    with open_port(graph, port, board, build_dir, lanes=lanes, sim=sim, sim_divisor=sim_divisor,
+                   gate=gate) as link:
         rep = run_on_board(graph, x, steps, link.port, link.gap_bits, inject=kinds, say=say)
         rep.update(link.describe(rep))
     if as_json:

@@ -83,7 +83,7 @@ module board_tb;
   hwsnn_board dut(.clk(clk), .rst(rst), .rx(rx), .tx(tx));
 endmodule
 """
-VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast")
+VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast", "-Wno-lint", "-Wno-style")
 
 
 def _runner_mod():
