@@ -28,6 +28,7 @@ from hwsnn.rtl import CoreConfig
 from hwsnn.rtl._config import ConvLayout, ConvTable, Table
 
 from ._images import bias_rows, unroll, unroll_sparse
+from ._kernels import path_kernel, probe_check
 
 __all__ = ["RtlNetwork", "lower", "chain", "unroll", "DELAY"]
 
@@ -143,21 +144,28 @@ def _kernel(graph, path, src, dst_shape):
 
 def tables(graph, name, src, use_conv=True):
     """(tables from `src` into `name`, why dense ("" if kernels)): one kernel table per path when
-    every path has one (checked against the unrolled sparse matrix), else one dense table."""
+    every path has one (`_kernel`, else a composed `path_kernel`: pooling before a conv, grouped
+    convs), checked against the synapses on probe vectors (`probe_check`), else one dense table
+    of the unrolled synapses."""
     dst_shape = tuple(graph.nodes[name].shape)
     n_src, n_dst = int(np.prod(graph.nodes[src].shape)), int(np.prod(dst_shape))
-    exact = unroll_sparse(graph, name, src)
     why = "shared-kernel layout turned off"
     if use_conv:
-        kernels = [_kernel(graph, p, src, dst_shape) for p in _paths(graph, name, src)]
+        max_words = MAX_DENSE if n_src * n_dst > MAX_DENSE else n_src * n_dst
+        kernels = []
+        for p in _paths(graph, name, src):
+            k, w = _kernel(graph, p, src, dst_shape)
+            if k is None:
+                k, w2 = path_kernel(graph, p, src, dst_shape, max_words)
+                w = w if k is None else ""
+                w = f"{w}; composed: {w2}" if w2 else w
+            kernels.append((k, w))
         why = next((w for k, w in kernels if k is None), "")
         if not why:
-            layout = ConvLayout(*dst_shape)
-            from hwsnn.rtl._config import _implied
-            total = sum((_implied(k, layout) for k, _ in kernels), start=exact * 0)
-            if (total != exact).nnz == 0:
+            if probe_check(graph, name, src, [k for k, _ in kernels], ConvLayout(*dst_shape)):
                 return [Table(n_src, conv=k, name=src) for k, _ in kernels], ""
-            why = "the shared kernel does not reproduce the unrolled synapses"
+            why = "the shared kernel does not reproduce the synapses (probe check)"
+    exact = unroll_sparse(graph, name, src)
     if exact.nnz == 0:  # no synapse carries a weight: the events are dropped, no memory
         return [Table(n_src, zero=True, name=src)], "all weights 0"
     if n_src * n_dst > MAX_DENSE:
