@@ -39,7 +39,7 @@ class Replier(wiring.Component):
             frames[kind] = head + list(payload)
         longest = max(len(f) for f in frames.values())
         kind = Signal(2)
-        idx = Signal(range(longest + 3))
+        idx = Signal(range(longest + 3), init=longest + 2)  # changes at the first send (Icarus, above)
         crc = Signal(16)
         byte, n_bytes = Signal(8), Signal(range(longest + 1))
         with m.Switch(kind):
@@ -48,10 +48,15 @@ class Replier(wiring.Component):
                     m.d.comb += [byte.eq(Array(Cat(b) for b in fr)[idx] if len(fr) > 1 else fr[0]),
                                  n_bytes.eq(len(fr))]
         m.d.comb += self.tx_data.eq(byte)
+        # `ready` from a register, not from the FSM's state decoder: Icarus never evaluates an
+        # `always @*` whose inputs have not changed since time 0, and the state stays IDLE
+        # until the first answer (its `ready` read X there)
+        busy = Signal()
+        m.d.comb += self.ready.eq(~busy)
         with m.FSM(name="reply"):
             with m.State("IDLE"):
-                m.d.comb += self.ready.eq(1)
                 with m.If(self.send):
+                    m.d.sync += busy.eq(1)
                     m.d.sync += [kind.eq(self.kind), idx.eq(0), crc.eq(CRC_INIT)]
                     m.next = "BODY"
             with m.State("BODY"):
@@ -77,5 +82,6 @@ class Replier(wiring.Component):
                     m.d.comb += self.tx_start.eq(1)
                     m.next = "DONE_WAIT"
             with m.State("DONE_WAIT"):
+                m.d.sync += busy.eq(0)
                 m.next = "IDLE"
         return m
