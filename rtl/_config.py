@@ -242,7 +242,7 @@ class CoreConfig:
             if t.dense is not None:
                 total += np.abs(t.dense).sum(axis=0)
             else:
-                total += np.abs(_implied(t.conv, self.layout)).sum(axis=0).A1
+                total += _kernel_abs_sums(t.conv, self.layout)
         return total
 
     # --- derived sizes -----------------------------------------------------------------
@@ -419,6 +419,24 @@ class CoreConfig:
                 "s_bits": self.s_bits, "theta_bits": self.theta_bits, "weight_words": words,
                 "tables": [t.kind for t in self.tables], "pack_lanes": bool(self.pack_lanes and self.lanes > 1),
                 "layout": "conv" if self.conv is not None else "dense"}
+
+
+def _kernel_abs_sums(ct, layout):
+    """Per neuron: sum of |K| over every (row, kernel position) of a kernel table that reaches
+    it (the column sums of |_implied|), one strided slice per kernel position (int64, exact)."""
+    C, Cin, KH, KW = ct.K.shape
+    (sh, sw), (ph, pw) = ct.stride, ct.pad
+    c, iy, ix = ct.rows[ct.rows[:, 0] >= 0].T
+    Hi = max(int(iy.max(initial=0)) + 1, (layout.H - 1) * sh + KH)
+    Wi = max(int(ix.max(initial=0)) + 1, (layout.W - 1) * sw + KW)
+    count = np.zeros((Cin, Hi + 2 * ph, Wi + 2 * pw), np.int64)  # rows per padded input pixel
+    np.add.at(count, (c, iy + ph, ix + pw), 1)
+    absK, total = np.abs(ct.K), np.zeros((C, layout.HW), np.int64)
+    for ky in range(KH):
+        for kx in range(KW):
+            a = count[:, ky:ky + (layout.H - 1) * sh + 1:sh, kx:kx + (layout.W - 1) * sw + 1:sw]
+            total += absK[:, :, ky, kx] @ a.reshape(Cin, layout.HW)
+    return total.reshape(-1)
 
 
 def _implied(ct, layout, ones=False):

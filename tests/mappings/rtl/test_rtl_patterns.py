@@ -63,6 +63,7 @@ def test_patterns_lower_to_kernels_equal_to_the_unrolled_synapses():
     for n, core in zip(net.nodes, net.cores):
         want = [unroll_sparse(net.graph, n, s).toarray() for s in dict.fromkeys(t.name for t in core.tables)]
         assert np.array_equal(core.implied_weights(), np.concatenate(want)), n
+        assert np.array_equal(core.column_abs_sums(), np.abs(np.concatenate(want)).sum(0)), n  # acc bound
 
 
 def test_overlapping_pool_before_a_padded_conv_is_dense_and_exact():
