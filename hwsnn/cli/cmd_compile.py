@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import CompileError, ConversionError, ShapeError
+from ..errors import CompileError, ShapeError
 
 __all__ = ["load_factory", "parse_ints", "input_quantization", "compile_model", "print_report",
            "register"]

@@ -20,7 +20,7 @@ import torch
 
 from ..convert import Op
 from ..errors import CompileError
-from ._state import Term, Value
+from ._state import Value
 
 __all__ = ["map_value", "cat_values", "affine_value", "fold_map", "split", "placement"]
 
