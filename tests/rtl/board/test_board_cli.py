@@ -68,3 +68,21 @@ def test_digits_on_icebreaker_names_the_resource(tmp_path):
     res = _run("board", "build", "out/demo/digits.hwir", "--board", "icebreaker", "-o", tmp_path / "b")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "does not fit" in res.stderr and "RAM" in res.stderr and "ulx3s-85f" in res.stderr
+
+
+def test_run_sim_icarus(tmp_path):
+    net, x = _net(tmp_path, 2)
+    res = _run("board", "run", net, "--port", "sim", "--sim", "icarus", "--sim-divisor", "8", "--input", x, "--json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["compared"] == 2 and rep["mismatches"] == 0 and "icarus" in rep["port"]
+
+
+@pytest.mark.parametrize("family", ["ecp5", "ice40"])
+def test_gate_level_netlist_equals_golden(tmp_path, family):
+    """yosys synth_<family> netlist of the whole board top + yosys's cell models, through the UART."""
+    net, x = _net(tmp_path, 3)
+    res = _run("board", "run", net, "--port", "sim", "--gate", family, "--sim-divisor", "8", "--input", x, "--json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["images"] == rep["compared"] == 3 and rep["mismatches"] == 0 and "gate-level" in rep["port"]

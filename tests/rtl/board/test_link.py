@@ -138,3 +138,23 @@ def test_mutations_are_caught(small, monkeypatch):
     monkeypatch.setattr(link_mod, "le_bytes", lambda v, n: real(v, n)[::-1])
     (res,) = _answers(exchange(BoardLink(params), good, DIV, 3000), layout)
     assert _compare(0, res, gv[0], gc[0], gs[0], layout)
+
+
+def test_pll_settings_within_ranges():
+    from hwsnn.rtl.board._pll import best_pll
+    s = best_pll("ecp5", 25, 48.23)
+    assert s.f_out <= 48.23 and abs(25 / s.get("CLKI_DIV") * s.get("CLKFB_DIV") - s.f_out) < 1e-6
+    assert 400 <= s.f_out * s.get("CLKOP_DIV") <= 800
+    s = best_pll("ice40", 12, 22.85)
+    assert s.f_out == 22.5 and 533 <= 12 * (s.get("DIVF") + 1) / (s.get("DIVR") + 1) <= 1066
+    assert best_pll("ice40", 12, 15) is None  # below the iCE40 PLL's 16 MHz: the oscillator stays
+
+
+def test_fit_check_names_resource_and_board():
+    from hwsnn.errors import MappingError
+    from hwsnn.examples import load_digits_ir
+    from hwsnn.rtl.board._build import fit_or_explain
+    g = load_digits_ir()[0]
+    with pytest.raises(MappingError, match=r"board icebreaker: ice40-up5k: .* does not fit: RAM needs at least "
+                                           r"\d+ blocks .* \(\d+ over\); boards that fit: ulx3s-85f"):
+        fit_or_explain(g, lower(g, lanes=1), "icebreaker")
