@@ -6,9 +6,12 @@ Passes (each a function of the previous result):
    the main path and the shortcut.
 2. `tables`: per (source, node) pair one input table: a shared kernel for each synapse path
    that is [SumPool2d(k, stride k) ->] Conv2d(groups 1, any stride, 1x1 included) or an
-   identity-shaped Scale (a diagonal 1x1 kernel); else one dense matrix of every path
-   (`_images.unroll`, built from the IR arrays with its own index arithmetic, never
-   oracle code). Kernel tables are checked to give exactly the unrolled sparse matrix.
+   identity-shaped Scale (a diagonal 1x1 kernel): the IR's conv itself, exact by construction;
+   else a kernel composed of the path (`_kernels.path_kernel`: any SumPool2d before a conv,
+   grouped/depthwise convs as block-diagonal kernels, while no larger than the dense table),
+   checked against the synapses on probe vectors (`_kernels.probe_check`, linear in the
+   weights); else one dense matrix of every path (`_images.unroll`, built from the IR arrays
+   with its own index arithmetic, never oracle code).
 3. `configure`: one CoreConfig per node: bias rows b_t = release(bias, t, R)
    (`_images.bias_rows`); Ca-LIF: one bias row -leak issued for the T window steps, the
    settle phase in the network; widths from the IR (v_bits, s_bits) and from the values
@@ -152,17 +155,18 @@ def tables(graph, name, src, use_conv=True):
     why = "shared-kernel layout turned off"
     if use_conv:
         max_words = MAX_DENSE if n_src * n_dst > MAX_DENSE else n_src * n_dst
-        kernels = []
+        kernels, composed = [], False
         for p in _paths(graph, name, src):
             k, w = _kernel(graph, p, src, dst_shape)
             if k is None:
                 k, w2 = path_kernel(graph, p, src, dst_shape, max_words)
+                composed = True
                 w = w if k is None else ""
                 w = f"{w}; composed: {w2}" if w2 else w
             kernels.append((k, w))
         why = next((w for k, w in kernels if k is None), "")
-        if not why:
-            if probe_check(graph, name, src, [k for k, _ in kernels], ConvLayout(*dst_shape)):
+        if not why:  # `_kernel` tables are the IR's conv by construction; composed ones are checked
+            if not composed or probe_check(graph, name, src, [k for k, _ in kernels], ConvLayout(*dst_shape)):
                 return [Table(n_src, conv=k, name=src) for k, _ in kernels], ""
             why = "the shared kernel does not reproduce the synapses (probe check)"
     exact = unroll_sparse(graph, name, src)
