@@ -1,0 +1,48 @@
+"""torchvision's resnet18 and mobilenet_v2 (3x32x32, weights=None, num_classes=10, calibrated as
+tests/convert/test_torchvision_zoo.py does) on the RTL: every core a shared kernel, max-pool unit
+or dense table (no layer refused), and Verilator equal to golden at every step on 1 input."""
+
+import numpy as np
+import pytest
+import torch
+
+from hwsnn import backends, sim
+from hwsnn._torchvision import import_torchvision
+from hwsnn.compile import compile_qann
+from hwsnn.convert import convert
+from hwsnn.energy import plan_steps
+from hwsnn.mappings import rtl
+
+from rtlsim import need_sim, values_compared
+
+pytestmark = [pytest.mark.slow, pytest.mark.rtl, pytest.mark.timeout(3600)]
+
+
+def _graph(name):
+    tv = import_torchvision()
+    torch.manual_seed(0)
+    model = getattr(tv.models, name)(weights=None, num_classes=10).eval()
+    calib = torch.randint(0, 256, (8, 3, 32, 32)).float() / 255
+    qann = convert(model, (3, 32, 32), levels=8, calib=calib)
+    return compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_torchvision_model_on_verilator_every_step(name):
+    need_sim("verilator")
+    graph = _graph(name)
+    net = rtl.lower(graph, lanes=16)
+    layouts = [s["layout"] for s in net.summary()]
+    assert layouts.count("shared-kernel") >= len(layouts) - 6, net.summary()
+    if name == "mobilenet_v2":  # depthwise convs are block-diagonal kernels where smaller than dense
+        grouped = [c for c in net.cores if any(t.conv is not None and (t.conv.K == 0).mean() > 0.5
+                                               for t in c.tables)]
+        assert len(grouped) >= 10
+    x = np.random.default_rng(0).integers(0, 256, (1, 3, 32, 32))
+    steps = plan_steps(backends.stated_graph("rtl", graph), x).steps
+    trace = rtl.run_lowered(net, x, steps, sim="verilator")
+    golden = sim.run(net.graph, x, steps)
+    cmp = backends.compare(golden, trace, "rtl")
+    assert cmp.mismatches == 0, str(cmp.first)
+    assert cmp.compared_values == values_compared(graph, steps, 1)
+    assert sum(int(np.abs(golden.y[n]).sum()) for n in graph.neurons) > 1000  # real activity
