@@ -13,7 +13,12 @@ RANGES = ["tests/compile/test_range_extremes.py", "tests/compile/test_ranges.py"
 ENERGY = ["tests/energy/test_negative_events.py", "tests/energy/test_count.py", "-k", "not across_executors"]
 IRLOAD = ["tests/ir/test_loader_edges.py", "tests/ir/test_ir.py"]
 ROUNDING = ["tests/compile/test_rounding.py"]
-LAVA = ["tests/mappings/lava/test_lava_backend.py::test_random_net_matches_golden"]
+LAVA = ["tests/mappings/lava/test_lava_backend.py::test_random_net_matches_golden[{}-dense-1]",
+        "tests/mappings/lava/test_lava_thresholds.py::test_lava_equals_golden_on_the_compare_edges[{}]"]
+
+
+def _lava(kind):
+    return [t.format(kind) for t in LAVA]
 RTL = "tests/rtl/test_neuron.py::test_neuron_matches_golden[icarus-{}]"
 
 
@@ -147,15 +152,15 @@ MUTANTS = [
     # --- the Lava process models (mappings/lava/procs/neurons.py) -----------------------------
     _m("mappings/lava/procs/neurons.py", "            - ((V < 0) & (self.s > p[\"s_min\"])).astype(np.int64)",
        "            - ((V <= 0) & (self.s > p[\"s_min\"])).astype(np.int64)", "Lava ST-BIF -1 at V <= 0",
-       [LAVA[0] + "[STBIF-dense-1]"]),
+       _lava("STBIF")),
     _m("mappings/lava/procs/neurons.py", "        fire = V >= p[\"theta\"]\n", "        fire = V > p[\"theta\"]\n",
-       "Lava IF fires at V > theta", [LAVA[0] + "[IF-dense-1]"]),
+       "Lava IF fires at V > theta", _lava("IF")),
     _m("mappings/lava/procs/neurons.py", "            y = (V >= p[\"theta\"]).astype(np.int64)",
        "            y = (V > p[\"theta\"]).astype(np.int64)", "Lava iLIF generate at 2V > theta",
-       [LAVA[0] + "[ILIF-dense-1]"]),
+       _lava("ILIF")),
     _m("mappings/lava/procs/neurons.py", "return self._fire(V, 2 * V >= self.p[\"theta\"], 2 * V < -self.p[\"theta\"])",
        "return self._fire(V, 2 * V > self.p[\"theta\"], 2 * V < -self.p[\"theta\"])",
-       "Lava Ca-LIF settle +1 at 2V > theta", [LAVA[0] + "[CaLIF-dense-1]"]),
+       "Lava Ca-LIF settle +1 at 2V > theta", _lava("CaLIF")),
     # --- the RTL neuron datapath (rtl/_neuron.py) ---------------------------------------------
     _m("rtl/_neuron.py", "            neg = (vp < 0) & (s > self.s_min)", "            neg = (vp <= 0) & (s > self.s_min)",
        "RTL ST-BIF -1 at V' <= 0", [RTL.format("stbif-small")]),

@@ -116,3 +116,20 @@ def test_a_minus_one_spike_alone_activates_its_targets():
     assert layers["n"].counts["active_updates"].tolist() == [2]  # input at step 0, spike at step 1
     assert layers["o"].counts["sops"].tolist() == [2 * 2]  # two spikes, two nonzero targets each
     assert layers["o"].counts["active_updates"].tolist() == [2 * 2]  # steps 1 and 2, two targets
+
+
+def test_a_negative_input_alone_activates_its_targets():
+    """x = -3 reaches a neuron that cannot spike below 0 (s_min = 0) and has no bias: the input
+    event is its only activity, at step 0 (delay 0) or step 1 (delay 1), and costs one MAC."""
+    for delay in (0, 1):
+        g = ir.Graph({"in": ir.Source((2,)), "w": ir.Dense([[1, 0], [0, 2]]),
+                      "n": ir.STBIF((2,), theta=8, v0=0, s_min=0, s_max=2, v_bits=8),
+                      "d": ir.Dense([[1, 1]]), "o": ir.Readout((1,))},
+                     [ir.Edge("in", "w", delay), ir.Edge("w", "n"), ir.Edge("n", "d"), ir.Edge("d", "o")])
+        x = np.array([[-3, 0], [0, -1]])
+        tr = sim.run(g, x, 4, record=True)
+        assert not tr.y["n"].any()
+        n = {l.name: l for l in energy.count_events(tr, x).layers}["n"]
+        assert n.counts["active_updates"].tolist() == [1, 1]
+        assert n.counts["input_macs"].tolist() == [1, 1]
+        assert n.counts["input_value_sops"].tolist() == [3, 1]
