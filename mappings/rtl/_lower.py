@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsnn.errors import MappingError
-from hwsnn.ir import CUBALIF, IF, STBIF, CaLIF, Conv2d, MaxPool2d, Readout, Scale, SumPool2d, verify
+from hwsnn.ir import (CUBALIF, IF, STBIF, CaLIF, Conv2d, Dense, Flatten, MaxPool2d, Readout, Scale, SumPool2d,
+                      verify)
 from hwsnn.rtl import CoreConfig
 from hwsnn.rtl._config import ConvLayout, ConvTable, Table
 
@@ -169,6 +170,11 @@ def tables(graph, name, src, use_conv=True):
             if not composed or probe_check(graph, name, src, [k for k, _ in kernels], ConvLayout(*dst_shape)):
                 return [Table(n_src, conv=k, name=src) for k, _ in kernels], ""
             why = "the shared kernel does not reproduce the synapses (probe check)"
+    dense = _dense_layer(graph, name, src)
+    if dense is not None:  # a Linear layer: its table is W itself (nothing unrolled)
+        if not dense.any():
+            return [Table(n_src, zero=True, name=src)], "all weights 0"
+        return [Table(n_src, dense=dense, name=src)], why
     exact = unroll_sparse(graph, name, src)
     if exact.nnz == 0:  # no synapse carries a weight: the events are dropped, no memory
         return [Table(n_src, zero=True, name=src)], "all weights 0"
@@ -176,6 +182,20 @@ def tables(graph, name, src, use_conv=True):
         raise MappingError(f"node '{name}': the synapses from '{src}' need a dense table of {n_src} x {n_dst} "
                            f"words (more than {MAX_DENSE}): {why}")
     return [Table(n_src, dense=exact.toarray().astype(np.int64), name=src)], why
+
+
+def _dense_layer(graph, name, src):
+    """W^T (n_src, n_dst) int64 when the only path src -> name is [Flatten ->] Dense, else None."""
+    paths = _paths(graph, name, src)
+    if len(paths) != 1 or not paths[0]:
+        return None
+    nodes = [graph.nodes[p] for p in paths[0]]
+    if not isinstance(nodes[-1], Dense) or not all(isinstance(n, Flatten) for n in nodes[:-1]):
+        return None
+    W = np.asarray(nodes[-1].W, dtype=np.int64)
+    if W.shape != (int(np.prod(graph.nodes[name].shape)), int(np.prod(graph.nodes[src].shape))):
+        return None
+    return W.T
 
 
 def _source_bound(node):
