@@ -86,3 +86,25 @@ def test_gate_level_netlist_equals_golden(tmp_path, family):
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["images"] == rep["compared"] == 3 and rep["mismatches"] == 0 and "gate-level" in rep["port"]
+
+
+def test_gate_level_check_catches_a_mutated_netlist(tmp_path, monkeypatch):
+    """The board top's answer fields big-endian (a byte-order bug in the RTL): the ECP5 netlist's
+    answers must then differ from golden."""
+    import hwsnn.rtl.board._link as link_mod
+    from hwsnn.board._run import run_on_board
+    from hwsnn.mappings.rtl import lower
+    from hwsnn.rtl.board import LinkParams
+    from hwsnn.rtl.board._build import design_id
+    from hwsnn.rtl.board._gate import GateBoard
+    g = random_stbif_net(1)
+    x = random_input(g, 3, 0)
+    real = link_mod.le_bytes
+    monkeypatch.setattr(link_mod, "le_bytes", lambda v, n: real(v, n)[::-1])
+    params = LinkParams(lower(g, lanes=1), 8, gap_bits=64, design_id=design_id(g))
+    board = GateBoard(params, "ecp5")
+    try:
+        rep = run_on_board(g, x, 8, board, 64, say=lambda s: None)
+    finally:
+        board.close()
+    assert rep["compared"] == 3 and rep["mismatches"] > 0
