@@ -431,11 +431,14 @@ def _kernel_abs_sums(ct, layout):
     Wi = max(int(ix.max(initial=0)) + 1, (layout.W - 1) * sw + KW)
     count = np.zeros((Cin, Hi + 2 * ph, Wi + 2 * pw), np.int64)  # rows per padded input pixel
     np.add.at(count, (c, iy + ph, ix + pw), 1)
+    import scipy.sparse as sp
     absK, total = np.abs(ct.K), np.zeros((C, layout.HW), np.int64)
+    sparse = np.count_nonzero(absK) * 4 < absK.size  # e.g. a block-diagonal (grouped) kernel
     for ky in range(KH):
         for kx in range(KW):
             a = count[:, ky:ky + (layout.H - 1) * sh + 1:sh, kx:kx + (layout.W - 1) * sw + 1:sw]
-            total += absK[:, :, ky, kx] @ a.reshape(Cin, layout.HW)
+            k = sp.csr_matrix(absK[:, :, ky, kx]) if sparse else absK[:, :, ky, kx]
+            total += k @ a.reshape(Cin, layout.HW)
     return total.reshape(-1)
 
 

@@ -85,7 +85,10 @@ def path_kernel(graph, path, src, dst_shape, max_words):
         return None, "not a (C, H, W) -> (C, H, W) path"
     conv, first, cur = None, None, shape
     for name in path:
-        got, why = _as_conv(graph.nodes[name], cur)
+        node = graph.nodes[name]
+        if isinstance(node, Conv2d) and node.W.shape[0] * cur[0] * int(np.prod(node.W.shape[2:])) > max_words:
+            return None, f"'{name}': kernel of more than {max_words} words"
+        got, why = _as_conv(node, cur)
         if got is None:
             return None, f"'{name}': {why}"
         K, stride, pad, cur = got

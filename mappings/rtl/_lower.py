@@ -161,12 +161,12 @@ def tables(graph, name, src, use_conv=True):
             k, w = _kernel(graph, p, src, dst_shape)
             if k is None:
                 k, w2 = path_kernel(graph, p, src, dst_shape, max_words)
-                composed = True
+                composed = composed or len(p) > 1  # one grouped conv: its block-diagonal kernel
                 w = w if k is None else ""
                 w = f"{w}; composed: {w2}" if w2 else w
             kernels.append((k, w))
         why = next((w for k, w in kernels if k is None), "")
-        if not why:  # `_kernel` tables are the IR's conv by construction; composed ones are checked
+        if not why:  # the IR's conv (block-diagonal when grouped) by construction; composed: checked
             if not composed or probe_check(graph, name, src, [k for k, _ in kernels], ConvLayout(*dst_shape)):
                 return [Table(n_src, conv=k, name=src) for k, _ in kernels], ""
             why = "the shared kernel does not reproduce the synapses (probe check)"
