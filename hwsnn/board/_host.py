@@ -11,7 +11,7 @@ import numpy as np
 
 from hwsnn.errors import BackendError, BackendUnavailableError
 
-from ._frames import Answer, BoardError, Info, Result, TYPE_NAMES, frame, header_length, parse_payload, run_payload
+from ._frames import TYPE_NAMES, Answer, crc16, frame, header_length, parse_payload, run_payload
 
 __all__ = ["Host", "SerialPort", "BAD_FRAMES", "bad_frame"]
 
@@ -63,7 +63,6 @@ class Host:
         if len(rest) != n + 2:
             raise BackendError(f"board: answer cut after {len(rest)} of {n + 2} bytes")
         body = bytes(head[1:]) + rest[:n]
-        from ._frames import crc16
         got = rest[n] | (rest[n + 1] << 8)
         if crc16(body) != got:
             raise BackendError(f"board: answer CRC 0x{got:04x}, computed 0x{crc16(body):04x}")
