@@ -432,16 +432,24 @@ def _kernel_abs_sums(ct, layout):
     count = np.zeros((Cin, Hi + 2 * ph, Wi + 2 * pw), np.int64)  # rows per padded input pixel
     np.add.at(count, (c, iy + ph, ix + pw), 1)
     import scipy.sparse as sp
+    def window(ky, kx):
+        return count[:, ky:ky + (layout.H - 1) * sh + 1:sh, kx:kx + (layout.W - 1) * sw + 1:sw].reshape(Cin, -1)
+
+    if np.count_nonzero(ct.K) * 4 < ct.K.size:  # e.g. a block-diagonal (grouped) kernel: sparse products
+        co, ci, ky_, kx_ = np.nonzero(ct.K)
+        v, total = np.abs(ct.K[co, ci, ky_, kx_]), np.zeros((C, layout.HW), np.int64)
+        for ky in range(KH):
+            for kx in range(KW):
+                m = (ky_ == ky) & (kx_ == kx)
+                total += sp.csr_matrix((v[m], (co[m], ci[m])), shape=(C, Cin)) @ window(ky, kx)
+        return total.reshape(-1)
     absK = np.abs(ct.K)
-    sparse = np.count_nonzero(absK) * 4 < absK.size  # e.g. a block-diagonal (grouped) kernel
     # dense products in float64 (BLAS) where every sum stays below 2^52 (exact), else int64
-    dt = np.int64 if sparse or int(absK.sum()) * int(count.max(initial=0)) >= (1 << 52) else np.float64
+    dt = np.int64 if int(absK.sum()) * int(count.max(initial=0)) >= (1 << 52) else np.float64
     absK, count, total = absK.astype(dt), count.astype(dt), np.zeros((C, layout.HW), dt)
     for ky in range(KH):
         for kx in range(KW):
-            a = count[:, ky:ky + (layout.H - 1) * sh + 1:sh, kx:kx + (layout.W - 1) * sw + 1:sw]
-            k = sp.csr_matrix(absK[:, :, ky, kx]) if sparse else absK[:, :, ky, kx]
-            total += k @ a.reshape(Cin, layout.HW)
+            total += absK[:, :, ky, kx] @ window(ky, kx)
     return total.reshape(-1).astype(np.int64)
 
 
