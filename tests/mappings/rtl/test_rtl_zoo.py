@@ -1,22 +1,19 @@
 """torchvision's resnet18 and mobilenet_v2 (3x32x32, weights=None, num_classes=10, calibrated as
 tests/convert/test_torchvision_zoo.py does) on the RTL: every core a shared kernel, max-pool unit
-or dense table (no layer refused), and Verilator equal to golden at every step on 1 input."""
+or dense table (no layer refused), each equal to the unrolled synapses. Not yet simulated: the
+memory images are inline in the generated Verilog (resnet18: 11.5 M weight words, a 325 MB file),
+which Verilator cannot build in this machine's memory; that needs $readmemh images (issue 20)."""
 
-import numpy as np
 import pytest
 import torch
 
-from hwsnn import backends, sim
 from hwsnn._torchvision import import_torchvision
 from hwsnn.compile import compile_qann
 from hwsnn.convert import convert
-from hwsnn.energy import plan_steps
-from hwsnn.errors import BackendError
 from hwsnn.mappings import rtl
 
-from rtlsim import need_sim, values_compared
 
-pytestmark = [pytest.mark.slow, pytest.mark.rtl, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.slow, pytest.mark.rtl]
 
 
 def _graph(name):
@@ -26,30 +23,6 @@ def _graph(name):
     calib = torch.randint(0, 256, (8, 3, 32, 32)).float() / 255
     qann = convert(model, (3, 32, 32), levels=8, calib=calib)
     return compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
-
-
-@pytest.mark.xfail(raises=BackendError, strict=True,
-                   reason="the memory images are inline in the Verilog (resnet18: 11.5 M weight words, a 325 MB "
-                          "file): Verilator was killed (out of memory) building it; needs $readmemh images")
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
-def test_torchvision_model_on_verilator_every_step(name):
-    need_sim("verilator")
-    graph = _graph(name)
-    net = rtl.lower(graph, lanes=16)
-    layouts = [s["layout"] for s in net.summary()]
-    assert layouts.count("shared-kernel") >= len(layouts) - 6, net.summary()
-    if name == "mobilenet_v2":  # depthwise convs are block-diagonal kernels where smaller than dense
-        grouped = [c for c in net.cores if any(t.conv is not None and t.conv.K.shape[2] == 3 and
-                                               (t.conv.K == 0).mean() > 0.5 for t in c.tables)]
-        assert len(grouped) >= 10
-    x = np.random.default_rng(0).integers(0, 256, (1, 3, 32, 32))
-    steps = plan_steps(backends.stated_graph("rtl", graph), x).steps
-    trace = rtl.run_lowered(net, x, steps, sim="verilator")
-    golden = sim.run(net.graph, x, steps)
-    cmp = backends.compare(golden, trace, "rtl")
-    assert cmp.mismatches == 0, str(cmp.first)
-    assert cmp.compared_values == values_compared(graph, steps, 1)
-    assert sum(int(np.abs(golden.y[n]).sum()) for n in graph.neurons) > 1000  # real activity
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
