@@ -10,7 +10,7 @@ import torch
 from hwsnn._torchvision import import_torchvision
 from hwsnn.compile import compile_qann
 from hwsnn.convert import convert
-
+from hwsnn.mappings import rtl
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtl]
 
