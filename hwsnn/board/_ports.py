@@ -34,7 +34,7 @@ class Link:
 
 def _settings(board_name, build_dir):
     from hwsnn.rtl.board._boards import board
-    from hwsnn.rtl.board._build import GUESS_MHZ
+    from hwsnn.mappings.rtl._board import GUESS_MHZ
     b = board(board_name)
     if build_dir:
         path = Path(build_dir) / "board.json"
@@ -55,7 +55,7 @@ def open_port(graph, port, board_name="ulx3s-85f", build_dir=None, lanes=1, sim=
         return Link(SerialPort(port, baud), gap_bits, clock, baud, f"serial {port} at {baud} baud")
     from hwsnn.mappings.rtl import lower
     from hwsnn.rtl.board import LinkParams, SimBoard, board_verilog
-    from hwsnn.rtl.board._build import design_id
+    from hwsnn.mappings.rtl._board import design_id
     sim = sim or "verilator"
     divisor = int(sim_divisor or round(clock * 1e6 / baud))
     params = LinkParams(lower(graph, lanes=built_lanes or lanes), divisor, gap_bits=gap_bits, design_id=design_id(graph))

@@ -26,7 +26,7 @@ class Layout:
 
     def __init__(self, graph):
         from hwsnn.mappings.rtl import DELAY, lower
-        from hwsnn.rtl.board._build import design_id
+        from hwsnn.mappings.rtl._board import design_id
         net = lower(graph, lanes=1)
         self.graph, self.source, self.delay = net.graph, net.source, DELAY
         self.readout = next(n for n, c in zip(net.nodes, net.cores) if c.kind == "readout")

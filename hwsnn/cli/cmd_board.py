@@ -24,7 +24,7 @@ def build_cmd(path: str = typer.Argument(..., help="IR file (.hwir)"),
                                               "highest the placed Fmax allows)"),
               as_json: bool = typer.Option(False, "--json", help="print JSON")):
     """yosys + nextpnr + pack: the bitstream, utilization, placed Fmax and the clock chosen."""
-    from hwsnn.rtl.board._build import build_bitstream
+    from hwsnn.mappings.rtl._board import build_bitstream
     say = (lambda s: print(s, file=sys.stderr)) if as_json else print
     rep = build_bitstream(ir.load(path), board, out, lanes=lanes, pack_lanes=pack_lanes, baud=baud,
                           clock_mhz=clock_mhz, say=say)

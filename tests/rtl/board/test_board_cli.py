@@ -24,6 +24,17 @@ def _net(tmp_path, samples=3):
     return tmp_path / "n.hwir", tmp_path / "x.npz"
 
 
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """The demo's files (`hwsnn demo` writes the same): the bundled digits IR and its 360 test images."""
+    from hwsnn.examples import load_digits_ir
+    graph, x, y, _ = load_digits_ir()
+    d = tmp_path_factory.mktemp("demo")
+    ir.save(graph, d / "digits.hwir")
+    np.savez(d / "x_test.npz", x=x, y=y)
+    return d / "digits.hwir", d / "x_test.npz"
+
+
 def _run(*args):
     return subprocess.run(HWSNN + [str(a) for a in args], capture_output=True, text=True, timeout=3000)
 
@@ -46,9 +57,8 @@ def test_run_sim_bad_frames_one_line_each(tmp_path):
     assert "7 images, 7 compared with golden, 0 mismatches" in res.stdout
 
 
-@pytest.mark.skipif(not os.path.exists("out/demo/digits.hwir"), reason="needs `hwsnn demo --out out/demo`")
-def test_digits_360_images_over_sim():
-    res = _run("board", "run", "out/demo/digits.hwir", "--port", "sim", "--input", "out/demo/x_test.npz",
+def test_digits_360_images_over_sim(digits):
+    res = _run("board", "run", digits[0], "--port", "sim", "--input", digits[1],
                "--lanes", "16", "--sim-divisor", "8", "--json")
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -63,9 +73,8 @@ def test_build_icebreaker_small_network(tmp_path):
     assert rep["clock_mhz"] <= rep["fmax_mhz"] and os.path.getsize(rep["bitstream"]) > 0
 
 
-@pytest.mark.skipif(not os.path.exists("out/demo/digits.hwir"), reason="needs `hwsnn demo --out out/demo`")
-def test_digits_on_icebreaker_names_the_resource(tmp_path):
-    res = _run("board", "build", "out/demo/digits.hwir", "--board", "icebreaker", "-o", tmp_path / "b")
+def test_digits_on_icebreaker_names_the_resource(tmp_path, digits):
+    res = _run("board", "build", digits[0], "--board", "icebreaker", "-o", tmp_path / "b")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "does not fit" in res.stderr and "RAM" in res.stderr and "ulx3s-85f" in res.stderr
 
@@ -95,7 +104,7 @@ def test_gate_level_check_catches_a_mutated_netlist(tmp_path, monkeypatch):
     from hwsnn.board._run import run_on_board
     from hwsnn.mappings.rtl import lower
     from hwsnn.rtl.board import LinkParams
-    from hwsnn.rtl.board._build import design_id
+    from hwsnn.mappings.rtl._board import design_id
     from hwsnn.rtl.board._gate import GateBoard
     g = random_stbif_net(1)
     x = random_input(g, 3, 0)

