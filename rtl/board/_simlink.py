@@ -87,10 +87,7 @@ VERILATOR_ARGS = ("--timing", "--no-public-flat-rw", "-O3", "--x-assign", "fast"
 
 
 def _runner_mod():
-    try:
-        from hwsnn.rtl.sim import _runner
-    except ImportError:  # before the benches moved to hwsnn.rtl.sim
-        from hwsnn.sim.benches import _runner
+    from hwsnn.rtl.sim import _runner
     return _runner
 
 
