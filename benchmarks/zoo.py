@@ -12,6 +12,7 @@ the next stage still runs.
 
     .venv/bin/python benchmarks/zoo.py                       # all eleven, markdown table
     .venv/bin/python benchmarks/zoo.py --models resnet18 --json zoo.json --skip-rtl
+    .venv/bin/python benchmarks/zoo.py --merge lava.json rtl.json   # one table from several runs
 """
 
 import argparse
@@ -152,6 +153,18 @@ def table(rows):
     return "\n".join(lines)
 
 
+def merge(paths, order):
+    """Rows of several --json runs, one per model (in `order`): stages run in separate
+    invocations (say --skip-rtl, then --skip-lava) fill each other's cells."""
+    rows = {}
+    for path in paths:
+        with open(path) as fh:
+            for r in json.load(fh):
+                row = rows.setdefault(r["model"], {})
+                row.update({k: v for k, v in r.items() if v != "skipped" or k not in row})
+    return [rows[m] for m in order if m in rows] + [r for m, r in rows.items() if m not in order]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(MODELS))
@@ -163,9 +176,15 @@ def main():
     p.add_argument("--timeout", type=int, default=3600, help="seconds per model")
     p.add_argument("--stage-timeout", type=int, default=900,
                    help="seconds per Lava / RTL lowering / RTL run stage")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="print the table of rows from earlier --json runs (a later file's cell "
+                        "replaces an earlier one unless it says 'skipped'), run nothing")
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args()
     STAGE_LIMIT[0] = a.stage_timeout
+    if a.merge:
+        print(table(merge(a.merge, a.models.split(","))))
+        return
     if a.one:  # child: one model, its row as JSON on the last line
         row = one(a.one, a.skip_lava, a.skip_rtl, a.lava_max_nodes)
         print(json.dumps(row))
