@@ -262,11 +262,18 @@ def _stop(any_proc, before, graceful, wait_s=10.0):
                 multiprocessing.process.BaseProcess.join(p, wait_s)
 
 
-def run(graph, x, steps, *, delay=1, models=None, max_settle=None):
+# graphs with more nodes than this run grouped (`_group.py`) unless `groups=` says otherwise
+GROUP_ABOVE = 100
+
+
+def run(graph, x, steps, *, delay=1, models=None, max_settle=None, groups=None):
     """Run IR `graph` on integer input `x` for `steps` steps under Lava; return a Trace shaped
     like the golden run's, with `trace.graph` = the graph Lava ran (every edge leaving a Source
     or neuron has `delay`, default 1; None keeps the graph's delays). `max_settle`: settle steps
-    a Ca-LIF node may fire before BackendError (default 1 + 2^(v_bits-1) // min theta)."""
+    a Ca-LIF node may fire before BackendError (default 1 + 2^(v_bits-1) // min theta).
+    `groups`: 0 = one Lava process per IR node; n > 0 = n processes hosting the nodes
+    (`_group.lower_grouped`); None = grouped (DEFAULT_GROUPS) for a graph of more than
+    GROUP_ABOVE nodes without Ca-LIF neurons and without `models`, one per node otherwise."""
     require_lava()
     if any(n.type == "CUBALIF" for n in graph.nodes.values()):
         # Loihi-native: Lava's own LIF/Dense/Conv (delay 1 by construction); MappingError
@@ -275,6 +282,17 @@ def run(graph, x, steps, *, delay=1, models=None, max_settle=None):
         if delay != 1 or models:
             raise MappingError("a CUBALIF graph runs on Lava's own processes: delay 1, no models=")
         return run_native(graph, x, steps)
+    if groups is None:
+        calif = any(n.type == "CaLIF" for n in graph.nodes.values())
+        groups = None if len(graph.nodes) > GROUP_ABOVE and not calif and not models else 0
+    elif int(groups) < 0:
+        raise BackendError(f"lava: groups must be >= 0, not {groups!r}")
     with tempfile.TemporaryDirectory(prefix="hwsnn-lava-") as tmp:
+        if groups != 0:
+            if models:
+                raise MappingError("lava: models= replaces one-node process models; use groups=0")
+            from ._group import execute_grouped, lower_grouped
+            return execute_grouped(lower_grouped(graph, x, steps, delay=delay, record_dir=tmp,
+                                                 groups=groups))
         lnet = lower(graph, x, steps, delay=delay, record_dir=tmp)
         return execute(lnet, models, max_settle)

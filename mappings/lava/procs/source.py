@@ -11,7 +11,20 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from hwsnn.mappings.lava.procs.common import GuardedModel, release
 
-__all__ = ["SourceProcess", "SourceModel"]
+__all__ = ["SourceProcess", "SourceModel", "encode"]
+
+
+def encode(q, enc, R, T, window, t):
+    """The graded spikes a Source sends at step t (see SourceProcess), int64."""
+    out = np.zeros_like(q)
+    if t < window:
+        if enc == "analog":
+            out = release(q, t, R)
+        elif enc == "rate":
+            out = release(q, t, T)
+        elif t < T:
+            out = (q >> (T - 1 - t)) & 1
+    return out
 
 
 class SourceProcess(AbstractProcess):
@@ -44,13 +57,4 @@ class SourceModel(GuardedModel):
         return np.zeros_like(self.q)
 
     def step_once(self):
-        t = self.time_step - 1
-        out = np.zeros_like(self.q)
-        if t < self.window:
-            if self.enc == "analog":
-                out = release(self.q, t, self.R)
-            elif self.enc == "rate":
-                out = release(self.q, t, self.T)
-            elif t < self.T:
-                out = (self.q >> (self.T - 1 - t)) & 1
-        self.send("s_out", out)
+        self.send("s_out", encode(self.q, self.enc, self.R, self.T, self.window, self.time_step - 1))
