@@ -74,10 +74,12 @@ class NeuronCore(wiring.Component):
     unit, memory ports) and the phase machine IDLE -> INIT | ACC | FIRE -> (MARK) -> IDLE, each
     phase a method that drives the stages' controls."""
 
-    def __init__(self, cfg, *, counters=True, _mutate_ge=False):
+    def __init__(self, cfg, *, counters=True, rom=None, _mutate_ge=False):
+        # rom: a `_rom.RomFiles` folder: the read-only memories load image files ($readmemh)
+        # instead of inline initial values (simulation; None: inline, for synthesis flows)
         # _mutate_ge (tests only): the neuron rule's mutation, the threshold compare >= made >
         # (a CUBA-LIF core: its decays rounded toward -inf instead of toward zero)
-        self.cfg, self.counters, self._mutate_ge = cfg, counters, _mutate_ge
+        self.cfg, self.counters, self.rom, self._mutate_ge = cfg, counters, rom, _mutate_ge
         super().__init__({
             "inp": In(stream.Signature(event_layout(cfg.in_index_bits, cfg.x_bits))),
             "out": Out(stream.Signature(event_layout(cfg.out_index_bits, 2))),
@@ -91,7 +93,7 @@ class NeuronCore(wiring.Component):
 
     def _memories(self, m):
         """Per lane {port name: port} (see `_core_memory.lane_memories`)."""
-        lanes, self._shared = lane_memories(m, self.cfg)
+        lanes, self._shared = lane_memories(m, self.cfg, self.rom)
         return lanes
 
     def elaborate(self, platform):
@@ -107,7 +109,7 @@ class NeuronCore(wiring.Component):
             m.d.comb += [self.sops.eq(sops), self.acc_cycles.eq(acc_cycles)]
         s = SimpleNamespace(step=step, brow=brow, into_p=into_p, ovf=ovf, sops=sops, acc_cycles=acc_cycles)
 
-        s.dec = RowDecode(m, cfg, self.inp.payload.index)
+        s.dec = RowDecode(m, cfg, self.inp.payload.index, self.rom)
         s.walk = AccumulateWalk(m, cfg, s.dec)
         s.scan = FireScan(m, cfg)
         m.d.comb += self.more.eq(s.scan.more_acc)

@@ -11,6 +11,8 @@ data source), taken by every lane's ports: the phases of `NeuronCore` drive thes
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
+from ._rom import rom_read_port
+
 __all__ = ["packed_memories", "packed_image", "lane_memories", "MemoryPorts", "select"]
 
 
@@ -68,9 +70,14 @@ def select(values, index):
     return Array(values)[index]
 
 
-def _packed_memory(m, key, bits, depth, images, write=False):
+def _packed_memory(m, key, bits, depth, images, write=False, rom=None, stem=None):
     """A memory of depth `depth` whose word is the lanes' `bits`-wide values side by side, with
-    a read port (and a write port the read is transparent for). Returns (read, write, bits)."""
+    a read port (and a write port the read is transparent for). Returns (read, write, bits).
+    With `rom` (read-only memories only) an `hwsnn_rom` loaded from image file `stem`."""
+    if rom is not None and not write:
+        n = min(len(img) for img in images)  # as packed_image: the shortest lane's length
+        return rom_read_port(m, rom, f"{key}_mem", stem, [img[:n] for img in images], bits, depth,
+                             is_signed=False), None, bits
     init = packed_image(lambda lane: images[lane], len(images), bits)
     mem = m.submodules[f"{key}_mem"] = Memory(shape=unsigned(bits * len(images)), depth=depth, init=init)
     wr = mem.write_port() if write else None
@@ -78,18 +85,19 @@ def _packed_memory(m, key, bits, depth, images, write=False):
     return rd, wr, bits
 
 
-def lane_memories(m, cfg):
+def lane_memories(m, cfg, rom=None):
     """(per lane {port name: port}, shared packed memories {key: (read, write, bits)}). With
     `cfg.pack_lanes` (and lanes > 1) the weight and S memories are one memory each whose word
     holds every lane (lane l in bits l*w .. l*w + w - 1): all lanes read one address at once; a
-    lane's port is then a `_LaneView`."""
+    lane's port is then a `_LaneView`. With `rom` (a `_rom.RomFiles`) the read-only memories
+    (W, v0, theta, cbias) are `hwsnn_rom` instances loaded from image files, not inline inits."""
     G = cfg.groups
     depth = max(2, G)
     packed = packed_memories(cfg)
     lanes, shared = [], {}
     if "w" in packed:
         imgs = [cfg.weight_image(lane) for lane in range(cfg.lanes)]
-        shared["w"] = _packed_memory(m, "w", cfg.w_bits, max(2, len(imgs[0])), imgs)
+        shared["w"] = _packed_memory(m, "w", cfg.w_bits, max(2, len(imgs[0])), imgs, rom=rom, stem=f"{cfg.name}.w")
     if "s" in packed:
         shared["s"] = _packed_memory(m, "s", cfg.s_bits, depth, [[] for _ in range(cfg.lanes)], write=True)
     for lane in range(cfg.lanes):
@@ -103,27 +111,33 @@ def lane_memories(m, cfg):
             pdepth, v0p = depth, v0img
             thp = [int(v) for v in cfg.param_image(lane, "theta")]
         consts = {"v0": (cfg.param_constant(lane, "v0"), cfg.v_bits)}
-        mems = {"v": Memory(shape=signed(cfg.acc_bits), depth=depth, init=v0img)}
+        mems = {"v": _MemSpec(signed(cfg.acc_bits), depth, v0img)}
         if consts["v0"][0] is None:
-            mems["v0"] = Memory(shape=signed(cfg.v_bits), depth=pdepth, init=v0p)
+            mems["v0"] = _MemSpec(signed(cfg.v_bits), pdepth, v0p)
         if "w" not in packed:
-            mems["w"] = Memory(shape=signed(cfg.w_bits), depth=max(2, len(wimg)), init=[int(v) for v in wimg])
+            mems["w"] = _MemSpec(signed(cfg.w_bits), max(2, len(wimg)), wimg)
         if cfg.kind != "readout":
             if "s" not in packed:
-                mems["s"] = Memory(shape=signed(cfg.s_bits), depth=depth, init=[])
+                mems["s"] = _MemSpec(signed(cfg.s_bits), depth, [])
             consts["theta"] = (cfg.param_constant(lane, "theta"), cfg.theta_bits)
             if consts["theta"][0] is None:
-                mems["theta"] = Memory(shape=signed(cfg.theta_bits), depth=pdepth, init=thp)
+                mems["theta"] = _MemSpec(signed(cfg.theta_bits), pdepth, thp)
         if cfg.has_p:
-            mems["p"] = Memory(shape=signed(cfg.p_bits), depth=depth, init=[])
+            mems["p"] = _MemSpec(signed(cfg.p_bits), depth, [])
         if cfg.kind == "cubalif":  # u, and the bias as a constant or a parameter memory
-            mems["u"] = Memory(shape=signed(cfg.u_bits), depth=depth, init=[])
+            mems["u"] = _MemSpec(signed(cfg.u_bits), depth, [])
             consts["cbias"] = (cfg.param_constant(lane, "cbias"), cfg.cbias_bits)
             if consts["cbias"][0] is None:
                 img = cfg.channel_image(lane, cfg.cbias) if cfg.per_channel else cfg.param_image(lane, "cbias")
-                mems["cbias"] = Memory(shape=signed(cfg.cbias_bits), depth=pdepth, init=[int(v) for v in img])
+                mems["cbias"] = _MemSpec(signed(cfg.cbias_bits), pdepth, [int(v) for v in img])
         ports = {}
-        for key, mem in mems.items():
+        for key, spec in mems.items():
+            if rom is not None and key in _ROM_STEMS:  # read-only: from an image file
+                stem = f"{cfg.name}.{_ROM_STEMS[key]}{lane}"
+                ports[f"{key}r"] = rom_read_port(m, rom, f"{key}_mem{lane}", stem, [spec.init],
+                                                 spec.shape.width, spec.depth)
+                continue
+            mem = Memory(shape=spec.shape, depth=spec.depth, init=[int(v) for v in spec.init])
             m.submodules[f"{key}_mem{lane}"] = mem
             if key in ("v", "s", "p", "u"):
                 ports[f"{key}w"] = mem.write_port()
@@ -139,6 +153,16 @@ def lane_memories(m, cfg):
                 ports[f"{key}w"] = _LaneView(wr, lane, bits, write=True)
         lanes.append(ports)
     return lanes, shared
+
+
+class _MemSpec:
+    """shape, depth, init of a memory not built yet (a ROM image needs no Memory object)."""
+
+    def __init__(self, shape, depth, init):
+        self.shape, self.depth, self.init = shape, depth, init
+
+
+_ROM_STEMS = {"w": "w", "v0": "v0_", "theta": "theta", "cbias": "cbias"}  # as `emit.memory_images` names them
 
 
 class MemoryPorts:

@@ -14,6 +14,7 @@ from amaranth.hdl import Const, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
 from ._core_memory import select, ubits
+from ._rom import rom_read_port
 from ._rows import ROW_FIELDS, decode_rows, row_decode, row_table
 
 __all__ = ["RowDecode", "AccumulateWalk"]
@@ -25,7 +26,7 @@ class RowDecode:
     fields `row_valid`, `dense`, `tid`, `wa` and for kernel rows `fields["ky0"]` ... (widths
     in `widths`)."""
 
-    def __init__(self, m, cfg, index):
+    def __init__(self, m, cfg, index, rom=None):
         G, lay = cfg.groups, cfg.conv
         got_last, d_valid, d_val = Signal(), Signal(), Signal(signed(cfg.x_bits))
         accept = Signal()
@@ -37,9 +38,13 @@ class RowDecode:
             dec = row_decode(cfg)
             if dec is None:
                 names, widths, words = row_table(cfg)
-                rom = Memory(shape=unsigned(sum(widths)), depth=max(2, len(words)), init=words)
-                m.submodules.row_rom = rom
-                rom_r = rom.read_port()
+                if rom is not None:  # loaded from an image file (see _rom)
+                    rom_r = rom_read_port(m, rom, "row_rom", f"{cfg.name}.rows", None, sum(widths),
+                                          max(2, len(words)), is_signed=False, wide_words=words)
+                else:
+                    m.submodules.row_rom = mem = Memory(shape=unsigned(sum(widths)), depth=max(2, len(words)),
+                                                        init=words)
+                    rom_r = mem.read_port()
                 m.d.comb += [rom_r.addr.eq(index), rom_r.en.eq(accept)]
                 f, pos = {}, 0
                 for name, w in zip(names, widths):

@@ -57,7 +57,8 @@ def core_sources(configs):
 class Network(wiring.Component):
     """Cores `configs` (CoreConfig list, in topological order). See the module docstring."""
 
-    def __init__(self, configs, *, counters=True, _mutate_ge=False):
+    def __init__(self, configs, *, counters=True, rom=None, _mutate_ge=False):
+        # rom: a `_rom.RomFiles` folder for the cores' read-only memories (see NeuronCore)
         configs = list(configs)
         if not configs:
             raise MappingError("Network: needs at least one core, not 0")
@@ -83,7 +84,7 @@ class Network(wiring.Component):
         if len(windows) != 1:
             raise MappingError(f"Network: all cores must share one Ca-LIF window, not {sorted(windows)}")
         self.window = windows.pop()
-        self.configs, self.counters, self._mutate_ge = configs, counters, _mutate_ge
+        self.configs, self.counters, self.rom, self._mutate_ge = configs, counters, rom, _mutate_ge
         self.feed = feeds[0]
         first, last = configs[self.feed], configs[-1]
         in_bits = max(1, (int(n_src) - 1).bit_length())
@@ -132,8 +133,10 @@ class Network(wiring.Component):
         m = Module()
         cores, n = [], len(self.configs)
         for k, cfg in enumerate(self.configs):
-            unit = MaxPoolUnit if getattr(cfg, "kind", "") == "maxpool" else NeuronCore
-            core = unit(cfg, counters=self.counters, _mutate_ge=self._mutate_ge)
+            if getattr(cfg, "kind", "") == "maxpool":  # no read-only memory
+                core = MaxPoolUnit(cfg, counters=self.counters, _mutate_ge=self._mutate_ge)
+            else:
+                core = NeuronCore(cfg, counters=self.counters, rom=self.rom, _mutate_ge=self._mutate_ge)
             m.submodules[f"core{k}"] = core
             cores.append(core)
             wiring.connect(m, wiring.flipped(getattr(self, f"mon{k}")), core.mon)

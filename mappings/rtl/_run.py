@@ -143,6 +143,7 @@ def _trace(net, rec, batch, steps, info):
     trace = Trace(steps=steps, batch=batch, final=final, t_eq=t_eq, settled=settled, spikes=spikes,
                   V=V, S=S, y=Y, U=U, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
     trace.rtl = stats(rec, net)
-    trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback")})
+    trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback",
+                                                                  "emit_seconds", "compile_seconds")})
     trace.final_readback = readback
     return trace

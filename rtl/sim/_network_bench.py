@@ -56,8 +56,14 @@ def design_key(configs, _mutate_ge=False):
 
 
 def network_verilog(rtl_net, path, _mutate_ge=False):
+    """Write the network's Verilog to `path`, its read-only memories as image files in `mem/`
+    beside it (`hwsnn.rtl._rom`: loaded by $readmemh, not inline). Returns (text, sources):
+    every Verilog file the simulator needs."""
     from hwsnn.rtl import Network
-    return write_verilog(Network(rtl_net.cores, _mutate_ge=_mutate_ge), "hwsnn_network", path)
+    from hwsnn.rtl._rom import RomFiles
+    rom = RomFiles(Path(path).parent / "mem")
+    text = write_verilog(Network(rtl_net.cores, rom=rom, _mutate_ge=_mutate_ge), "hwsnn_network", path)
+    return text, [Path(path), rom.module_path()]
 
 
 def max_cycles(rtl_net):
@@ -132,12 +138,17 @@ def _build_lock(build_dir):
 
 def _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp):
     net_v = build_dir / "hwsnn_network.v"
-    text = network_verilog(rtl_net, net_v, _mutate_ge)
+    t0 = time.time()
+    text, sources = network_verilog(rtl_net, net_v, _mutate_ge)
+    t_emit = time.time() - t0
     ports = network_ports(text)
     tb_v = build_dir / "hwsnn_tb.v"
     tb_v.write_text(tb_verilog(ports, len(rtl_net.cores), binary=binary_records(sim), burst_clock=sim == "verilator"))
     extra = list(VERILATOR_ARGS) + [str(RECORDS_CPP)] if sim == "verilator" else []
-    runner = build([net_v, tb_v], "hwsnn_tb", build_dir, sim, extra_args=extra)
+    t0 = time.time()
+    runner = build(sources + [tb_v], "hwsnn_tb", build_dir, sim, extra_args=extra)
+    times = {"emit_seconds": round(t_emit, 2), "compile_seconds": round(time.time() - t0, 2)}
+    (build_dir / "build_times.json").write_text(json.dumps(times))
     (build_dir / "ports.json").write_text(json.dumps(ports))
     stamp.write_text(key)
     return runner, build_dir, ports
@@ -151,7 +162,8 @@ def binary_records(sim):
 def run_network_fast(rtl_net, events, batch, steps, sim=None, _mutate_ge=False):
     """Run the RTL of `rtl_net` on `events` ((sample, step, index, value) int rows, sorted) for
     `batch` samples of `steps` steps, all in one simulation. Returns (records, info); info:
-    build_dir, wall seconds of the simulation, simulated cycles, whether V/S were read back."""
+    build_dir, wall seconds of the simulation, simulated cycles, whether V/S were read back,
+    the build's emit_seconds (Amaranth + yosys) and compile_seconds (simulator build)."""
     sim = default_sim(sim)
     t_build = time.time()
     runner, build_dir, ports = _fast_build(rtl_net, sim, _mutate_ge)
@@ -175,6 +187,9 @@ def run_network_fast(rtl_net, events, batch, steps, sim=None, _mutate_ge=False):
                         batch, steps, fmt.dump, run_dir)
     info = {"build_dir": str(build_dir), "sim_seconds": wall, "cycles": int(records["cycles"].sum()),
             "readback": fmt.dump, "build_seconds": t_build, "parse_seconds": time.time() - t_parse}
+    times = build_dir / "build_times.json"  # how long this design's build took, when it was built
+    if times.exists():
+        info.update(json.loads(times.read_text()))
     for p in (stim, mon, stat):  # the records are in memory now; keep sim.log for inspection
         p.unlink()
     return records, info
@@ -255,9 +270,8 @@ def run_network_bench(rtl_net, events, batch, steps, sim=None, _mutate_ge=False)
         check_simulator(sim)
         runner = get_runner(sim)
     else:
-        src = build_dir / "hwsnn_network.v"
-        network_verilog(rtl_net, src, _mutate_ge)
-        runner = build([src], "hwsnn_network", build_dir, sim)
+        _, sources = network_verilog(rtl_net, build_dir / "hwsnn_network.v", _mutate_ge)
+        runner = build(sources, "hwsnn_network", build_dir, sim)
         stamp.write_text(tag)
     ev, data = _legacy_data(rtl_net, events, batch, steps)
     run_id = hashlib.sha1(np.ascontiguousarray(ev).tobytes() + str(steps).encode()).hexdigest()[:8]
