@@ -1,0 +1,121 @@
+"""The grouped Lava mapping (mappings/lava/_group.py): a few Lava processes host all IR nodes and
+still equal golden at every step on V, S, y of every node.
+
+The main graph is torchvision's own DenseNet (a small configuration, weights=None): dense blocks
+whose BN-ReLU reads a concatenation, split by the converter into one neuron node per
+concatenated part, and the convolutions after it split the same way."""
+
+import numpy as np
+import pytest
+
+from hwsnn import backends, sim
+from hwsnn.errors import MappingError
+
+lava = pytest.importorskip("hwsnn.mappings.lava")
+from hwsnn.mappings.lava._group import execute_grouped, lower_grouped  # noqa: E402
+from lava_nets import make  # noqa: E402
+
+pytestmark = [pytest.mark.lava, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def tiny_densenet():
+    torch = pytest.importorskip("torch")
+    from hwsnn._torchvision import import_torchvision
+    from hwsnn.compile import compile_qann
+    from hwsnn.convert import convert
+    from hwsnn.energy import plan_steps
+
+    tv = import_torchvision()
+    torch.manual_seed(0)
+    model = tv.models.DenseNet(growth_rate=4, block_config=(3, 2), num_init_features=8,
+                               bn_size=2, num_classes=3).eval()
+    calib = torch.randint(0, 256, (4, 3, 16, 16)).float() / 255
+    qann = convert(model, (3, 16, 16), levels=4, calib=calib)
+    graph = compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
+    x = np.random.default_rng(0).integers(0, 256, (2, 3, 16, 16))
+    steps = plan_steps(backends.stated_graph("lava", graph), x).steps
+    return graph, x, steps
+
+
+def _values(graph, steps, batch):
+    """Values a full comparison reads, from the graph alone: V (a MaxPool2d's V has its
+    in_shape), S and y of every neuron, V of every Readout, at every step and sample."""
+    n = 0
+    for node in graph.nodes.values():
+        if node.ROLE == "neuron":
+            n += int(np.prod(getattr(node, "in_shape", node.shape))) + 2 * int(np.prod(node.shape))
+        elif node.ROLE == "readout":
+            n += int(np.prod(node.shape))
+    return n * steps * batch
+
+
+def _parts(graph):
+    """{split layer: its part nodes}: neuron nodes named '<layer>.ch<a>_<b>'."""
+    out = {}
+    for name, node in graph.nodes.items():
+        if node.ROLE == "neuron" and ".ch" in name and not name.endswith(".shortcut"):
+            out.setdefault(name.rsplit(".ch", 1)[0], []).append(name)
+    return out
+
+
+def test_densenet_blocks_grouped_equal_golden_every_step(tiny_densenet, tmp_path):
+    graph, x, steps = tiny_densenet
+    assert max(len(p) for p in _parts(graph).values()) >= 3  # a layer split in 3+ parts
+    lnet = lower_grouped(graph, x, steps, record_dir=str(tmp_path), groups=3)
+    assert len(lnet.procs) == 3 < len(graph.nodes)
+    crossing = [i for p in lnet.procs.values() for i in p.proc_params["ins"]]
+    assert crossing and all(latched for *_, latched in crossing)  # delay-1 edges only
+    trace = execute_grouped(lnet)
+    backends.check_graph(backends.stated_graph("lava", graph), trace.graph, "lava")
+    c = backends.compare(sim.run(trace.graph, x, steps), trace, "lava")
+    assert c.mismatches == 0, c.first
+    assert c.compared_values == _values(graph, steps, len(x))
+
+
+def _mutated_weight(W):
+    W = W.copy()
+    k = int(np.flatnonzero(np.abs(W) < 100)[0])
+    W.flat[k] += 1
+    return W
+
+
+def test_one_parts_weight_changed_in_lava_data_is_caught(tiny_densenet, tmp_path):
+    """One part's convolution gets one weight + 1 in the grouped process's data only: the
+    comparison finds it, first where golden run on the same change finds it."""
+    graph, x, steps = tiny_densenet
+    part = "features.denseblock1.denselayer3.conv1#2"  # reads the 2nd part of a concatenation
+    assert graph.nodes[part].type == "Conv2d"
+    lnet = lower_grouped(graph, x, steps, record_dir=str(tmp_path), groups=3)
+    hits = 0
+    for proc in lnet.procs.values():
+        plan = proc.proc_params["plan"]
+        for i, e in enumerate(plan):
+            if e[1] == part:
+                plan[i] = e[:5] + (_mutated_weight(e[5]),) + e[6:]
+                hits += 1
+    assert hits == 1
+    trace = execute_grouped(lnet)
+    golden = sim.run(trace.graph, x, steps)
+    c = backends.compare(golden, trace, "lava")
+    node = trace.graph.nodes[part]
+    bad = trace.graph.replace_node(part, type(node)(**{**node.scalars(), **node.arrays(),
+                                                       "W": _mutated_weight(node.W)}))
+    want = backends.compare(golden, sim.run(bad, x, steps), "expected")
+    assert want.mismatches > 0  # the change is visible on this input
+    assert c.mismatches == want.mismatches and c.first == want.first
+
+
+@pytest.mark.parametrize("name,delay", [("STBIF-conv", 1), ("IF-dense", 0), ("ILIF-conv", 1),
+                                        ("STBIF-dense", None)])
+def test_small_nets_grouped_equal_golden(name, delay):
+    graph, x, steps = make(name, seed=2)
+    trace = lava.run(graph, x, steps, delay=delay, groups=2)
+    c = backends.compare(sim.run(trace.graph, x, steps), trace, "lava")
+    assert c.mismatches == 0 and c.compared_values == _values(graph, steps, len(x)), c.first
+
+
+def test_calif_is_refused_grouped():
+    graph, x, steps = make("CaLIF-dense")
+    with pytest.raises(MappingError, match="no Ca-LIF settle phase"):
+        lava.run(graph, x, steps, groups=2)
