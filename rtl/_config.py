@@ -9,6 +9,11 @@ stride, 1x1 included, or an identity `Scale` as a diagonal 1x1 kernel). After th
 weight memory holds the bias rows (row b is issued at step t for t < bias_steps, b = min(t,
 bias_R - 1)): ST-BIF/IF release their bias over bias_R rows, Ca-LIF issues -leak for the T
 window steps from one row.
+
+Weights are kept in the signed integer dtype they come in (the IR's int16, int64 from a
+composed kernel; anything else becomes int64), so a layer is never widened to int64 in memory;
+every sum over them (accumulator bounds) is taken in int64, and the memory images
+(`weight_image`) are int64.
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +24,30 @@ from hwsnn.errors import MappingError
 from hwsnn.ir import bits_for, fits, int_range
 
 __all__ = ["CoreConfig", "Table", "ConvTable", "ConvLayout", "CORE_KINDS", "default_core"]
+
+_SIGNED = (np.int8, np.int16, np.int32, np.int64)
+_CHUNK = 1 << 20  # elements per block of an |W| sum (bounds the int64 temporaries)
+
+
+def _weights(a):
+    """`a` as a signed integer array in its own dtype (int8..int64, no copy), else as int64."""
+    a = np.asarray(a)
+    return a if a.dtype.type in _SIGNED else np.asarray(a, dtype=np.int64)
+
+
+def _abs_sums(a, axis):
+    """sum |a| along `axis` (0 or 1) of a 2-D integer array, in int64, in blocks of rows of its
+    memory order (no full-size temporary, exact for every int64 sum)."""
+    if axis == 0 and a.flags.f_contiguous and not a.flags.c_contiguous:
+        return _abs_sums(a.T, 1)  # a transposed C array: its columns are rows in memory
+    step = max(1, _CHUNK // max(1, a.shape[1]))
+    if axis == 1:
+        return np.concatenate([np.abs(a[i:i + step], dtype=np.int64).sum(1) for i in range(0, len(a), step)]
+                              + [np.zeros(0, np.int64)])
+    total = np.zeros(a.shape[1], np.int64)
+    for i in range(0, len(a), step):
+        total += np.abs(a[i:i + step], dtype=np.int64).sum(0)
+    return total
 
 CORE_KINDS = ("stbif", "if", "calif", "cubalif", "readout")
 
@@ -58,7 +87,7 @@ class ConvTable:
     src_shape: tuple = None
 
     def __post_init__(self):
-        self.K = np.asarray(self.K, dtype=np.int64)
+        self.K = _weights(self.K)
         self.rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 3)
         self.stride, self.pad = tuple(int(s) for s in self.stride), tuple(int(p) for p in self.pad)
         if self.src_shape is not None:
@@ -150,13 +179,13 @@ class CoreConfig:
         if not isinstance(self.lanes, int) or self.lanes < 1:
             raise MappingError(f"core '{self.name}': lanes must be an integer >= 1, not {self.lanes!r}")
         if self.tables is None:  # one dense table; bias rows below it
-            W = np.asarray(self.weights, dtype=np.int64)
+            W = _weights(self.weights)
             rows = self.n_in + self.bias_R
             if W.shape != (rows, self.n):
                 raise MappingError(f"core '{self.name}': weights must have shape ({rows}, {self.n}), "
                                    f"not {W.shape}")
             self.tables = [Table(self.n_in, dense=W[:self.n_in])]
-            self.bias = W[self.n_in:]
+            self.bias = W[self.n_in:].astype(np.int64)
         self.n_in = sum(t.n_rows for t in self.tables)
         self.bias = np.zeros((0, self.n), np.int64) if self.bias is None else np.asarray(self.bias, np.int64)
         if self.bias.shape != (self.bias_R, self.n):
@@ -167,7 +196,7 @@ class CoreConfig:
             if t.zero:
                 continue
             if t.dense is not None:
-                t.dense = np.asarray(t.dense, dtype=np.int64)
+                t.dense = _weights(t.dense)
                 if t.dense.shape != (t.n_rows, self.n):
                     raise MappingError(f"core '{self.name}': table '{t.name}' must have shape "
                                        f"({t.n_rows}, {self.n}), not {t.dense.shape}")
@@ -176,12 +205,9 @@ class CoreConfig:
             elif self.layout is None or t.conv.K.shape[0] != self.layout.C:
                 raise MappingError(f"core '{self.name}': kernel table '{t.name}' needs a (C, H, W) layout "
                                    f"with C = {t.conv.K.shape[0]}")
-        self.weights = None
+        self.weights = None  # derived on read (`_dense_weights`)
         if any(t.zero for t in self.tables) and not all(t.zero for t in self.tables[self.first_zero:]):
             raise MappingError(f"core '{self.name}': zero tables must come after the others")
-        if all(t.dense is not None or t.zero for t in self.tables):  # dense cores: tables then bias rows
-            self.weights = np.concatenate([t.dense if not t.zero else np.zeros((t.n_rows, self.n), np.int64)
-                                           for t in self.tables] + [self.bias], axis=0)
         if self.layout is not None and self.layout.C * self.layout.HW != self.n:
             raise MappingError(f"core '{self.name}': layout {self.layout.C}x{self.layout.H}x{self.layout.W} "
                                f"must hold {self.n} neurons")
@@ -199,6 +225,14 @@ class CoreConfig:
             bound += int(np.abs(self.bias).max(initial=0))
             lo, hi = int_range(self.v_bits)
             self.acc_bits = bits_for(lo - bound, hi + bound)
+
+    def _dense_weights(self):
+        """`weights` of a dense core: the (n_in + bias_R, n) int64 matrix (tables then bias rows),
+        built when read (None when a table is a kernel)."""
+        if not all(t.dense is not None or t.zero for t in self.tables):
+            return None
+        return np.concatenate([t.dense if not t.zero else np.zeros((t.n_rows, self.n), np.int64)
+                               for t in self.tables] + [self.bias], axis=0).astype(np.int64, copy=False)
 
     @property
     def p_bits(self):
@@ -240,7 +274,7 @@ class CoreConfig:
             if t.zero:
                 continue
             if t.dense is not None:
-                total += np.abs(t.dense).sum(axis=0)
+                total += _abs_sums(t.dense, 0)
             else:
                 total += _kernel_abs_sums(t.conv, self.layout)
         return total
@@ -320,16 +354,14 @@ class CoreConfig:
                 K = t.conv.K
                 C, Cin, KH, KW = K.shape
                 img = np.zeros((Cin, KH, KW, self.cgroups), dtype=np.int64)
-                for cg in range(self.cgroups):
-                    co = cg * self.lanes + lane
-                    if co < C:
-                        img[..., cg] = K[co]
+                mine = K[lane::self.lanes]  # channels cg * lanes + lane < C
+                img[..., :len(mine)] = mine.transpose(1, 2, 3, 0)
                 parts.append(img.reshape(-1))
         if self.per_channel:  # bias row b at base + b * cgroups + cg
             parts += [self.channel_image(lane, row) for row in self.bias]
         else:
             parts.append(self._rows_image(self.bias, lane))
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
     def _rows_image(self, rows, lane):
         idx = self.lane_neurons(lane)
@@ -421,6 +453,20 @@ class CoreConfig:
                 "layout": "conv" if self.conv is not None else "dense"}
 
 
+def _get_weights(self):
+    given = self.__dict__.get("_weights_given")
+    return given if given is not None else self._dense_weights()
+
+
+def _set_weights(self, value):
+    self.__dict__["_weights_given"] = value
+
+
+# `weights` stays a constructor argument (a dataclass field) but reads as the dense matrix derived
+# from the tables, so lowering never copies a large layer into a second int64 matrix
+CoreConfig.weights = property(_get_weights, _set_weights, doc=CoreConfig._dense_weights.__doc__)
+
+
 def _kernel_abs_sums(ct, layout):
     """Per neuron: sum of |K| over every (row, kernel position) of a kernel table that reaches
     it (the column sums of |_implied|), one strided slice per kernel position (int64, exact)."""
@@ -435,15 +481,22 @@ def _kernel_abs_sums(ct, layout):
     def window(ky, kx):
         return count[:, ky:ky + (layout.H - 1) * sh + 1:sh, kx:kx + (layout.W - 1) * sw + 1:sw].reshape(Cin, -1)
 
+    if (count == count[:1]).all():  # the same rows for every input channel (the usual case):
+        # sum over c first, A[co, ky, kx] = sum_c |K[co, c, ky, kx]|, one pass over K in int64
+        Kr, step = ct.K.reshape(C, Cin, KH * KW), max(1, _CHUNK // max(1, Cin * KH * KW))
+        A = np.concatenate([np.abs(Kr[i:i + step], dtype=np.int64).sum(1) for i in range(0, C, step)])
+        reach = np.stack([window(ky, kx)[0] for ky in range(KH) for kx in range(KW)])  # (KH*KW, H*W)
+        return (A @ reach).reshape(-1)
+
     if np.count_nonzero(ct.K) * 4 < ct.K.size:  # e.g. a block-diagonal (grouped) kernel: sparse products
         co, ci, ky_, kx_ = np.nonzero(ct.K)
-        v, total = np.abs(ct.K[co, ci, ky_, kx_]), np.zeros((C, layout.HW), np.int64)
+        v, total = np.abs(ct.K[co, ci, ky_, kx_], dtype=np.int64), np.zeros((C, layout.HW), np.int64)
         for ky in range(KH):
             for kx in range(KW):
                 m = (ky_ == ky) & (kx_ == kx)
                 total += sp.csr_matrix((v[m], (co[m], ci[m])), shape=(C, Cin)) @ window(ky, kx)
         return total.reshape(-1)
-    absK = np.abs(ct.K)
+    absK = np.abs(ct.K, dtype=np.int64)
     # dense products in float64 (BLAS) where every sum stays below 2^52 (exact), else int64
     dt = np.int64 if int(absK.sum()) * int(count.max(initial=0)) >= (1 << 52) else np.float64
     absK, count, total = absK.astype(dt), count.astype(dt), np.zeros((C, layout.HW), dt)

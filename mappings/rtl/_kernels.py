@@ -29,16 +29,21 @@ EXACT = 1 << 52  # float64 holds every integer below this exactly
 
 
 def _as_conv(node, shape):
-    """(K (Cout, Cin, KH, KW) int64, stride, pad, out_shape) of one synapse, or (None, why)."""
+    """(K (Cout, Cin, KH, KW), stride, pad, out_shape) of one synapse, or (None, why). K of a
+    Conv2d keeps the IR's integer dtype (int16: a block-diagonal kernel is 4x smaller than in
+    int64); the others are int64."""
     C, H, W = shape
     if isinstance(node, Conv2d):
         Co, Cg, kh, kw = node.W.shape
         g = node.groups
         if Cg * g != C or Co % g:
             return None, "Conv2d channels do not match its input"
-        K = np.zeros((Co, C, kh, kw), np.int64)
-        co, cl = np.meshgrid(np.arange(Co), np.arange(Cg), indexing="ij")
-        K[co, (co // (Co // g)) * Cg + cl] = np.asarray(node.W, np.int64)  # block diagonal
+        Wn = np.asarray(node.W)
+        Wn = Wn if Wn.dtype.kind == "i" else Wn.astype(np.int64)
+        K = np.zeros((Co, C, kh, kw), Wn.dtype)
+        Kg, Wg = K.reshape(g, Co // g, g, Cg, kh, kw), Wn.reshape(g, Co // g, Cg, kh, kw)
+        for i in range(g):  # block diagonal: group i's outputs read group i's inputs
+            Kg[i, :, i] = Wg[i]
         stride, pad = node.stride, node.padding
     elif isinstance(node, SumPool2d):
         (kh, kw), stride, pad = node.kernel, node.stride, (0, 0)
@@ -63,6 +68,7 @@ def _compose(a, b):
     """One conv equal to conv a then conv b (away from b's padded borders)."""
     Ka, (sah, saw), (pah, paw) = a
     Kb, (sbh, sbw), (pbh, pbw) = b
+    Ka, Kb = Ka.astype(np.int64, copy=False), Kb.astype(np.int64, copy=False)  # sums of products: int64
     Co, M, hb, wb = Kb.shape
     _, Ci, ha, wa = Ka.shape
     K = np.zeros((Co, Ci, (hb - 1) * sah + ha, (wb - 1) * saw + wa), np.int64)
@@ -200,7 +206,7 @@ def probe_check(graph, name, src, kernels, layout, seed=0):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randint(-(1 << PROBE_BITS), 1 << PROBE_BITS, (PROBES, n_src), generator=gen).to(torch.float64)
     want, bound = _synapses(graph, name, src, x.reshape((PROBES,) + tuple(graph.nodes[src].shape)))
-    kbound = sum(int(np.abs(k.K).reshape(k.K.shape[0], -1).sum(1).max(initial=0)) for k in kernels)
+    kbound = sum(int(np.abs(k.K, dtype=np.int64).reshape(k.K.shape[0], -1).sum(1).max(initial=0)) for k in kernels)
     if (max(bound, kbound) << PROBE_BITS) >= EXACT:
         return False
     got = 0

@@ -66,6 +66,33 @@ def layout_of(cfg):
 MAX_DENSE = 1 << 24  # entries of a dense table above which lowering refuses (memory)
 
 
+class _Indexed:
+    """A graph read through an index built once: `inputs_of` a dict lookup (the Graph's own
+    scans every edge), `topo_order` computed once, `position` of each node in it. Everything
+    else is the graph's."""
+
+    def __init__(self, graph):
+        self.graph, self.nodes = graph, graph.nodes
+        self._inputs = {}
+        for e in graph.edges:
+            self._inputs.setdefault(e.dst, []).append(e)
+        self._order = graph.topo_order()
+        self.position = {n: k for k, n in enumerate(self._order)}
+
+    def inputs_of(self, name):
+        return list(self._inputs.get(name, ()))
+
+    def topo_order(self):
+        return list(self._order)
+
+    def __getattr__(self, attr):
+        return getattr(self.graph, attr)
+
+
+def _index(graph):
+    return graph if isinstance(graph, _Indexed) else _Indexed(graph)
+
+
 def _spiking_inputs(graph, name):
     """Spiking nodes (Source or neuron) that feed `name` through synapse chains, in
     topological order."""
@@ -76,11 +103,12 @@ def _spiking_inputs(graph, name):
             stack += [e.src for e in graph.inputs_of(src)]
         else:
             found.add(src)
-    return [n for n in graph.topo_order() if n in found]
+    return sorted(found, key=graph.position.__getitem__)
 
 
 def chain(graph):
     """[(node, its spiking inputs)] for every neuron/readout node, in topological order."""
+    graph = _index(graph)
     sources = graph.sources
     if len(sources) != 1:
         raise MappingError(f"graph '{graph.name}': the RTL network takes one Source, not {len(sources)}")
@@ -123,8 +151,7 @@ def _kernel(graph, path, src, dst_shape):
             return None, f"Scale '{path[0]}' is not a per-channel identity shortcut"
         K = np.zeros((C, C, 1, 1), dtype=np.int64)
         K[np.arange(C), np.arange(C), 0, 0] = per_c[:, 0, 0]
-        c, h, x = np.meshgrid(*(np.arange(d) for d in s_shape), indexing="ij")
-        return ConvTable(K, (1, 1), (0, 0), np.stack([c, h, x], -1).reshape(-1, 3), s_shape), ""
+        return ConvTable(K, (1, 1), (0, 0), _pixel_rows(s_shape, 1), s_shape), ""
     pool = 1
     if len(nodes) == 2 and isinstance(nodes[0], SumPool2d) and isinstance(nodes[1], Conv2d):
         p = nodes[0]
@@ -137,13 +164,22 @@ def _kernel(graph, path, src, dst_shape):
         return None, f"path {path} is not [SumPool2d ->] Conv2d or Scale"
     if conv.groups != 1:
         return None, f"Conv2d has groups {conv.groups} (needs 1)"
-    Cs, Hs, Ws = s_shape
-    Hp, Wp = Hs // pool, Ws // pool
-    c, h, w = np.meshgrid(np.arange(Cs), np.arange(Hs), np.arange(Ws), indexing="ij")
-    ph, pw = h // pool, w // pool
-    inside = (ph < Hp) & (pw < Wp)
-    rows = np.stack([np.where(inside, c, -1), np.where(inside, ph, -1), np.where(inside, pw, -1)], -1)
-    return ConvTable(conv.W, conv.stride, conv.padding, rows.reshape(-1, 3), s_shape), ""
+    K = np.array(conv.W, dtype=conv.W.dtype if conv.W.dtype.kind == "i" else np.int64)  # own copy, IR dtype
+    return ConvTable(K, conv.stride, conv.padding, _pixel_rows(s_shape, pool), s_shape), ""
+
+
+def _pixel_rows(shape, pool):
+    """(C*H*W, 3) int64: source pixel (c, h, w) -> conv input pixel (c, h // pool, w // pool),
+    -1s where a floor cuts it (h // pool >= H // pool)."""
+    C, H, W = shape
+    Hp, Wp = H // pool, W // pool
+    rows = np.empty((C, H, W, 3), np.int64)
+    rows[..., 0] = np.arange(C)[:, None, None]
+    rows[..., 1] = (np.arange(H) // pool)[None, :, None]
+    rows[..., 2] = (np.arange(W) // pool)[None, None, :]
+    cut = (np.arange(H)[:, None] // pool >= Hp) | (np.arange(W)[None, :] // pool >= Wp)
+    rows[:, cut] = -1
+    return rows.reshape(-1, 3)
 
 
 def tables(graph, name, src, use_conv=True):
@@ -151,6 +187,7 @@ def tables(graph, name, src, use_conv=True):
     every path has one (`_kernel`, else a composed `path_kernel`: pooling before a conv, grouped
     convs), checked against the synapses on probe vectors (`probe_check`), else one dense table
     of the unrolled synapses."""
+    graph = _index(graph)
     dst_shape = tuple(graph.nodes[name].shape)
     n_src, n_dst = int(np.prod(graph.nodes[src].shape)), int(np.prod(dst_shape))
     why = "shared-kernel layout turned off"
@@ -185,17 +222,22 @@ def tables(graph, name, src, use_conv=True):
 
 
 def _dense_layer(graph, name, src):
-    """W^T (n_src, n_dst) int64 when the only path src -> name is [Flatten ->] Dense, else None."""
+    """W^T (n_src, n_dst) when the only path src -> name is [Flatten ->] Dense, else None: a
+    read-only view of the IR's W in its own integer dtype (int16 from the compiler), no copy."""
     paths = _paths(graph, name, src)
     if len(paths) != 1 or not paths[0]:
         return None
     nodes = [graph.nodes[p] for p in paths[0]]
     if not isinstance(nodes[-1], Dense) or not all(isinstance(n, Flatten) for n in nodes[:-1]):
         return None
-    W = np.asarray(nodes[-1].W, dtype=np.int64)
+    W = np.asarray(nodes[-1].W)
+    if W.dtype.kind != "i":
+        W = W.astype(np.int64)
     if W.shape != (int(np.prod(graph.nodes[name].shape)), int(np.prod(graph.nodes[src].shape))):
         return None
-    return W.T
+    view = W.T.view()
+    view.flags.writeable = False  # the table must not write into the IR's array
+    return view
 
 
 def _source_bound(node):
@@ -281,13 +323,14 @@ def lower(graph, target=None, *, lanes=None, conv=True, pack_lanes=False):
     if lanes is None:
         lanes = int((target or {}).get("lanes", 1))
     graph = graph.with_delays(DELAY)
-    order = chain(graph)
+    indexed = _index(graph)
+    order = chain(indexed)
     Ts = {graph.nodes[n].T for n in graph.neurons if isinstance(graph.nodes[n], CaLIF)}
     if len(Ts) > 1:
         raise MappingError(f"graph '{graph.name}': all CaLIF nodes must share one window T, not {sorted(Ts)}")
     window = Ts.pop() if Ts else 0
     index = {name: k for k, (name, _) in enumerate(order)}
-    cores = [_configure(graph, name, srcs, index, lanes, conv, window) for name, srcs in order]
+    cores = [_configure(indexed, name, srcs, index, lanes, conv, window) for name, srcs in order]
     for c in cores:
         c.pack_lanes = bool(pack_lanes)
     return RtlNetwork(graph=graph, source=graph.sources[0], nodes=[n for n, _ in order], cores=cores,
