@@ -143,6 +143,9 @@ def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None):
         c = backends.compare(golden, trace, "rtl")
         row["rtl"] = f"{c.mismatches} of {c.compared_values:,}"
         row["cycles"] = int(trace.rtl["cycles"])
+        row["rtl_steps"] = steps
+        row["rtl_seconds"] = {k: round(float(trace.rtl[k]), 1) for k in  # emit: Amaranth+yosys, compile: Verilator
+                              ("emit_seconds", "compile_seconds", "sim_seconds") if k in trace.rtl}
     _stage(row, "rtl", run_rtl)
     return row
 
