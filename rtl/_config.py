@@ -37,7 +37,7 @@ def _weights(a):
 
 def _abs_sums(a, axis):
     """sum |a| along `axis` (0 or 1) of a 2-D integer array, in int64, in blocks of rows of its
-    memory order (no full-size temporary, exact for every int64 sum)."""
+    memory order (no full-size temporary; exact wherever the sums fit int64)."""
     if axis == 0 and a.flags.f_contiguous and not a.flags.c_contiguous:
         return _abs_sums(a.T, 1)  # a transposed C array: its columns are rows in memory
     step = max(1, _CHUNK // max(1, a.shape[1]))
