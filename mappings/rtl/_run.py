@@ -144,6 +144,6 @@ def _trace(net, rec, batch, steps, info):
                   V=V, S=S, y=Y, U=U, readouts=tuple(n for n in net.nodes if n in g.readouts), graph=g)
     trace.rtl = stats(rec, net)
     trace.rtl.update({k: v for k, v in info.items() if k in ("sim_seconds", "build_seconds", "parse_seconds", "readback",
-                                                                  "emit_seconds", "compile_seconds")})
+                                                                  "emit_seconds", "compile_seconds", "cxx_opt")})
     trace.final_readback = readback
     return trace

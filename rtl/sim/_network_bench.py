@@ -34,14 +34,18 @@ __all__ = ["run_network_fast", "run_network_bench", "network_verilog", "design_k
            "binary_records"]
 
 
+LARGE_VERILOG = 2_000_000  # characters of network Verilog above which Verilator's C++ is built at -O1
+
+
 def design_key(configs, _mutate_ge=False):
-    """Hash of everything the Verilog depends on: core parameters, memory images, RTL sources
-    and the testbench generator."""
+    """Hash of everything the Verilog depends on: core parameters, memory images, RTL sources,
+    the testbench generator and the build flags."""
     import hwsnn.rtl
     h = hashlib.sha1(repr(_mutate_ge).encode())
     for src in sorted(Path(hwsnn.rtl.__file__).parent.glob("_*.py")):
         h.update(src.read_bytes())
-    h.update(Path(__file__).with_name("_fast_tb.py").read_bytes())
+    for name in ("_fast_tb.py", "_network_bench.py", "_runner.py"):  # the bench and the build flags
+        h.update(Path(__file__).with_name(name).read_bytes())
     h.update(RECORDS_CPP.read_bytes())
     for c in configs:
         if hasattr(c, "fingerprint"):
@@ -146,8 +150,11 @@ def _fast_build_locked(rtl_net, sim, _mutate_ge, key, build_dir, stamp):
     tb_v.write_text(tb_verilog(ports, len(rtl_net.cores), binary=binary_records(sim), burst_clock=sim == "verilator"))
     extra = list(VERILATOR_ARGS) + [str(RECORDS_CPP)] if sim == "verilator" else []
     t0 = time.time()
-    runner = build(sources + [tb_v], "hwsnn_tb", build_dir, sim, extra_args=extra)
-    times = {"emit_seconds": round(t_emit, 2), "compile_seconds": round(time.time() - t0, 2)}
+    large = len(text) > LARGE_VERILOG  # gcc -O3 on its huge eval functions takes many minutes
+    runner = build(sources + [tb_v], "hwsnn_tb", build_dir, sim, extra_args=extra,
+                   opt="-O1" if large else "-O3", jobs=2 if large else 1)
+    times = {"emit_seconds": round(t_emit, 2), "compile_seconds": round(time.time() - t0, 2),
+             "cxx_opt": "-O1" if large else "-O3"}
     (build_dir / "build_times.json").write_text(json.dumps(times))
     (build_dir / "ports.json").write_text(json.dumps(ports))
     stamp.write_text(key)
