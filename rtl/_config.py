@@ -475,8 +475,8 @@ def _kernel_abs_sums(ct, layout):
     c, iy, ix = ct.rows[ct.rows[:, 0] >= 0].T
     Hi = max(int(iy.max(initial=0)) + 1, (layout.H - 1) * sh + KH)
     Wi = max(int(ix.max(initial=0)) + 1, (layout.W - 1) * sw + KW)
-    count = np.zeros((Cin, Hi + 2 * ph, Wi + 2 * pw), np.int64)  # rows per padded input pixel
-    np.add.at(count, (c, iy + ph, ix + pw), 1)
+    Hq, Wq = Hi + 2 * ph, Wi + 2 * pw
+    count = np.bincount((c * Hq + iy + ph) * Wq + ix + pw, minlength=Cin * Hq * Wq).reshape(Cin, Hq, Wq)
     import scipy.sparse as sp
     def window(ky, kx):
         return count[:, ky:ky + (layout.H - 1) * sh + 1:sh, kx:kx + (layout.W - 1) * sw + 1:sw].reshape(Cin, -1)

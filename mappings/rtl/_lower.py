@@ -78,6 +78,7 @@ class _Indexed:
             self._inputs.setdefault(e.dst, []).append(e)
         self._order = graph.topo_order()
         self.position = {n: k for k, n in enumerate(self._order)}
+        self.rows = {}  # (shape, pool) -> read-only pixel rows, shared by every table that reads them
 
     def inputs_of(self, name):
         return list(self._inputs.get(name, ()))
@@ -151,7 +152,7 @@ def _kernel(graph, path, src, dst_shape):
             return None, f"Scale '{path[0]}' is not a per-channel identity shortcut"
         K = np.zeros((C, C, 1, 1), dtype=np.int64)
         K[np.arange(C), np.arange(C), 0, 0] = per_c[:, 0, 0]
-        return ConvTable(K, (1, 1), (0, 0), _pixel_rows(s_shape, 1), s_shape), ""
+        return ConvTable(K, (1, 1), (0, 0), _pixel_rows(graph, s_shape, 1), s_shape), ""
     pool = 1
     if len(nodes) == 2 and isinstance(nodes[0], SumPool2d) and isinstance(nodes[1], Conv2d):
         p = nodes[0]
@@ -165,12 +166,18 @@ def _kernel(graph, path, src, dst_shape):
     if conv.groups != 1:
         return None, f"Conv2d has groups {conv.groups} (needs 1)"
     K = np.array(conv.W, dtype=conv.W.dtype if conv.W.dtype.kind == "i" else np.int64)  # own copy, IR dtype
-    return ConvTable(K, conv.stride, conv.padding, _pixel_rows(s_shape, pool), s_shape), ""
+    return ConvTable(K, conv.stride, conv.padding, _pixel_rows(graph, s_shape, pool), s_shape), ""
 
 
-def _pixel_rows(shape, pool):
+def _pixel_rows(graph, shape, pool):
     """(C*H*W, 3) int64: source pixel (c, h, w) -> conv input pixel (c, h // pool, w // pool),
-    -1s where a floor cuts it (h // pool >= H // pool)."""
+    -1s where a floor cuts it (h // pool >= H // pool). Read-only, built once per lowering."""
+    if (shape, pool) not in graph.rows:
+        graph.rows[shape, pool] = _build_rows(shape, pool)
+    return graph.rows[shape, pool]
+
+
+def _build_rows(shape, pool):
     C, H, W = shape
     Hp, Wp = H // pool, W // pool
     rows = np.empty((C, H, W, 3), np.int64)
@@ -179,6 +186,7 @@ def _pixel_rows(shape, pool):
     rows[..., 2] = (np.arange(W) // pool)[None, None, :]
     cut = (np.arange(H)[:, None] // pool >= Hp) | (np.arange(W)[None, :] // pool >= Wp)
     rows[:, cut] = -1
+    rows.flags.writeable = False
     return rows.reshape(-1, 3)
 
 
