@@ -5,6 +5,9 @@ RunSteps) and returns a Trace shaped like the golden run's; `trace.graph` is the
 delays Lava ran (1 on every edge leaving a Source or neuron, Loihi style). `lower` builds the
 processes only. Lava is imported lazily: without lava-nc, `run` raises BackendUnavailableError.
 
+A graph of more than GROUP_ABOVE (100) nodes runs grouped (`_group`): a few Lava processes
+(`run(groups=n)`; `groups=0`: one per node) each host many IR nodes, same rules, same records.
+
 A graph of CUBALIF neurons (Loihi's) runs Loihi-native instead (`_native`): on Lava's own LIF,
 Dense and Conv processes with their bit-accurate models; `native_reason(graph)` says why a
 graph cannot.
@@ -16,7 +19,9 @@ install()  # before anything imports lava (procs/ does): the Python 3.11 import 
 
 from ._lower import LavaNetwork, lower
 from ._native import is_native, native_reason, run_native
-from ._run import MODEL_OVERRIDES, execute, run
+from ._group import DEFAULT_GROUPS, execute_grouped, lower_grouped
+from ._run import GROUP_ABOVE, MODEL_OVERRIDES, execute, run
 
 __all__ = ["run", "lower", "execute", "LavaNetwork", "require_lava", "INSTALL_HINT",
-           "MODEL_OVERRIDES", "native_reason", "is_native", "run_native"]
+           "MODEL_OVERRIDES", "native_reason", "is_native", "run_native", "lower_grouped",
+           "execute_grouped", "GROUP_ABOVE", "DEFAULT_GROUPS"]

@@ -119,3 +119,27 @@ def test_calif_is_refused_grouped():
     graph, x, steps = make("CaLIF-dense")
     with pytest.raises(MappingError, match="no Ca-LIF settle phase"):
         lava.run(graph, x, steps, groups=2)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_densenet121_on_lava_grouped_one_input():
+    """torchvision's densenet121 as benchmarks/zoo.py builds it (2657 IR nodes) on the default
+    Lava mapping (4 processes), 1 input, every value at each of 24 steps. The zoo runs it until
+    settled (122 steps; docs/performance.md, "torchvision zoo")."""
+    torch = pytest.importorskip("torch")
+    from hwsnn._torchvision import import_torchvision
+    from hwsnn.compile import compile_qann
+    from hwsnn.convert import convert
+
+    tv = import_torchvision()
+    torch.manual_seed(0)
+    model = tv.models.densenet121(weights=None, num_classes=10).eval()
+    calib = torch.randint(0, 256, (8, 3, 32, 32)).float() / 255
+    qann = convert(model, (3, 32, 32), levels=8, calib=calib)
+    graph = compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
+    assert len(graph.nodes) > 2000 > lava.GROUP_ABOVE
+    x = np.random.default_rng(0).integers(0, 256, (1, 3, 32, 32))
+    result = backends.verify(graph, x, 24, backends=["lava"])["lava"]
+    assert result.mismatches == 0, result.first
+    assert result.compared_values == _values(graph, 24, 1)
