@@ -8,9 +8,13 @@ then the first `hwsnn.mappings.rtl.lower(graph, lanes=16)` of the process timed 
 inside it included; module imports are not, for either side). Then, not part of `lower`, the
 time to build every weight-memory image (`CoreConfig.weight_image` of every lane: what emission
 and the simulator build read) and the words they hold. Times are wall seconds; the load average
-is printed, since the machine may be shared.
+is printed, since the machine may be shared. `--peer REV`: the same child with the hwsnn of
+an older commit (its hwsnn/, rtl/, mappings/, sim/ extracted by `git archive`, read-only on the
+repository), convert + compile + lower all of that commit, right after this tree's run of the
+same model: the old lowering side by side, on the same machine at the same time.
 
     .venv/bin/python benchmarks/lower_speed.py [--models resnet18,vgg11_bn] [--json out.json]
+                                               [--peer 8f05eaf]
 """
 
 import argparse
@@ -18,7 +22,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 MODELS = ["resnet18", "resnet50", "vgg11_bn", "vgg16_bn", "mobilenet_v2", "densenet121",
           "googlenet", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "regnet_x_400mf"]
@@ -53,10 +59,25 @@ def child(name):
             "cores": len(net.cores), "weight_words": words}
 
 
-def run_child(name, timeout):
+def peer_tree(rev):
+    """hwsnn as of `rev` in a temporary folder laid out as the installed package (hwsnn/rtl,
+    hwsnn/mappings, hwsnn/sim), for PYTHONPATH."""
+    root, tmp = Path(__file__).resolve().parent.parent, Path(tempfile.mkdtemp(prefix="hwsnn-peer-"))
+    tar = subprocess.run(["git", "-C", str(root), "archive", rev, "hwsnn", "rtl", "mappings", "sim"],
+                         capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=tar.stdout, check=True)
+    for sub in ("rtl", "mappings", "sim"):
+        (tmp / sub).rename(tmp / "hwsnn" / sub)
+    return str(tmp)
+
+
+def run_child(name, timeout, peer=None):
+    env = dict(os.environ)
+    if peer:
+        env["PYTHONPATH"] = peer + os.pathsep + env.get("PYTHONPATH", "")
     try:
         out = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True,
-                             text=True, timeout=timeout)
+                             text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"model": name, "error": f"timeout after {timeout} s"}
     if out.returncode:
@@ -64,16 +85,24 @@ def run_child(name, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(rows):
-    lines = ["| model | convert+compile s | lower s | lower / compile | weight images s | cores | "
-             "weight words |", "| --- | --- | --- | --- | --- | --- | --- |"]
+def table(rows, peers, rev):
+    head = ("| model | convert+compile s | lower s | lower / compile | weight images s | cores | weight words |"
+            + (f" {rev}: compile s | {rev}: lower s | {rev}: lower / compile | lower speed-up |" if peers else ""))
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | error: {r['error']} |")
             continue
-        lines.append(f"| {r['model']} | {r['compile_s']:.2f} | {r['lower_s']:.2f} | "
-                     f"**{r['lower_s'] / r['compile_s']:.2f}** | {r['images_s']:.2f} | {r['cores']} | "
-                     f"{r['weight_words'] / 1e6:.1f} M |")
+        line = (f"| {r['model']} | {r['compile_s']:.2f} | {r['lower_s']:.2f} | "
+                f"**{r['lower_s'] / r['compile_s']:.2f}** | {r['images_s']:.2f} | {r['cores']} | "
+                f"{r['weight_words'] / 1e6:.1f} M |")
+        p = peers.get(r["model"])
+        if p and "error" in p:
+            line += f" error: {p['error']} | | | |"
+        elif p:
+            line += (f" {p['compile_s']:.2f} | {p['lower_s']:.2f} | {p['lower_s'] / p['compile_s']:.2f} | "
+                     f"{p['lower_s'] / r['lower_s']:.1f}x |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -82,21 +111,25 @@ def main():
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--timeout", type=int, default=1200, help="seconds per model")
+    ap.add_argument("--peer", metavar="REV", help="also run each model with hwsnn as of this git revision")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child)))
         return
-    rows = []
+    rows, peers, tree = [], {}, peer_tree(a.peer) if a.peer else None
     for name in a.models.split(","):
         rows.append(run_child(name, a.timeout))
         print(f"{name}: {rows[-1]}", file=sys.stderr, flush=True)
+        if tree:
+            peers[name] = run_child(name, a.timeout, peer=tree)
+            print(f"{name} ({a.peer}): {peers[name]}", file=sys.stderr, flush=True)
     print(f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    print(table(rows))
+    print(table(rows, peers, a.peer))
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump(rows, fh, indent=1)
+            json.dump({"rows": rows, "peer": a.peer, "peer_rows": peers}, fh, indent=1)
         os.replace(tmp, a.json)
 
 
