@@ -106,6 +106,20 @@ def test_one_parts_weight_changed_in_lava_data_is_caught(tiny_densenet, tmp_path
     assert c.mismatches == want.mismatches and c.first == want.first
 
 
+def test_a_failing_node_is_reported_by_name_and_nothing_hangs(tmp_path):
+    graph, x, steps = make("STBIF-conv", seed=2)
+    lnet = lower_grouped(graph, x, steps, record_dir=str(tmp_path), groups=2)
+    for proc in lnet.procs.values():
+        plan = proc.proc_params["plan"]
+        for i, e in enumerate(plan):
+            if e[1] == "fc":  # weights of the wrong shape: the product fails in the model
+                plan[i] = e[:5] + (np.zeros((2, 3)),) + e[6:]
+    from hwsnn.errors import BackendError
+    with pytest.raises(BackendError, match=r"group\d failed at step 0: RuntimeError: node 'fc': "
+                                           r"ValueError"):
+        execute_grouped(lnet)
+
+
 @pytest.mark.parametrize("name,delay", [("STBIF-conv", 1), ("IF-dense", 0), ("ILIF-conv", 1),
                                         ("STBIF-dense", None)])
 def test_small_nets_grouped_equal_golden(name, delay):
