@@ -125,7 +125,8 @@ class GroupModel(GuardedModel):
         self.prev = now
         if self._fd is None:
             self._fd = os.open(self._record_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._fd, b"".join(np.ascontiguousarray(r, dtype=np.int64).tobytes() for r in rows))
+        os.write(self._fd, b"".join(np.ascontiguousarray(r, dtype=np.int64).tobytes()
+                                    for r in rows))
 
     def _node(self, e, now, t, rows):
         kind, name = e[0], e[1]
