@@ -467,6 +467,21 @@ def _set_weights(self, value):
 CoreConfig.weights = property(_get_weights, _set_weights, doc=CoreConfig._dense_weights.__doc__)
 
 
+def _channel_abs_sums(K):
+    """A[co, k] = sum_c |K[co, c, k]| of K (C, Cin, KK), int64, exact: a float64 product with a
+    ones vector (BLAS; every partial sum an integer below 2^53) where K is at most 32 bits wide
+    and Cin * 2^bits < 2^53, else int64 sums; in blocks of output channels."""
+    C, Cin, KK = K.shape
+    step = max(1, _CHUNK // max(1, Cin * KK))
+    if K.dtype.itemsize <= 4 and Cin << (8 * K.dtype.itemsize) < (1 << 53):
+        ones = np.ones((1, Cin))
+        parts = [np.matmul(ones, np.abs(K[i:i + step], dtype=np.float64))[:, 0, :].astype(np.int64)
+                 for i in range(0, C, step)]
+    else:
+        parts = [np.abs(K[i:i + step], dtype=np.int64).sum(1) for i in range(0, C, step)]
+    return np.concatenate(parts) if parts else np.zeros((0, KK), np.int64)
+
+
 def _kernel_abs_sums(ct, layout):
     """Per neuron: sum of |K| over every (row, kernel position) of a kernel table that reaches
     it (the column sums of |_implied|), one strided slice per kernel position (int64, exact)."""
@@ -483,8 +498,7 @@ def _kernel_abs_sums(ct, layout):
 
     if (count == count[:1]).all():  # the same rows for every input channel (the usual case):
         # sum over c first, A[co, ky, kx] = sum_c |K[co, c, ky, kx]|, one pass over K in int64
-        Kr, step = ct.K.reshape(C, Cin, KH * KW), max(1, _CHUNK // max(1, Cin * KH * KW))
-        A = np.concatenate([np.abs(Kr[i:i + step], dtype=np.int64).sum(1) for i in range(0, C, step)])
+        A = _channel_abs_sums(ct.K.reshape(C, Cin, KH * KW))
         reach = np.stack([window(ky, kx)[0] for ky in range(KH) for kx in range(KW)])  # (KH*KW, H*W)
         return (A @ reach).reshape(-1)
 

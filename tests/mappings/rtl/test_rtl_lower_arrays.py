@@ -71,15 +71,16 @@ def test_abs_sums_in_int64_for_every_memory_order(dtype):
         assert _abs_sums(m, 1).tolist() == np.abs(big).sum(1).tolist()
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.int64])  # float64 products / int64 sums
 @pytest.mark.parametrize("stride,pad,cut", [((1, 1), (1, 1), None), ((2, 1), (0, 2), "floor"),
                                             ((2, 2), (1, 0), "channel"), ((1, 1), (0, 0), "grouped")])
-def test_kernel_bound_is_the_column_sums_of_the_implied_matrix(stride, pad, cut):
+def test_kernel_bound_is_the_column_sums_of_the_implied_matrix(stride, pad, cut, dtype):
     """Every path of `_kernel_abs_sums`: rows alike for every channel (sum over channels first),
     rows that differ by channel (per-channel products), a sparse block-diagonal kernel; int16
     kernels holding -32768."""
     rng = np.random.default_rng(1)
     C, Cin, KH, KW, Hs, Ws = 5, 4, 3, 2, 9, 8
-    K = rng.integers(-32768, 32768, (C, Cin, KH, KW)).astype(np.int16)
+    K = rng.integers(-32768, 32768, (C, Cin, KH, KW)).astype(dtype)
     K[0, 0, 0, 0] = -32768
     if cut == "grouped":
         K[:, 2:] = 0
