@@ -150,7 +150,9 @@ def _kernel(graph, path, src, dst_shape):
         per_c = np.broadcast_to(w, s_shape)
         if s_shape != tuple(dst_shape) or not (per_c == per_c[:, :1, :1]).all():
             return None, f"Scale '{path[0]}' is not a per-channel identity shortcut"
-        K = np.zeros((C, C, 1, 1), dtype=np.int64)
+        lo, hi = int(per_c.min(initial=0)), int(per_c.max(initial=0))  # the narrowest dtype that holds w
+        dt = next(d for d in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max)
+        K = np.zeros((C, C, 1, 1), dtype=dt)
         K[np.arange(C), np.arange(C), 0, 0] = per_c[:, 0, 0]
         return ConvTable(K, (1, 1), (0, 0), _pixel_rows(graph, s_shape, 1), s_shape), ""
     pool = 1
