@@ -263,7 +263,7 @@ def _stop(any_proc, before, graceful, wait_s=10.0):
 
 
 # graphs with more nodes than this run grouped (`_group.py`) unless `groups=` says otherwise
-GROUP_ABOVE = 100
+GROUP_ABOVE = 0
 
 
 def run(graph, x, steps, *, delay=1, models=None, max_settle=None, groups=None):
@@ -282,15 +282,17 @@ def run(graph, x, steps, *, delay=1, models=None, max_settle=None, groups=None):
         if delay != 1 or models:
             raise MappingError("a CUBALIF graph runs on Lava's own processes: delay 1, no models=")
         return run_native(graph, x, steps)
+    overrides = MODEL_OVERRIDES if models is None else models
     if groups is None:
         calif = any(n.type == "CaLIF" for n in graph.nodes.values())
-        groups = None if len(graph.nodes) > GROUP_ABOVE and not calif and not models else 0
+        groups = None if len(graph.nodes) > GROUP_ABOVE and not calif and not overrides else 0
     elif int(groups) < 0:
         raise BackendError(f"lava: groups must be >= 0, not {groups!r}")
     with tempfile.TemporaryDirectory(prefix="hwsnn-lava-") as tmp:
         if groups != 0:
-            if models:
-                raise MappingError("lava: models= replaces one-node process models; use groups=0")
+            if overrides:
+                raise MappingError("lava: models (or MODEL_OVERRIDES) replace one-node process "
+                                   "models; use groups=0")
             from ._group import execute_grouped, lower_grouped
             return execute_grouped(lower_grouped(graph, x, steps, delay=delay, record_dir=tmp,
                                                  groups=groups))
