@@ -177,8 +177,8 @@ def main():
     p.add_argument("--skip-lava", action="store_true")
     p.add_argument("--skip-rtl", action="store_true")
     p.add_argument("--lava-max-nodes", type=int, default=0,
-                   help="skip Lava for graphs of more IR nodes (0: no cap; a graph of more "
-                        "than 100 nodes runs on a few grouped Lava processes)")
+                   help="skip Lava for graphs of more IR nodes (0: no cap; Lava runs a "
+                        "graph on a few grouped processes)")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per model")
     p.add_argument("--stage-timeout", type=int, default=900,
                    help="seconds per Lava / RTL lowering / RTL run stage")

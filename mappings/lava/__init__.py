@@ -5,8 +5,9 @@ RunSteps) and returns a Trace shaped like the golden run's; `trace.graph` is the
 delays Lava ran (1 on every edge leaving a Source or neuron, Loihi style). `lower` builds the
 processes only. Lava is imported lazily: without lava-nc, `run` raises BackendUnavailableError.
 
-A graph of more than GROUP_ABOVE (100) nodes runs grouped (`_group`): a few Lava processes
-(`run(groups=n)`; `groups=0`: one per node) each host many IR nodes, same rules, same records.
+By default a graph runs grouped (`_group`): a few Lava processes (`run(groups=n)`) each host
+many IR nodes, same rules, same records; `groups=0` (and Ca-LIF graphs, and model overrides)
+give one process per IR node (`lower`).
 
 A graph of CUBALIF neurons (Loihi's) runs Loihi-native instead (`_native`): on Lava's own LIF,
 Dense and Conv processes with their bit-accurate models; `native_reason(graph)` says why a

@@ -2,7 +2,8 @@
 
 `lower` (one process per IR node) does not scale: Lava runs every process model in its own OS
 process, and densenet121's 2657 IR nodes (one neuron node per concatenated part) do not fit a
-small machine. `lower_grouped` cuts the IR's order (`hwsnn.ir.Schedule`) into `groups`
+small machine; even googlenet (267 nodes) ran 37x slower that way. `run` uses this mapping for
+every graph except Ca-LIF ones and runs with model overrides. `lower_grouped` cuts the IR's order (`hwsnn.ir.Schedule`) into `groups`
 contiguous pieces of about equal work and makes one `procs.GroupProcess` per piece:
 
 - every Source, neuron, MaxPool2d and Readout goes to the piece its place in the order falls in

@@ -129,6 +129,29 @@ def test_small_nets_grouped_equal_golden(name, delay):
     assert c.mismatches == 0 and c.compared_values == _values(graph, steps, len(x)), c.first
 
 
+@pytest.mark.parametrize("name", ["STBIF-conv", "ILIF-dense", "IF-conv"])
+def test_one_process_per_node_still_equals_golden(name):
+    """groups=0: the one-node mapping (the default before grouping), same results."""
+    graph, x, steps = make(name, seed=3)
+    trace = lava.run(graph, x, steps, groups=0)
+    assert len(trace.graph.nodes) == len(graph.nodes)
+    c = backends.compare(sim.run(trace.graph, x, steps), trace, "lava")
+    assert c.mismatches == 0 and c.compared_values == _values(graph, steps, len(x)), c.first
+
+
+def test_default_is_grouped_except_with_model_overrides(monkeypatch):
+    from hwsnn.mappings.lava import _group, _run
+    graph, x, steps = make("STBIF-dense", seed=3)
+    calls, grouped, one = [], _group.lower_grouped, _run.lower
+    monkeypatch.setattr(_group, "lower_grouped", lambda *a, **k: calls.append("grouped") or
+                        grouped(*a, **k))
+    monkeypatch.setattr(_run, "lower", lambda *a, **k: calls.append("node") or one(*a, **k))
+    lava.run(graph, x, steps)
+    monkeypatch.setitem(lava.MODEL_OVERRIDES, "STBIF", lava.procs.neurons.STBIFModel)
+    lava.run(graph, x, steps)
+    assert calls == ["grouped", "node"]
+
+
 def test_calif_is_refused_grouped():
     graph, x, steps = make("CaLIF-dense")
     with pytest.raises(MappingError, match="no Ca-LIF settle phase"):
