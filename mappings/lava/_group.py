@@ -82,7 +82,7 @@ def partition(g, order, shapes, groups):
     return {n: renumber[k] for n, k in index.items()}
 
 
-def _entry(name, node, g, net, q, steps, batch, shapes, widths):
+def _entry(name, node, g, net, q, steps, batch, widths):
     """The plan entry of one node (and its widths), checked as `lower` checks it."""
     ins = [(e.src, e.delay) for e in g.inputs_of(name)]
     if node.ROLE == "source":
@@ -133,7 +133,7 @@ def lower_grouped(graph, x, steps, *, delay=1, record_dir, groups=None):
     layouts = {k: [] for k in names}
     widths = {}
     for n in net.order:
-        entry, layout = _entry(n, g.nodes[n], g, net, q, steps, batch, shapes, widths)
+        entry, layout = _entry(n, g.nodes[n], g, net, q, steps, batch, widths)
         plans[names[index[n]]].append(entry)
         if layout is not None:
             layouts[names[index[n]]].append((n, [tuple(s) for s in layout]))

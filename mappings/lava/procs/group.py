@@ -13,6 +13,10 @@ at step t - 1, which is already in the channel, so groups linked only by such ed
 parallel; any other port is received in the same step (the sending group comes earlier in the
 IR's order, so no group waits on a later one).
 
+Plan entries (tuples, in the IR's order): ("source", name, q, encoding, R, T, window),
+("synapse", name, src, delay, kind, w, op), ("maxpool", name, src, delay, params, in_shape,
+shape), ("neuron", name, rule, [(src, delay)], params, v_init, shape); shapes with batch axis.
+
 proc_params: `plan` (node entries, in order), `shapes` {node: (B, *shape)} of the values read,
 `ins` [(port, source node, shape, dtype,
 latched)], `outs` [(port, source node, shape, dtype)], `record` (one file; per step one row of
