@@ -26,7 +26,7 @@ from hwsnn.ir import bits_for, fits, int_range
 __all__ = ["CoreConfig", "Table", "ConvTable", "ConvLayout", "CORE_KINDS", "default_core"]
 
 _SIGNED = (np.int8, np.int16, np.int32, np.int64)
-_CHUNK = 1 << 20  # elements per block of an |W| sum (bounds the int64 temporaries)
+_CHUNK = 1 << 17  # elements per block of an |W| sum (temporaries of 1 MB: reused, not fresh pages)
 
 
 def _weights(a):

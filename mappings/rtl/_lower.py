@@ -150,9 +150,7 @@ def _kernel(graph, path, src, dst_shape):
         per_c = np.broadcast_to(w, s_shape)
         if s_shape != tuple(dst_shape) or not (per_c == per_c[:, :1, :1]).all():
             return None, f"Scale '{path[0]}' is not a per-channel identity shortcut"
-        lo, hi = int(per_c.min(initial=0)), int(per_c.max(initial=0))  # the narrowest dtype that holds w
-        dt = next(d for d in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max)
-        K = np.zeros((C, C, 1, 1), dtype=dt)
+        K = np.zeros((C, C, 1, 1), dtype=_narrowest(per_c))
         K[np.arange(C), np.arange(C), 0, 0] = per_c[:, 0, 0]
         return ConvTable(K, (1, 1), (0, 0), _pixel_rows(graph, s_shape, 1), s_shape), ""
     pool = 1
@@ -169,6 +167,12 @@ def _kernel(graph, path, src, dst_shape):
         return None, f"Conv2d has groups {conv.groups} (needs 1)"
     K = np.array(conv.W, dtype=conv.W.dtype if conv.W.dtype.kind == "i" else np.int64)  # own copy, IR dtype
     return ConvTable(K, conv.stride, conv.padding, _pixel_rows(graph, s_shape, pool), s_shape), ""
+
+
+def _narrowest(values):
+    """The narrowest of int8..int64 that holds every value."""
+    lo, hi = int(values.min(initial=0)), int(values.max(initial=0))
+    return next(d for d in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max)
 
 
 def _pixel_rows(graph, shape, pool):
@@ -228,7 +232,7 @@ def tables(graph, name, src, use_conv=True):
     if n_src * n_dst > MAX_DENSE:
         raise MappingError(f"node '{name}': the synapses from '{src}' need a dense table of {n_src} x {n_dst} "
                            f"words (more than {MAX_DENSE}): {why}")
-    return [Table(n_src, dense=exact.toarray().astype(np.int64), name=src)], why
+    return [Table(n_src, dense=exact.astype(_narrowest(exact.data)).toarray(), name=src)], why
 
 
 def _dense_layer(graph, name, src):
