@@ -7,8 +7,9 @@ num_classes=10 (googlenet: aux_logits=False, init_weights=True), calibrated on 8
 then the first `hwsnn.mappings.rtl.lower(graph, lanes=16)` of the process timed (lazy imports
 inside it included; module imports are not, for either side). Then, not part of `lower`, the
 time to build every weight-memory image (`CoreConfig.weight_image` of every lane: what emission
-and the simulator build read) and the words they hold. Times are wall seconds; the load average
-is printed, since the machine may be shared. `--peer REV`: the same child with the hwsnn of
+and the simulator build read) and the words they hold. Times are wall seconds, and CPU seconds
+(process time: the CPU ratio moves less with the machine's load); the load average is printed,
+since the machine may be shared. `--peer REV`: the same child with the hwsnn of
 an older commit (its hwsnn/, rtl/, mappings/, sim/ extracted by `git archive`, read-only on the
 repository), convert + compile + lower all of that commit, right after this tree's run of the
 same model: the old lowering side by side, on the same machine at the same time.
@@ -44,18 +45,19 @@ def child(name):
     kw = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
     model = getattr(tv.models, name)(weights=None, num_classes=10, **kw).eval()
     calib = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (8, 3, 32, 32))).float() / 255
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     qann = convert(model, (3, 32, 32), levels=8, calib=calib)
     graph = compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
+    compile_s, compile_cpu = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     net = rtl.lower(graph, lanes=16)
-    lower_s = time.perf_counter() - t
+    lower_s, lower_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
     words = sum(len(c.weight_image(lane)) for c in net.cores if hasattr(c, "weight_image")
                 for lane in range(c.lanes))
     images_s = time.perf_counter() - t
     return {"model": name, "compile_s": compile_s, "lower_s": lower_s, "images_s": images_s,
+            "compile_cpu": compile_cpu, "lower_cpu": lower_cpu,
             "cores": len(net.cores), "weight_words": words}
 
 
@@ -86,7 +88,8 @@ def run_child(name, timeout, peer=None):
 
 
 def table(rows, peers, rev):
-    head = ("| model | convert+compile s | lower s | lower / compile | weight images s | cores | weight words |"
+    head = ("| model | convert+compile s | lower s | lower / compile | CPU s: compile, lower (ratio) | "
+            "weight images s | cores | weight words |"
             + (f" {rev}: compile s | {rev}: lower s | {rev}: lower / compile | lower speed-up |" if peers else ""))
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for r in rows:
@@ -94,9 +97,10 @@ def table(rows, peers, rev):
             lines.append(f"| {r['model']} | error: {r['error']} |")
             continue
         line = (f"| {r['model']} | {r['compile_s']:.2f} | {r['lower_s']:.2f} | "
-                f"**{r['lower_s'] / r['compile_s']:.2f}** | {r['images_s']:.2f} | {r['cores']} | "
+                f"**{r['lower_s'] / r['compile_s']:.2f}** | {r['compile_cpu']:.2f}, {r['lower_cpu']:.2f} "
+                f"({r['lower_cpu'] / r['compile_cpu']:.2f}) | {r['images_s']:.2f} | {r['cores']} | "
                 f"{r['weight_words'] / 1e6:.1f} M |")
-        p = peers.get(r["model"])
+        p = peers.get(r["model"]) if peers else None
         if p and "error" in p:
             line += f" error: {p['error']} | | | |"
         elif p:
