@@ -12,7 +12,8 @@ from hwsnn import ir
 from hwsnn.mappings.rtl import lower
 from hwsnn.mappings.rtl._images import unroll_sparse
 from hwsnn.rtl import ConvLayout, CoreConfig
-from hwsnn.rtl._config import ConvTable, Table, _abs_sums, _implied, _kernel_abs_sums
+from hwsnn.rtl._bounds import abs_sums, kernel_abs_sums
+from hwsnn.rtl._config import ConvTable, Table, _implied
 
 from test_rtl_patterns import pattern_net
 
@@ -67,15 +68,15 @@ def test_abs_sums_in_int64_for_every_memory_order(dtype):
     a[0, 0], a[1, 1] = lo, hi
     for m in (a, a.T, np.asfortranarray(a), a[::2, 1::3]):
         big = m.astype(object)
-        assert _abs_sums(m, 0).tolist() == np.abs(big).sum(0).tolist()
-        assert _abs_sums(m, 1).tolist() == np.abs(big).sum(1).tolist()
+        assert abs_sums(m, 0).tolist() == np.abs(big).sum(0).tolist()
+        assert abs_sums(m, 1).tolist() == np.abs(big).sum(1).tolist()
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.int64])  # float64 products / int64 sums
 @pytest.mark.parametrize("stride,pad,cut", [((1, 1), (1, 1), None), ((2, 1), (0, 2), "floor"),
                                             ((2, 2), (1, 0), "channel"), ((1, 1), (0, 0), "grouped")])
 def test_kernel_bound_is_the_column_sums_of_the_implied_matrix(stride, pad, cut, dtype):
-    """Every path of `_kernel_abs_sums`: rows alike for every channel (sum over channels first),
+    """Every path of `kernel_abs_sums`: rows alike for every channel (sum over channels first),
     rows that differ by channel (per-channel products), a sparse block-diagonal kernel; int16
     kernels holding -32768."""
     rng = np.random.default_rng(1)
@@ -94,7 +95,7 @@ def test_kernel_bound_is_the_column_sums_of_the_implied_matrix(stride, pad, cut,
     Ho, Wo = (Hs + 2 * pad[0] - KH) // stride[0] + 1, (Ws + 2 * pad[1] - KW) // stride[1] + 1
     ct, lay = ConvTable(K, stride, pad, rows, (Cin, Hs, Ws)), ConvLayout(C, Ho, Wo)
     want = np.abs(_implied(ct, lay).toarray()).sum(0)
-    assert np.array_equal(_kernel_abs_sums(ct, lay), want)
+    assert np.array_equal(kernel_abs_sums(ct, lay), want)
 
 
 def test_weight_image_as_documented():
