@@ -60,7 +60,7 @@ def _stage(row, key, fn, limit=True):
         signal.alarm(0)
 
 
-def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None):
+def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None, skip_rtl_run=False):
     """The row of one model (run in a child process)."""
     import numpy as np
     import torch
@@ -134,6 +134,9 @@ def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None):
     _stage(row, "lower_s", lower)
 
     def run_rtl():
+        if skip_rtl_run:
+            row["rtl"] = "skipped"
+            return
         if net is None:
             row["rtl"] = "no lowering"
             return
@@ -150,11 +153,19 @@ def one(name, skip_lava=False, skip_rtl=False, lava_max_nodes=None):
     return row
 
 
+def _cell(row, key):
+    value = row.get(key, "")
+    if key == "cycles" and isinstance(value, int):
+        steps = row.get("rtl_steps")
+        return f"{value:,}" + (f" ({steps} steps)" if steps else "")
+    return str(value)
+
+
 def table(rows):
     lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        lines.append("| " + " | ".join(str(r.get(k, "")) for k, _ in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(r, k) for k, _ in COLUMNS) + " |")
     return "\n".join(lines)
 
 
@@ -176,6 +187,7 @@ def main():
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--skip-lava", action="store_true")
     p.add_argument("--skip-rtl", action="store_true")
+    p.add_argument("--skip-rtl-run", action="store_true", help="lower to the RTL, do not simulate")
     p.add_argument("--lava-max-nodes", type=int, default=0,
                    help="skip Lava for graphs of more IR nodes (0: no cap; Lava runs a "
                         "graph on a few grouped processes)")
@@ -192,14 +204,14 @@ def main():
         print(table(merge(a.merge, a.models.split(","))))
         return
     if a.one:  # child: one model, its row as JSON on the last line
-        row = one(a.one, a.skip_lava, a.skip_rtl, a.lava_max_nodes)
+        row = one(a.one, a.skip_lava, a.skip_rtl, a.lava_max_nodes, a.skip_rtl_run)
         print(json.dumps(row))
         return
     rows = []
     for name in a.models.split(","):
         cmd = [sys.executable, __file__, "--one", name, "--lava-max-nodes", str(a.lava_max_nodes),
                "--stage-timeout", str(a.stage_timeout)]
-        cmd += ["--skip-lava"] * a.skip_lava + ["--skip-rtl"] * a.skip_rtl
+        cmd += ["--skip-lava"] * a.skip_lava + ["--skip-rtl"] * a.skip_rtl + ["--skip-rtl-run"] * a.skip_rtl_run
         t = time.perf_counter()
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
