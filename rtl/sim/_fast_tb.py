@@ -67,6 +67,13 @@ def network_ports(verilog, top="hwsnn_network"):
     return ports
 
 
+def _lines(items, per_line=16):
+    """`items` joined by commas, `per_line` to a line: Verilator stops at 40000 preprocessor
+    tokens on one line, which one line per network port list reached at ~650 cores."""
+    rows = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n    ".join(rows)
+
+
 def _nibbles(bits):
     return -(-bits // 4)
 
@@ -150,8 +157,8 @@ def tb_verilog(ports, ncores, binary=False, burst_clock=False):
         record = lambda r: f"$fwrite(fd_mon, \"%h\\n\", {r});"  # noqa: E731
     mon_writes = "\n".join(f"      if (mon{k}__valid) {record(fmt.verilog_record(k, ports))}" for k in range(ncores))
     stat_fmt = " ".join(["%0d"] * (2 + 2 * ncores + (3 if settle else 0)))
-    stat_args = ", ".join(["cmd", "cyc"] + [f"sops{k}, acc_cycles{k}" for k in range(ncores)]
-                          + (["sc_ing", "sc_core", "sc_done"] if settle else []))
+    stat_args = _lines(["cmd", "cyc"] + [f"sops{k}, acc_cycles{k}" for k in range(ncores)]
+                       + (["sc_ing", "sc_core", "sc_done"] if settle else []))
     scw = ports["settle_core"][1] if settle else 1
     no_settle = ("begin $display(\"HWSNN_TB: HOLD/SETTLE, but the network has no settle ports\"); "
                  "err <= 1'b1; done <= 1'b1; state <= HALT; end")
@@ -196,7 +203,7 @@ module hwsnn_tb(output reg done /*verilator public_flat_rw*/ = 1'b0,
   reg rst = 1'b1, init = 1'b0, step = 1'b0, dump = 1'b0, hold = 1'b0, inp__valid = 1'b0, out__ready = 1'b1;
   reg [{pw - 1}:0] inp__payload = {pw}'d0;
 {chr(10).join(decl)}
-  hwsnn_network dut({", ".join(conn)});
+  hwsnn_network dut({_lines(conn)});
 
   localparam RESET = 3'd0, FETCH = 3'd1, PULSE = 3'd2, FEED = 3'd3, WAITB = 3'd4, HALT = 3'd5, SCHK = 3'd6;
   reg [2:0] state = RESET;

@@ -59,3 +59,24 @@ def test_binary_records_refuse_bad_files(tmp_path):
         parse_records(path, fmt)
     with pytest.raises(ValueError, match="does not fit 128 bits"):
         RecordFormat(ports(40, 64, 16), 2, binary=True)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_wrapper_of_many_cores_keeps_lines_short(binary):
+    """densenet121 lowers to 658 cores: the wrapper's port list and stat line were one line each,
+    past Verilator's 40000 preprocessor tokens per line. Every line now stays short."""
+    from hwsnn.rtl.sim._fast_tb import tb_verilog
+    ncores = 700
+    p = {"clk": ("input", 1), "rst": ("input", 1), "init": ("input", 1), "step": ("input", 1),
+         "inp__valid": ("input", 1), "inp__payload": ("input", 12), "inp__ready": ("output", 1),
+         "out__ready": ("input", 1), "out__valid": ("output", 1), "out__payload": ("output", 5),
+         "busy": ("output", 1), "ovf": ("output", 1)}
+    for k in range(ncores):
+        p.update({f"mon{k}__valid": ("output", 1), f"mon{k}__index": ("output", 10),
+                  f"mon{k}__v": ("output", 20), f"mon{k}__s": ("output", 8), f"mon{k}__y": ("output", 2),
+                  f"mon{k}__ovf": ("output", 1), f"sops{k}": ("output", 32), f"acc_cycles{k}": ("output", 32)})
+    text = tb_verilog(p, ncores, binary=binary, burst_clock=binary)
+    assert f".acc_cycles{ncores - 1}(acc_cycles{ncores - 1})" in text  # every core still connected
+    assert f"sops{ncores - 1}, acc_cycles{ncores - 1}" in text
+    longest = max(text.splitlines(), key=len)
+    assert len(longest) < 8000, longest[:200]
