@@ -10,7 +10,7 @@ OUT   ?= out/demo
 .PHONY: setup demo test test-quick lint-imports bench clean
 
 lint-imports: setup
-	$(VENV)/bin/python scripts/lint_imports.py
+	$(VENV)/bin/lint-imports --no-cache
 
 setup: $(STAMP)
 
@@ -24,11 +24,11 @@ demo: setup
 export HWSNN_REQUIRE_BACKENDS
 
 test: setup
-	$(VENV)/bin/python scripts/lint_imports.py
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest -q
 
 test-quick: setup
-	$(VENV)/bin/python scripts/lint_imports.py
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 bench: setup

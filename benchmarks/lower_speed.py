@@ -63,12 +63,15 @@ def child(name):
 
 def peer_tree(rev):
     """hwsnn as of `rev` in a temporary folder laid out as the installed package (hwsnn/rtl,
-    hwsnn/mappings, hwsnn/sim), for PYTHONPATH."""
+    hwsnn/mappings, hwsnn/sim; before 2026-12-06 those lay at the repository root), for PYTHONPATH."""
     root, tmp = Path(__file__).resolve().parent.parent, Path(tempfile.mkdtemp(prefix="hwsnn-peer-"))
-    tar = subprocess.run(["git", "-C", str(root), "archive", rev, "hwsnn", "rtl", "mappings", "sim"],
+    names = subprocess.run(["git", "-C", str(root), "ls-tree", "--name-only", rev], capture_output=True,
+                           text=True, check=True).stdout.split()
+    old = [sub for sub in ("rtl", "mappings", "sim") if sub in names]  # the old root-level layout
+    tar = subprocess.run(["git", "-C", str(root), "archive", rev, "hwsnn", *old],
                          capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(tmp)], input=tar.stdout, check=True)
-    for sub in ("rtl", "mappings", "sim"):
+    for sub in old:
         (tmp / sub).rename(tmp / "hwsnn" / sub)
     return str(tmp)
 

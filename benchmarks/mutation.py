@@ -30,15 +30,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from mutants import MUTANTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"hwsnn": "hwsnn", "sim": "hwsnn/sim", "rtl": "hwsnn/rtl", "mappings": "hwsnn/mappings"}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "out", ".pytest_cache", "results.xml")
 
 
 def _copy_tree(tmp):
-    """tmp/pkg/hwsnn (hwsnn + sim, rtl, mappings inside it, as the install maps them) and
-    tmp/repo (tests, docs, pyproject.toml: where pytest runs)."""
-    for src, dst in PACKAGES.items():
-        shutil.copytree(ROOT / src, tmp / "pkg" / dst, ignore=IGNORE, dirs_exist_ok=True)
+    """tmp/pkg/hwsnn (the package) and tmp/repo (tests, docs, pyproject.toml: where pytest runs)."""
+    shutil.copytree(ROOT / "hwsnn", tmp / "pkg" / "hwsnn", ignore=IGNORE)
     repo = tmp / "repo"
     for name in ("tests", "docs"):
         shutil.copytree(ROOT / name, repo / name, ignore=IGNORE)
@@ -47,9 +44,8 @@ def _copy_tree(tmp):
 
 
 def _target(tmp, where):
-    """The copy of repository file `where` (e.g. sim/_neurons.py)."""
-    top, _, rest = where.partition("/")
-    return tmp / "pkg" / PACKAGES[top] / rest
+    """The copy of repository file `where` (e.g. hwsnn/sim/_neurons.py)."""
+    return tmp / "pkg" / where
 
 
 def _env(tmp):
