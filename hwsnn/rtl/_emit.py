@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._core import NeuronCore, packed_image, packed_memories, row_decode, row_table
 from ._network import Network
+from ._rom import _wide_hex, hex_image
 
 __all__ = ["emit_verilog", "memory_images", "write_atomic", "emit_network"]
 
@@ -32,9 +33,11 @@ def emit_verilog(component, name):
 
 
 def _hex(values, width):
-    digits = -(-width // 4)
-    mask = (1 << width) - 1
-    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
+    """`$readmemh` text of `values` (the simulation's image format, `_rom`), one word per line."""
+    values = list(values) if not hasattr(values, "__len__") else values
+    if width <= 62:
+        return hex_image([values], width, len(values)).decode()
+    return _wide_hex(values, width, len(values)).decode()
 
 
 def memory_images(cfg):
