@@ -11,7 +11,7 @@ data source), taken by every lane's ports: the phases of `NeuronCore` drive thes
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from ._rom import rom_read_port
+from ._rom import ram_ports, rom_read_port
 
 __all__ = ["packed_memories", "packed_image", "lane_memories", "MemoryPorts", "select"]
 
@@ -73,7 +73,11 @@ def select(values, index):
 def _packed_memory(m, key, bits, depth, images, write=False, rom=None, stem=None):
     """A memory of depth `depth` whose word is the lanes' `bits`-wide values side by side, with
     a read port (and a write port the read is transparent for). Returns (read, write, bits).
-    With `rom` (read-only memories only) an `hwsnn_rom` loaded from image file `stem`."""
+    With `rom` an `hwsnn_rom` loaded from image file `stem` (read-only), or an `hwsnn_ram`
+    without initial contents (read-write: INIT writes every address)."""
+    if rom is not None and rom.rams and write:
+        rd, wr = ram_ports(m, f"{key}_mem", unsigned(bits * len(images)), depth)
+        return rd, wr, bits
     if rom is not None and not write:
         n = min(len(img) for img in images)  # as packed_image: the shortest lane's length
         return rom_read_port(m, rom, f"{key}_mem", stem, [img[:n] for img in images], bits, depth,
@@ -90,7 +94,8 @@ def lane_memories(m, cfg, rom=None):
     `cfg.pack_lanes` (and lanes > 1) the weight and S memories are one memory each whose word
     holds every lane (lane l in bits l*w .. l*w + w - 1): all lanes read one address at once; a
     lane's port is then a `_LaneView`. With `rom` (a `_rom.RomFiles`) the read-only memories
-    (W, v0, theta, cbias) are `hwsnn_rom` instances loaded from image files, not inline inits."""
+    (W, v0, theta, cbias) are `hwsnn_rom` instances loaded from image files, and the
+    read-write ones (V, S, P, u) `hwsnn_ram` instances without initial contents: no inline inits."""
     G = cfg.groups
     depth = max(2, G)
     packed = packed_memories(cfg)
@@ -99,7 +104,8 @@ def lane_memories(m, cfg, rom=None):
         imgs = [cfg.weight_image(lane) for lane in range(cfg.lanes)]
         shared["w"] = _packed_memory(m, "w", cfg.w_bits, max(2, len(imgs[0])), imgs, rom=rom, stem=f"{cfg.name}.w")
     if "s" in packed:
-        shared["s"] = _packed_memory(m, "s", cfg.s_bits, depth, [[] for _ in range(cfg.lanes)], write=True)
+        shared["s"] = _packed_memory(m, "s", cfg.s_bits, depth, [[] for _ in range(cfg.lanes)], write=True,
+                                     rom=rom)
     for lane in range(cfg.lanes):
         wimg = cfg.weight_image(lane) if "w" not in packed else []
         v0img = [int(v) for v in cfg.param_image(lane, "v0")]
@@ -137,9 +143,12 @@ def lane_memories(m, cfg, rom=None):
                 ports[f"{key}r"] = rom_read_port(m, rom, f"{key}_mem{lane}", stem, [spec.init],
                                                  spec.shape.width, spec.depth)
                 continue
+            if rom is not None and rom.rams and key in _RAM_KEYS:  # read-write: INIT writes every address
+                ports[f"{key}r"], ports[f"{key}w"] = ram_ports(m, f"{key}_mem{lane}", spec.shape, spec.depth)
+                continue
             mem = Memory(shape=spec.shape, depth=spec.depth, init=[int(v) for v in spec.init])
             m.submodules[f"{key}_mem{lane}"] = mem
-            if key in ("v", "s", "p", "u"):
+            if key in _RAM_KEYS:
                 ports[f"{key}w"] = mem.write_port()
                 ports[f"{key}r"] = mem.read_port(transparent_for=(ports[f"{key}w"],))
             else:
@@ -162,6 +171,7 @@ class _MemSpec:
         self.shape, self.depth, self.init = shape, depth, init
 
 
+_RAM_KEYS = ("v", "s", "p", "u")  # read-write: V = v0, S = 0, P = 0, u = 0 written by INIT
 _ROM_STEMS = {"w": "w", "v0": "v0_", "theta": "theta", "cbias": "cbias"}  # as `emit.memory_images` names them
 
 

@@ -12,6 +12,13 @@ the data register without an initial value, the address `ceil(log2(depth))` bits
 Image files: `$readmemh` text, one word per line, two's complement, ceil(width / 4) hex
 digits (the format of `hwsnn.rtl.emit_network`'s `mem/*.hex`), `depth` lines (zero past the
 image, as Amaranth pads an init). Written atomically, with numpy (no Python loop per word).
+
+Read-write memories (the cores' V, S, P, u; the spike FIFOs' storage) are then instances of
+`hwsnn_ram` (`RAM_VERILOG`, `ram_ports`): no initial contents (the core's INIT writes every
+address before a read whose data is used; a FIFO reads only words it wrote), one synchronous
+write port and one synchronous read port, transparent for that write port by default, as
+Amaranth emits a `Memory` with `read_port(transparent_for=(wr,))`:
+`if (en) begin data <= mem[addr]; if (w_en && addr == w_addr) data <= w_data; end`.
 """
 
 import os
@@ -22,7 +29,7 @@ from amaranth.hdl import ClockSignal, Instance, Signal, signed, unsigned
 
 from hwsnn.errors import MappingError
 
-__all__ = ["ROM_VERILOG", "RomFiles", "hex_image", "rom_read_port"]
+__all__ = ["RAM_VERILOG", "ROM_VERILOG", "RomFiles", "hex_image", "ram_ports", "rom_read_port"]
 
 ROM_VERILOG = """// hwsnn_rom: a synchronous read-only memory loaded by $readmemh (hwsnn.rtl._rom)
 module hwsnn_rom #(parameter WIDTH = 1, parameter DEPTH = 2, parameter ABITS = 1, parameter FILE = "")
@@ -36,6 +43,19 @@ module hwsnn_rom #(parameter WIDTH = 1, parameter DEPTH = 2, parameter ABITS = 1
     $readmemh(FILE, mem);
   end
   always @(posedge clk) if (en) data <= mem[addr];
+endmodule
+"""
+
+RAM_VERILOG = """// hwsnn_ram: a synchronous read-write memory without initial contents (hwsnn.rtl._rom)
+module hwsnn_ram #(parameter WIDTH = 1, parameter DEPTH = 2, parameter ABITS = 1, parameter TRANSPARENT = 1)
+                  (input clk, input w_en, input [ABITS-1:0] w_addr, input [WIDTH-1:0] w_data,
+                   input r_en, input [ABITS-1:0] r_addr, output reg [WIDTH-1:0] r_data);
+  reg [WIDTH-1:0] mem [0:DEPTH-1];
+  always @(posedge clk) if (w_en) mem[w_addr] <= w_data;
+  always @(posedge clk) if (r_en) begin
+    r_data <= mem[r_addr];
+    if (TRANSPARENT && w_en && r_addr == w_addr) r_data <= w_data;  // the word written this cycle
+  end
 endmodule
 """
 
@@ -85,10 +105,12 @@ def _write_atomic(path, data):
 class RomFiles:
     """The folder of a design's ROM images. `add` writes one image and returns its absolute
     path (two memories never share a name: a second image under a name already taken with
-    other contents is an error)."""
+    other contents is an error). `rams`: the cores' read-write memories are `hwsnn_ram`
+    instances (False: Amaranth memories with inline initial values, the design as before)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, rams=True):
         self.folder = Path(folder).resolve()
+        self.rams = rams
         self._written = {}
 
     def module_path(self):
@@ -96,6 +118,13 @@ class RomFiles:
         path = self.folder / "hwsnn_rom.v"
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, ROM_VERILOG.encode())
+        return path
+
+    def ram_module_path(self):
+        """The `hwsnn_ram` module's Verilog, written into the folder: add it to the sources."""
+        path = self.folder / "hwsnn_ram.v"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, RAM_VERILOG.encode())
         return path
 
     def add(self, stem, data):
@@ -134,3 +163,23 @@ def rom_read_port(m, rom, key, stem, lanes, bits, depth, is_signed=True, wide_wo
     else:
         data, width = hex_image(lanes, bits, depth), bits * len(lanes)
     return _RomPort(m, key, width, depth, rom.add(stem, data), is_signed)
+
+
+class _Port:
+    """addr, en, data of one side of an `hwsnn_ram` (the interface of a Memory port)."""
+
+    def __init__(self, key, side, abits, shape):
+        self.addr, self.en = Signal(abits, name=f"{key}_{side}_addr"), Signal(name=f"{key}_{side}_en")
+        self.data = Signal(shape, name=f"{key}_{side}_data")
+
+
+def ram_ports(m, key, shape, depth, transparent=True):
+    """(read, write) ports of an `hwsnn_ram` instance `key` of `depth` words of `shape` (no
+    initial contents); the read is transparent for the write unless `transparent` is False."""
+    abits = max(1, (depth - 1).bit_length())
+    rd, wr = _Port(key, "r", abits, shape), _Port(key, "w", abits, shape)
+    m.submodules[key] = Instance("hwsnn_ram", p_WIDTH=rd.data.shape().width, p_DEPTH=depth, p_ABITS=abits,
+                                 p_TRANSPARENT=int(bool(transparent)), i_clk=ClockSignal("sync"),
+                                 i_w_en=wr.en, i_w_addr=wr.addr, i_w_data=wr.data,
+                                 i_r_en=rd.en, i_r_addr=rd.addr, o_r_data=rd.data)
+    return rd, wr

@@ -61,13 +61,14 @@ def design_key(configs, _mutate_ge=False):
 
 def network_verilog(rtl_net, path, _mutate_ge=False):
     """Write the network's Verilog to `path`, its read-only memories as image files in `mem/`
-    beside it (`hwsnn.rtl._rom`: loaded by $readmemh, not inline). Returns (text, sources):
+    beside it (`hwsnn.rtl._rom`: loaded by $readmemh, not inline; the read-write ones
+    `hwsnn_ram` instances without initial contents). Returns (text, sources):
     every Verilog file the simulator needs."""
     from hwsnn.rtl import Network
     from hwsnn.rtl._rom import RomFiles
     rom = RomFiles(Path(path).parent / "mem")
     text = write_verilog(Network(rtl_net.cores, rom=rom, _mutate_ge=_mutate_ge), "hwsnn_network", path)
-    return text, [Path(path), rom.module_path()]
+    return text, [Path(path), rom.module_path(), rom.ram_module_path()]
 
 
 def max_cycles(rtl_net):
