@@ -42,6 +42,7 @@ from hwsnn.errors import MappingError
 
 from ._core import FIRE_MODES, NeuronCore, core_monitor, event_layout, monitor_signature
 from ._maxpool import MaxPoolUnit
+from ._ram_fifo import RamFIFO
 
 __all__ = ["Network", "core_sources"]
 
@@ -143,6 +144,8 @@ class Network(wiring.Component):
             m.d.comb += [getattr(self, f"sops{k}").eq(core.sops),
                          getattr(self, f"acc_cycles{k}").eq(core.acc_cycles)]
         flush = Signal()
+        # rom mode (simulation): the FIFOs' storage an hwsnn_ram without initial contents
+        fifo_cls = RamFIFO if self.rom is not None and self.rom.rams else SyncFIFOBuffered
         consumers = {j: [] for j in range(n)}  # core j -> FIFO write sides
         streams = {k: [] for k in range(n)}
         for k, srcs in enumerate(self.sources):
@@ -151,7 +154,7 @@ class Network(wiring.Component):
                     streams[k].append((self.inp.valid, self.inp.payload, self.inp.ready))
                     continue
                 layout = event_layout(cores[j].cfg.out_index_bits, 2)
-                fifo = SyncFIFOBuffered(width=layout.size, depth=cores[j].cfg.n + 1)
+                fifo = fifo_cls(width=layout.size, depth=cores[j].cfg.n + 1)
                 m.submodules[f"fifo{j}_{k}_{t}"] = ResetInserter(flush)(fifo)  # init empties the FIFOs
                 consumers[j].append(fifo)
                 r_en = Signal(name=f"fifo{j}_{k}_{t}_ren")

@@ -90,15 +90,17 @@ def test_rom_mode_verilog_has_no_inline_memory_init(tmp_path):
         text, sources = _network_bench.network_verilog(net, tmp_path / name / "net.v")
         assert (tmp_path / name / "mem" / "hwsnn_ram.v") in sources
         inits = inline_inits(text)
-        assert inits <= {"storage"}, (name, inits)  # the FIFOs' storage: not yet
+        assert not inits and not re.search(r"\binitial\b", text), (name, inits)
         rams = re.findall(r"hwsnn_ram #\(.*?\) (\w+) \(", text, re.S)
         core = net.cores[0]  # STBIF: V and S per lane, or V per lane and one packed S
         want = {f"v_mem{ln}" for ln in range(core.lanes)} | (
             {"s_mem"} if pack else {f"s_mem{ln}" for ln in range(core.lanes)})
         assert want <= set(rams), (name, rams)
+        assert "storage" in rams  # the FIFOs' storage too (RamFIFO)
+        assert not re.search(r"^\s*reg\b.*\]\s*;", text, re.M)  # no memory array left in the network
     # synthesis and `hwsnn rtl emit` (no rom) keep Amaranth's memories, V with its v0 image inline
     inline = write_verilog(Network(net.cores), "hwsnn_network", tmp_path / "inline.v")
-    assert "hwsnn_ram" not in inline and {"v_mem0", "s_mem"} <= inline_inits(inline)  # net: the packed one
+    assert "hwsnn_ram" not in inline and {"v_mem0", "s_mem", "storage"} <= inline_inits(inline)  # the packed net
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
