@@ -42,7 +42,16 @@ def channel_abs_sums(K):
 
 def kernel_abs_sums(ct, layout):
     """Per neuron: sum of |K| over every (row, kernel position) of a kernel table that reaches
-    it (the column sums of |`_config._implied`|), one strided slice per kernel position (int64, exact)."""
+    it (the column sums of |`_config._implied`|), one strided slice per kernel position (int64,
+    exact); 0 outside the table's channels c0 .. c0 + C - 1."""
+    total = np.zeros((layout.C, layout.HW), np.int64)
+    C = ct.K.shape[0]
+    total[ct.c0:ct.c0 + C] = _kernel_abs_sums(ct, layout).reshape(C, layout.HW)
+    return total.reshape(-1)
+
+
+def _kernel_abs_sums(ct, layout):
+    """`kernel_abs_sums` over the table's own channels (C * H * W)."""
     C, Cin, KH, KW = ct.K.shape
     (sh, sw), (ph, pw) = ct.stride, ct.pad
     c, iy, ix = ct.rows[ct.rows[:, 0] >= 0].T

@@ -64,16 +64,20 @@ class ConvTable:
     pooling window) and adds K[co, c, ky, kx] to output (co, y, x) for every iy + pad_h =
     y * sh + ky, ix + pad_w = x * sw + kx inside the output. `src_shape` (Cs, Hs, Ws): the
     source's shape, row r = (cs * Hs + hs) * Ws + ws (None: unknown; the core then stores its
-    row table instead of computing it, see `_rows.row_decode`)."""
+    row table instead of computing it, see `_rows.row_decode`). `c0`: the core's channel of
+    K's output channel 0 (a multiple of the core's lanes): the table feeds channels c0 ..
+    c0 + C - 1 only (one part of a concatenation the core computes whole)."""
 
     K: np.ndarray
     stride: tuple
     pad: tuple
     rows: np.ndarray
     src_shape: tuple = None
+    c0: int = 0
 
     def __post_init__(self):
         self.K = _weights(self.K)
+        self.c0 = int(self.c0)
         self.rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 3)
         self.stride, self.pad = tuple(int(s) for s in self.stride), tuple(int(p) for p in self.pad)
         if self.src_shape is not None:
@@ -188,9 +192,14 @@ class CoreConfig:
                                        f"({t.n_rows}, {self.n}), not {t.dense.shape}")
             elif t.conv is None:
                 raise MappingError(f"core '{self.name}': table '{t.name}' has neither dense weights nor a kernel")
-            elif self.layout is None or t.conv.K.shape[0] != self.layout.C:
+            elif self.layout is None or not 0 <= t.conv.c0 <= self.layout.C - t.conv.K.shape[0]:
                 raise MappingError(f"core '{self.name}': kernel table '{t.name}' needs a (C, H, W) layout "
-                                   f"with C = {t.conv.K.shape[0]}")
+                                   f"with C >= {t.conv.c0 + t.conv.K.shape[0]} (channels from c0 = {t.conv.c0})")
+            elif t.conv.c0 % self.lanes or (t.conv.c0 + t.conv.K.shape[0] < self.layout.C
+                                             and t.conv.K.shape[0] % self.lanes):
+                raise MappingError(f"core '{self.name}': kernel table '{t.name}' feeds channels {t.conv.c0} .. "
+                                   f"{t.conv.c0 + t.conv.K.shape[0] - 1}: a part must start and end on a "
+                                   f"channel group of {self.lanes} lanes (or end at the last channel)")
         self.weights = None  # derived on read (`_dense_weights`)
         if any(t.zero for t in self.tables) and not all(t.zero for t in self.tables[self.first_zero:]):
             raise MappingError(f"core '{self.name}': zero tables must come after the others")
@@ -271,6 +280,10 @@ class CoreConfig:
         """Channel groups of a conv-placed core (channels co with co // lanes equal)."""
         return -(-self.layout.C // self.lanes)
 
+    def table_cgroups(self, t):
+        """(first channel group, channel groups) a kernel table walks: its channels c0 .. c0 + C - 1."""
+        return t.conv.c0 // self.lanes, -(-t.conv.K.shape[0] // self.lanes)
+
     @property
     def groups(self):
         """Addresses per lane. Dense: neuron n lives in lane n % lanes at address n // lanes."""
@@ -323,13 +336,13 @@ class CoreConfig:
                 sizes.append(t.n_rows * self.groups)
             else:
                 C, Cin, KH, KW = t.conv.K.shape
-                sizes.append(Cin * KH * KW * self.cgroups)
+                sizes.append(Cin * KH * KW * self.table_cgroups(t)[1])
         return np.cumsum([0] + sizes).tolist()
 
     def weight_image(self, lane):
         """Per table: dense rows at base + row * groups + g (W[row, neuron of (lane, g)]); a
-        kernel at base + ((c * KH + ky) * KW + kx) * cgroups + cg (K[cg * lanes + lane, c, ky,
-        kx]). Then the bias rows, like dense rows."""
+        kernel at base + ((c * KH + ky) * KW + kx) * Gt + cg (K[cg * lanes + lane, c, ky, kx],
+        Gt the table's channel groups, `table_cgroups`). Then the bias rows, like dense rows."""
         parts = []
         for t in self.tables:
             if t.zero:
@@ -339,8 +352,8 @@ class CoreConfig:
             else:
                 K = t.conv.K
                 C, Cin, KH, KW = K.shape
-                img = np.zeros((Cin, KH, KW, self.cgroups), dtype=np.int64)
-                mine = K[lane::self.lanes]  # channels cg * lanes + lane < C
+                img = np.zeros((Cin, KH, KW, self.table_cgroups(t)[1]), dtype=np.int64)
+                mine = K[lane::self.lanes]  # channels c0 + cg * lanes + lane < c0 + C
                 img[..., :len(mine)] = mine.transpose(1, 2, 3, 0)
                 parts.append(img.reshape(-1))
         if self.per_channel:  # bias row b at base + b * cgroups + cg
@@ -417,7 +430,7 @@ class CoreConfig:
         parts = [repr(sorted(self.summary().items())).encode(),
                  repr((self.s_min, self.s_max, self.gate, self.in_bound, self.bias_steps, self.window,
                        None if self.layout is None else (self.layout.C, self.layout.H, self.layout.W),
-                       [(t.kind, t.n_rows, t.source, None if t.conv is None else t.conv.src_shape)
+                       [(t.kind, t.n_rows, t.source, None if t.conv is None else (t.conv.src_shape, t.conv.c0))
                         for t in self.tables], self.row_rom, self.pack_lanes)).encode()]
         if self.kind == "cubalif":
             parts.append(repr((self.du, self.dv, self.w_exp, self.u_bits)).encode())
@@ -465,7 +478,7 @@ def _implied(ct, layout, ones=False):
     y, x = yn // sh, xn // sw
     ok = (cc >= 0) & (yn % sh == 0) & (xn % sw == 0) & (y >= 0) & (y < layout.H) & (x >= 0) & (x < layout.W)
     vals = np.ones(ok.sum(), np.int64) if ones else ct.K[co[ok], cc[ok], ky[ok], kx[ok]]
-    cols = co[ok] * layout.HW + y[ok] * layout.W + x[ok]
+    cols = (ct.c0 + co[ok]) * layout.HW + y[ok] * layout.W + x[ok]
     m = sp.csr_matrix((vals, (r[ok], cols)), shape=(n_rows, layout.C * layout.HW), dtype=np.int64)
     if not ones:
         m.eliminate_zeros()

@@ -129,19 +129,27 @@ class AccumulateWalk:
             vals = [s[k] for s in kshape]
             return select([Const(v) for v in vals], tid)
         KH, KW, self.SH, self.SW = (per_table(k) for k in range(4))
-        steps_ky = [s[2] * s[1] * Gc for s in kshape]  # address step of ky += sh: sh * KW * Gc
-        steps_kx = [s[3] * Gc for s in kshape]
+        # a kernel table walks its own channel groups cg = 0 .. Gt - 1, the core's cg0 + cg
+        # (all of them, cg0 = 0, unless it feeds one part of a concatenation: ConvTable.c0)
+        parts = [cfg.table_cgroups(t) if t.conv is not None else (0, Gc) for t in cfg.tables]
+        steps_ky = [s[2] * s[1] * gt for s, (_, gt) in zip(kshape, parts)]  # ky += sh: sh * KW * Gt
+        steps_kx = [s[3] * gt for s, (_, gt) in zip(kshape, parts)]
         self.DKY, self.DKX = (select([Const(v) for v in steps], tid) for steps in (steps_ky, steps_kx))
+        self.GT_LAST = select([Const(gt - 1, range(max(2, Gc))) for _, gt in parts], tid)
+        CG0 = select([Const(g0, range(max(2, Gc))) for g0, _ in parts], tid)
         pos_valid = (oy >= 0) & (oy < lay.H) & (ox >= 0) & (ox < lay.W)
         self.k_last_x, k_last_y = kx + self.SW >= KW, ky + self.SH >= KH
-        conv_addr = Signal(gbits)
-        m.d.comb += conv_addr.eq(cg * HW + oy * lay.W + ox)
+        conv_addr, ccg = Signal(gbits), cg
+        if any(g0 for g0, _ in parts):
+            ccg = Signal(range(max(2, Gc)))
+            m.d.comb += ccg.eq(cg + CG0)
+        m.d.comb += conv_addr.eq(ccg * HW + oy * lay.W + ox)
         m.d.comb += [
             issue_addr.eq(Mux(dense_walk, g, conv_addr)),
             issue_valid.eq(ev_active & (dense_walk | pos_valid)),
-            last_issue.eq(ev_active & Mux(dense_walk, g == G - 1, (cg == Gc - 1) & self.k_last_x & k_last_y)),
+            last_issue.eq(ev_active & Mux(dense_walk, g == G - 1, (cg == self.GT_LAST) & self.k_last_x & k_last_y)),
             w_addr.eq(Mux(dense_walk, Mux(bias_walk, wa + dcg, wa + g) if pc else wa + g, wa + cg)),
-            n_sop.eq(Mux(issue_valid, Mux(dense_walk, lv(dcg), lv(cg)), 0)),
+            n_sop.eq(Mux(issue_valid, Mux(dense_walk, lv(dcg), lv(ccg)), 0)),
         ]
 
     def start_dense(self, m, base, bias=0):
@@ -178,14 +186,14 @@ class AccumulateWalk:
     def _next_position(self, m):
         """Kernel-table core: the dense walk's next address (g, and its channel group dcg and
         pixel dp), or the kernel walk's next channel group, then kernel position."""
-        lay, Gc = self.lay, self.cfg.cgroups
+        lay = self.lay
         with m.If(self.dense_walk):
             m.d.sync += self.g.eq(self.g + 1)
             with m.If(self.dp == lay.HW - 1):
                 m.d.sync += [self.dp.eq(0), self.dcg.eq(self.dcg + 1)]
             with m.Else():
                 m.d.sync += self.dp.eq(self.dp + 1)
-        with m.Elif(self.cg != Gc - 1):
+        with m.Elif(self.cg != self.GT_LAST):
             m.d.sync += self.cg.eq(self.cg + 1)
         with m.Else():
             m.d.sync += self.cg.eq(0)

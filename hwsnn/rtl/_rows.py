@@ -22,7 +22,7 @@ ROW_FIELDS = ("valid", "dense", "tid", "wa", "ky0", "y0", "kx0", "x0")
 def _row_entries(cfg):
     """Per input row of a core with kernel tables: valid, dense, table id, weight address of its
     first position, and for kernel rows ky0, y0, kx0, x0; and the field widths."""
-    G, Gc = cfg.groups, cfg.cgroups
+    G = cfg.groups
     bases = cfg.table_bases()
     entries = []
     for t, tab in enumerate(cfg.tables):
@@ -34,6 +34,7 @@ def _row_entries(cfg):
                 entries.append((1, 1, t, bases[t] + r * G, 0, 0, 0, 0))
             continue
         C, Cin, KH, KW = tab.conv.K.shape
+        Gc = cfg.table_cgroups(tab)[1]  # the table's channel groups: its kernel image's word stride
         walk = tab.conv.walk()
         for (c, _, _), (ky0, y0, kx0, x0) in zip(tab.conv.rows, walk):
             if c < 0 or ky0 >= KH or kx0 >= KW:
@@ -71,7 +72,7 @@ def row_decode(cfg):
     A kernel table whose source is (Cs, Hs, Ws) with Hs, Ws powers of two splits the table's
     local row i = (cs * Hs + hs) * Ws + ws into bit fields; each row's entry must then be
     valid = vy[hs] & vx[ws], (ky0[hs], y0[hs]), (kx0[ws], x0[ws]) and the weight address
-    base[cs] + ya[hs] + xa[ws] (ya = ky0 * KW * Gc, xa = kx0 * Gc). Returns (widths, per table
+    base[cs] + ya[hs] + xa[ws] (ya = ky0 * KW * Gc, xa = kx0 * Gc, Gc the table's channel groups). Returns (widths, per table
     None for a zero table or (offset, n_rows, bh, bw, base, (vy, ky0, y0, ya), (vx, kx0, x0,
     xa))), only when rebuilding every row from these lookups gives exactly `_row_entries`
     (checked here; cores with a dense table, a table without src_shape, or `cfg.row_rom`
@@ -80,7 +81,7 @@ def row_decode(cfg):
         return None
     entries, widths = _row_entries(cfg)
     E = np.array(entries, dtype=np.int64).reshape(-1, 8)
-    Gc, bases, out = cfg.cgroups, cfg.table_bases(), []
+    bases, out = cfg.table_bases(), []
     for t, (tab, off) in enumerate(zip(cfg.tables, cfg.offsets())):
         if tab.zero:
             out.append(None)
@@ -91,6 +92,7 @@ def row_decode(cfg):
         if not (_pow2(Hs) and _pow2(Ws)) or Cs * Hs * Ws != tab.n_rows:
             return None
         _, _, KH, KW = tab.conv.K.shape
+        Gc = cfg.table_cgroups(tab)[1]
         e = E[off:off + tab.n_rows].reshape(Cs, Hs, Ws, 8)
         valid = e[..., 0].astype(bool)
         vy, vx = valid.any(axis=(0, 2)), valid.any(axis=(0, 1))

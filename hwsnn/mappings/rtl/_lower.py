@@ -12,6 +12,9 @@ Passes (each a function of the previous result):
    checked against the synapses on probe vectors (`_kernels.probe_check`, linear in the
    weights); else one dense matrix of every path (`_images.unroll`, built from the IR arrays
    with its own index arithmetic, never oracle code).
+   The parts of a split concatenation (same type, H x W, readers) become one core
+   (`_concat`: each part's kernels on its own channels, readers take one table of all parts);
+   `RtlNetwork.parts` says which IR nodes, and which of its neurons, each core holds.
 3. `configure`: one CoreConfig per node: bias rows b_t = release(bias, t, R)
    (`_images.bias_rows`); Ca-LIF: one bias row -leak issued for the T window steps, the
    settle phase in the network; widths from the IR (v_bits, s_bits) and from the values
@@ -31,6 +34,7 @@ from hwsnn.ir import (CUBALIF, IF, STBIF, CaLIF, Conv2d, Dense, Flatten, MaxPool
 from hwsnn.rtl import CoreConfig
 from hwsnn.rtl._config import ConvLayout, ConvTable, Table
 
+from ._concat import NotMergeable, combined_table, group_name, merge_parts, part_groups
 from ._images import bias_rows, unroll, unroll_sparse
 from ._kernels import path_kernel, probe_check
 
@@ -45,16 +49,22 @@ class RtlNetwork:
 
     graph: object          # the graph the RTL computes (with its delays)
     source: str
-    nodes: list            # node name of core k
+    nodes: list            # node name of core k (a concatenation's core: its own name)
     cores: list            # CoreConfig of core k (its tables name their source cores)
     meta: dict = field(default_factory=dict)
+    parts: list = None     # per core [(IR node, first neuron, end)]: the nodes whose neurons it holds
+
+    def __post_init__(self):
+        if self.parts is None:
+            self.parts = [[(n, 0, getattr(c, "n", 0))] for n, c in zip(self.nodes, self.cores)]
 
     def summary(self):
         """Per core: its CoreConfig summary, `layout` ("shared-kernel" or "dense") and
-        `layout_reason` (why a layer is dense)."""
+        `layout_reason` (why a layer is dense); `parts`: the IR nodes a concatenation's core computes."""
         return [{"node": n, **c.summary(), "layout": layout_of(c), "layout_reason": c.meta.get("layout_reason", ""),
-                 "sources": [t.name for t in c.tables]}
-                for n, c in zip(self.nodes, self.cores)]
+                 "sources": [t.name for t in c.tables],
+                 **({"parts": [p[0] for p in parts]} if len(parts) > 1 else {})}
+                for n, c, parts in zip(self.nodes, self.cores, self.parts)]
 
 
 def layout_of(cfg):
@@ -272,13 +282,44 @@ def _pool_config(graph, name, srcs, index, window):
                       node.s_bits, tables=[PoolInput(int(np.prod(node.in_shape)), index.get(src, -1), src)])
 
 
-def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0):
+class _Tables:
+    """`tables` of (node, source) pairs, each computed once (a concatenation's group is checked
+    with them before the cores are configured from them). `groups`: the concatenations one
+    core computes (`_concat`), `part_of`: part node -> its group."""
+
+    def __init__(self, graph, use_conv):
+        self.graph, self.use_conv, self.cache = graph, use_conv, {}
+        self.groups, self.part_of = [], {}
+
+    def __call__(self, name, src):
+        if (name, src) not in self.cache:
+            self.cache[name, src] = tables(self.graph, name, src, self.use_conv)
+        return self.cache[name, src]
+
+    def sources(self, name, srcs):
+        """[(source name, its tables, why dense)] of node `name`: a group's parts as one table."""
+        out, seen = [], set()
+        for s in srcs:
+            g = self.part_of.get(s)
+            if g is None:
+                out.append((s,) + self(name, s))
+            elif g not in seen:
+                seen.add(g)
+                parts = self.groups[g]
+                gname = group_name(parts)
+                shape = [int(np.prod(self.graph.nodes[p].shape)) for p in parts]
+                out.append((gname, [combined_table([self(name, p)[0] for p in parts], shape, gname)],
+                            "; ".join(self(name, p)[1] for p in parts if self(name, p)[1])))
+        return out
+
+
+def _configure(graph, name, srcs, index, lanes, use_conv=True, window=0, tabs_of=None):
     node = graph.nodes[name]
     if isinstance(node, MaxPool2d):
         return _pool_config(graph, name, srcs, index, window)
+    tabs_of = tabs_of or _Tables(graph, use_conv)
     tabs, why = [], []
-    for s in srcs:
-        t, w = tables(graph, name, s, use_conv)
+    for s, t, w in tabs_of.sources(name, srcs):
         for tab in t:
             tab.source = index.get(s, -1)
         tabs += t
@@ -343,9 +384,49 @@ def lower(graph, target=None, *, lanes=None, conv=True, pack_lanes=False):
     if len(Ts) > 1:
         raise MappingError(f"graph '{graph.name}': all CaLIF nodes must share one window T, not {sorted(Ts)}")
     window = Ts.pop() if Ts else 0
-    index = {name: k for k, (name, _) in enumerate(order)}
-    cores = [_configure(indexed, name, srcs, index, lanes, conv, window) for name, srcs in order]
+    tabs_of = _Tables(indexed, conv)
+    if conv and not window:
+        _concatenations(indexed, order, lanes, tabs_of)
+    entries = []  # (core name, the nodes it computes)
+    for name, _ in order:
+        g = tabs_of.part_of.get(name)
+        if g is None:
+            entries.append((name, [name]))
+        elif name == tabs_of.groups[g][-1]:  # the group's core takes the place of its last part
+            entries.append((group_name(tabs_of.groups[g]), tabs_of.groups[g]))
+    index = {}
+    for k, (core, names) in enumerate(entries):
+        index.update({core: k, **{n: k for n in names}})
+    srcs_of = dict(order)
+    cores, parts = [], []
+    for core, names in entries:
+        cfgs = [_configure(indexed, n, srcs_of[n], index, lanes, conv, window, tabs_of) for n in names]
+        cores.append(cfgs[0] if len(cfgs) == 1 else merge_parts(core, cfgs, lanes))
+        parts.append([(names[0], 0, getattr(cfgs[0], "n", 0))] if len(cfgs) == 1 else cores[-1].meta["parts"])
     for c in cores:
         c.pack_lanes = bool(pack_lanes)
-    return RtlNetwork(graph=graph, source=graph.sources[0], nodes=[n for n, _ in order], cores=cores,
-                      meta={"delay": DELAY, "lanes": lanes, "window": window, "pack_lanes": bool(pack_lanes)})
+    return RtlNetwork(graph=graph, source=graph.sources[0], nodes=[n for n, _ in entries], cores=cores,
+                      parts=parts, meta={"delay": DELAY, "lanes": lanes, "window": window,
+                                         "pack_lanes": bool(pack_lanes)})
+
+
+def _concatenations(graph, order, lanes, tabs_of):
+    """Fill `tabs_of.groups` with the concatenations one core can compute (`_concat`): every
+    part's tables are kernels or zero, every reader takes the parts as one table."""
+    srcs_of = dict(order)
+    readers = {}
+    for name, srcs in order:
+        for s in srcs:
+            readers.setdefault(s, []).append(name)
+    for parts in part_groups(graph, order):
+        try:
+            cfgs = [_configure(graph, p, srcs_of[p], {}, lanes, True, 0, tabs_of) for p in parts]
+            merge_parts(group_name(parts), cfgs, lanes)
+            for r in readers[parts[0]]:
+                shape = [int(np.prod(graph.nodes[p].shape)) for p in parts]
+                combined_table([tabs_of(r, p)[0] for p in parts], shape, r)
+        except (NotMergeable, MappingError):
+            continue
+        g = len(tabs_of.groups)
+        tabs_of.groups.append(parts)
+        tabs_of.part_of.update({p: g for p in parts})

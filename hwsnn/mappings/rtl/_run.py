@@ -112,31 +112,34 @@ def _trace(net, rec, batch, steps, info):
     g = net.graph
     V, S, Y, U, final, spikes, readback = {}, {}, {}, {}, {}, {}, {}
     changed = np.zeros((batch, steps), dtype=bool)
-    for k, (name, c) in enumerate(zip(net.nodes, net.cores)):
-        shape = g.nodes[name].shape
-        to_trace = lambda a: a.transpose(1, 0, 2).reshape(steps, batch, *shape)  # noqa: E731
+    for k, c in enumerate(net.cores):
         v, s = rec[f"V{k}"], rec[f"S{k}"]
         if c.kind == "maxpool":
+            name = net.nodes[k]
             changed |= _pool_records(g.nodes[name], c, rec, k, steps, batch, V, S, Y, final, spikes, readback)
             continue
-        V[name] = to_trace(v)
         prev_v = np.concatenate([np.broadcast_to(c.v0, (batch, 1, c.n)), v[:, :-1]], axis=1)
         prev_s = np.concatenate([np.zeros((batch, 1, c.n), dtype=np.int64), s[:, :-1]], axis=1)
         changed |= ((v != prev_v) | (s != prev_s)).any(axis=2)
         if f"U{k}" in rec:  # CUBA-LIF: the current u too
             u = rec[f"U{k}"]
-            U[name] = to_trace(u)
             changed |= (u != np.concatenate([np.zeros_like(u[:, :1]), u[:, :-1]], axis=1)).any(axis=2)
-        if f"DV{k}" in rec:  # what the V (and S) memories hold after the last step
-            readback[name] = {"V": rec[f"DV{k}"].reshape(batch, *shape)}
-            if c.kind != "readout":
-                readback[name]["S"] = rec[f"DS{k}"].reshape(batch, *shape)
-        if c.kind == "readout":
-            final[name] = {"V": V[name][-1], "S": np.zeros_like(V[name][-1])}
-            continue
-        S[name], Y[name] = to_trace(s), to_trace(rec[f"Y{k}"])
-        final[name] = {"V": V[name][-1], "S": S[name][-1]}
-        spikes[name] = np.abs(rec[f"Y{k}"]).sum(axis=1).reshape(batch, *shape)
+        for name, lo, hi in net.parts[k]:  # the IR nodes of the core: neurons lo .. hi - 1 each
+            shape = g.nodes[name].shape
+            to_trace = lambda a: a[..., lo:hi].transpose(1, 0, 2).reshape(steps, batch, *shape)  # noqa: E731
+            V[name] = to_trace(v)
+            if f"U{k}" in rec:
+                U[name] = to_trace(rec[f"U{k}"])
+            if f"DV{k}" in rec:  # what the V (and S) memories hold after the last step
+                readback[name] = {"V": rec[f"DV{k}"][:, lo:hi].reshape(batch, *shape)}
+                if c.kind != "readout":
+                    readback[name]["S"] = rec[f"DS{k}"][:, lo:hi].reshape(batch, *shape)
+            if c.kind == "readout":
+                final[name] = {"V": V[name][-1], "S": np.zeros_like(V[name][-1])}
+                continue
+            S[name], Y[name] = to_trace(s), to_trace(rec[f"Y{k}"])
+            final[name] = {"V": V[name][-1], "S": S[name][-1]}
+            spikes[name] = np.abs(rec[f"Y{k}"][..., lo:hi]).sum(axis=1).reshape(batch, *shape)
     t_eq = np.array([int(np.nonzero(row)[0].max()) + 1 if row.any() else 0 for row in changed])
     ends = [source_length(g.nodes[net.source])] + [c.bias_R for c in net.cores]
     settled = (t_eq < steps) & (max(ends) <= steps - 1)

@@ -8,6 +8,7 @@ import pytest
 
 from hwsnn import backends, ir, sim
 from hwsnn.mappings.rtl import lower, run
+from hwsnn.mappings.rtl._images import unroll_sparse
 
 from rtlsim import need_sim, values_compared
 
@@ -55,21 +56,34 @@ def pattern_net(seed, H=11):
 
 
 def test_patterns_lower_to_kernels_equal_to_the_unrolled_synapses():
-    from hwsnn.mappings.rtl._images import unroll_sparse
     net = lower(pattern_net(0), lanes=2)
     kinds = {n: [t.kind for t in c.tables] for n, c in zip(net.nodes, net.cores)}
-    assert kinds == {"a": ["conv"], "b": ["conv"], "c": ["conv"], "d": ["conv"], "e1": ["conv"],
-                     "e2": ["conv"], "f": ["conv", "conv"], "out": ["dense"]}
+    # the concatenation's two parts e1, e2 are one core (mappings/rtl/_concat.py); f reads it as one table
+    assert kinds == {"a": ["conv"], "b": ["conv"], "c": ["conv"], "d": ["conv"], "concat[e1..e2]": ["conv", "conv"],
+                     "f": ["conv"], "out": ["dense"]}
+    assert [p for p, _, _ in net.parts[net.nodes.index("concat[e1..e2]")]] == ["e1", "e2"]
     for n, core in zip(net.nodes, net.cores):
-        want = [unroll_sparse(net.graph, n, s).toarray() for s in dict.fromkeys(t.name for t in core.tables)]
-        assert np.array_equal(core.implied_weights(), np.concatenate(want)), n
-        assert np.array_equal(core.column_abs_sums(), np.abs(np.concatenate(want)).sum(0)), n  # acc bound
+        want, got = unrolled(net, n, core)
+        assert np.array_equal(got, want), n
+        assert np.array_equal(core.column_abs_sums(), np.abs(want).sum(0)), n  # acc bound
+
+
+def unrolled(net, core, cfg):
+    """(the unrolled synapses into core `core` per source, what its tables imply per source):
+    a concatenation's core (`net.parts`) holds several IR nodes side by side, and a source
+    that is such a core is its parts' rows one after the other."""
+    parts = {net.nodes[k]: [p for p, _, _ in ps] for k, ps in enumerate(net.parts)}
+    dst, names = parts[core], list(dict.fromkeys(t.name for t in cfg.tables))
+    want = [np.concatenate([np.concatenate([unroll_sparse(net.graph, d, s).toarray() for d in dst], axis=1)
+                            for s in parts.get(name, [name])]) for name in names]
+    implied, offs = cfg.implied_weights(), cfg.offsets()
+    got = [sum(implied[o:o + t.n_rows] for t, o in zip(cfg.tables, offs) if t.name == name) for name in names]
+    return np.concatenate(want), np.concatenate(got)
 
 
 def test_overlapping_pool_before_a_padded_conv_is_dense_and_exact():
     """SumPool(2, stride 1) then a padded conv: the conv's zero padding covers pool windows that
     reach real pixels, which no composed kernel can express; the probe check sees it."""
-    from hwsnn.mappings.rtl._images import unroll_sparse
     rng = np.random.default_rng(3)
     nodes = {"in": ir.Source((2, 5, 5), R=1, x_bits=4), "a.w": ir.Conv2d(rng.integers(-3, 4, (2, 2, 1, 1))),
              "a": _stbif(rng, (2, 5, 5)), "p": ir.SumPool2d((2, 2), (1, 1)),
