@@ -59,7 +59,8 @@ class Network(wiring.Component):
     """Cores `configs` (CoreConfig list, in topological order). See the module docstring."""
 
     def __init__(self, configs, *, counters=True, rom=None, _mutate_ge=False):
-        # rom: a `_rom.RomFiles` folder for the cores' read-only memories (see NeuronCore)
+        # rom: a `_rom.RomFiles` folder for the cores' read-only memories (see NeuronCore); with
+        # `rom.rams` the read-write ones and the FIFOs' storage are `hwsnn_ram` (no initial contents)
         configs = list(configs)
         if not configs:
             raise MappingError("Network: needs at least one core, not 0")

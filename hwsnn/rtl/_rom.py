@@ -105,8 +105,9 @@ def _write_atomic(path, data):
 class RomFiles:
     """The folder of a design's ROM images. `add` writes one image and returns its absolute
     path (two memories never share a name: a second image under a name already taken with
-    other contents is an error). `rams`: the cores' read-write memories are `hwsnn_ram`
-    instances (False: Amaranth memories with inline initial values, the design as before)."""
+    other contents is an error). `rams`: the read-write memories (the cores' V, S, P, u, the
+    FIFOs' storage) are `hwsnn_ram` instances (False: Amaranth memories with inline initial
+    values, the design as before)."""
 
     def __init__(self, folder, rams=True):
         self.folder = Path(folder).resolve()
