@@ -13,6 +13,7 @@ from hwsnn.errors import MappingError
 
 lava = pytest.importorskip("hwsnn.mappings.lava")
 from hwsnn.mappings.lava._group import execute_grouped, lower_grouped  # noqa: E402
+from densenets import tiny_densenet as build_densenet  # noqa: E402
 from lava_nets import make  # noqa: E402
 
 pytestmark = [pytest.mark.lava, pytest.mark.timeout(300)]
@@ -20,22 +21,7 @@ pytestmark = [pytest.mark.lava, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def tiny_densenet():
-    torch = pytest.importorskip("torch")
-    from hwsnn._torchvision import import_torchvision
-    from hwsnn.compile import compile_qann
-    from hwsnn.convert import convert
-    from hwsnn.energy import plan_steps
-
-    tv = import_torchvision()
-    torch.manual_seed(0)
-    model = tv.models.DenseNet(growth_rate=4, block_config=(3, 2), num_init_features=8,
-                               bn_size=2, num_classes=3).eval()
-    calib = torch.randint(0, 256, (4, 3, 16, 16)).float() / 255
-    qann = convert(model, (3, 16, 16), levels=4, calib=calib)
-    graph = compile_qann(qann, input_scale=1 / 255, input_range=(0, 255), w_bits=8)
-    x = np.random.default_rng(0).integers(0, 256, (2, 3, 16, 16))
-    steps = plan_steps(backends.stated_graph("lava", graph), x).steps
-    return graph, x, steps
+    return build_densenet("lava")
 
 
 def _values(graph, steps, batch):
