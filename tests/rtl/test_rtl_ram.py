@@ -20,7 +20,7 @@ from hwsnn.rtl.sim import _network_bench
 from hwsnn.rtl.sim._runner import write_verilog
 
 from cubanets import random_cuba_graph, random_cuba_inputs
-from rtlsim import need_sim, values_compared
+from rtlsim import need_sim, small_stbif_net, values_compared
 
 pytestmark = pytest.mark.rtl
 
@@ -29,15 +29,7 @@ STEPS = 8
 
 def stbif_net():
     """Source(6) -> Dense -> ST-BIF (per-neuron theta, v0 in 1..3: V = v0 matters) -> Dense -> Readout."""
-    rng = np.random.default_rng(5)
-    nodes = {"in": ir.Source((6,), R=1, x_bits=5),
-             "fc1": ir.Dense(rng.integers(-6, 7, (5, 6)), w_bits=4),
-             "a": ir.STBIF((5,), theta=rng.integers(3, 9, 5), v0=rng.integers(1, 4, 5), s_min=-2, s_max=4,
-                           v_bits=10, s_bits=4),
-             "fc2": ir.Dense(rng.integers(-4, 5, (3, 5)), w_bits=4),
-             "out": ir.Readout((3,), v_bits=12)}
-    edges = [ir.Edge("in", "fc1"), ir.Edge("fc1", "a"), ir.Edge("a", "fc2"), ir.Edge("fc2", "out")]
-    return ir.Graph(nodes, edges, name="ram-net")
+    return small_stbif_net(5, 1, "ram-net")
 
 
 def calif_net(T=3):

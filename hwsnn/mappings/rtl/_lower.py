@@ -296,6 +296,14 @@ class _Tables:
             self.cache[name, src] = tables(self.graph, name, src, self.use_conv)
         return self.cache[name, src]
 
+    def combined(self, name, parts):
+        """The one table node `name` takes from a group's `parts` (`_concat.combined_table`)."""
+        if (name, tuple(parts)) not in self.cache:
+            shape = [int(np.prod(self.graph.nodes[p].shape)) for p in parts]
+            self.cache[name, tuple(parts)] = combined_table([self(name, p)[0] for p in parts], shape,
+                                                            group_name(parts))
+        return self.cache[name, tuple(parts)]
+
     def sources(self, name, srcs):
         """[(source name, its tables, why dense)] of node `name`: a group's parts as one table."""
         out, seen = [], set()
@@ -306,9 +314,7 @@ class _Tables:
             elif g not in seen:
                 seen.add(g)
                 parts = self.groups[g]
-                gname = group_name(parts)
-                shape = [int(np.prod(self.graph.nodes[p].shape)) for p in parts]
-                out.append((gname, [combined_table([self(name, p)[0] for p in parts], shape, gname)],
+                out.append((group_name(parts), [self.combined(name, parts)],
                             "; ".join(self(name, p)[1] for p in parts if self(name, p)[1])))
         return out
 
@@ -386,7 +392,7 @@ def lower(graph, target=None, *, lanes=None, conv=True, pack_lanes=False):
     window = Ts.pop() if Ts else 0
     tabs_of = _Tables(indexed, conv)
     if conv and not window:
-        _concatenations(indexed, order, lanes, tabs_of)
+        _concatenations(indexed, order, tabs_of)
     entries = []  # (core name, the nodes it computes)
     for name, _ in order:
         g = tabs_of.part_of.get(name)
@@ -410,22 +416,23 @@ def lower(graph, target=None, *, lanes=None, conv=True, pack_lanes=False):
                                          "pack_lanes": bool(pack_lanes)})
 
 
-def _concatenations(graph, order, lanes, tabs_of):
+def _concatenations(graph, order, tabs_of):
     """Fill `tabs_of.groups` with the concatenations one core can compute (`_concat`): every
-    part's tables are kernels or zero, every reader takes the parts as one table."""
+    part's tables are kernels (or zero, with at least one kernel), every reader takes the parts
+    as one table. (Type, H x W, S width and range are equal within a `part_groups` group.)"""
     srcs_of = dict(order)
     readers = {}
     for name, srcs in order:
         for s in srcs:
             readers.setdefault(s, []).append(name)
     for parts in part_groups(graph, order):
+        kinds = [{t.kind for _, ts, _ in tabs_of.sources(p, srcs_of[p]) for t in ts} for p in parts]
+        if any("conv" not in k or "dense" in k for k in kinds):
+            continue
         try:
-            cfgs = [_configure(graph, p, srcs_of[p], {}, lanes, True, 0, tabs_of) for p in parts]
-            merge_parts(group_name(parts), cfgs, lanes)
             for r in readers[parts[0]]:
-                shape = [int(np.prod(graph.nodes[p].shape)) for p in parts]
-                combined_table([tabs_of(r, p)[0] for p in parts], shape, r)
-        except (NotMergeable, MappingError):
+                tabs_of.combined(r, parts)
+        except NotMergeable:
             continue
         g = len(tabs_of.groups)
         tabs_of.groups.append(parts)

@@ -6,27 +6,19 @@ makes the run fail; so the file-loaded path cannot silently read zeros."""
 import numpy as np
 import pytest
 
-from hwsnn import backends, ir, sim
+from hwsnn import backends, sim
 from hwsnn.errors import BackendError
 from hwsnn.mappings.rtl import lower, run_lowered
 from hwsnn.rtl._rom import ROM_VERILOG, hex_image
 
-from rtlsim import need_sim
+from rtlsim import need_sim, small_stbif_net
 
 pytestmark = pytest.mark.rtl
 
 
 def small_net():
     """Source(6) -> Dense -> ST-BIF (per-neuron theta and v0: ROMs too) -> Dense -> Readout."""
-    rng = np.random.default_rng(3)
-    nodes = {"in": ir.Source((6,), R=1, x_bits=5),
-             "fc1": ir.Dense(rng.integers(-6, 7, (5, 6)), w_bits=4),
-             "a": ir.STBIF((5,), theta=rng.integers(3, 9, 5), v0=rng.integers(0, 3, 5), s_min=-2, s_max=4,
-                           v_bits=10, s_bits=4),
-             "fc2": ir.Dense(rng.integers(-4, 5, (3, 5)), w_bits=4),
-             "out": ir.Readout((3,), v_bits=12)}
-    edges = [ir.Edge("in", "fc1"), ir.Edge("fc1", "a"), ir.Edge("a", "fc2"), ir.Edge("fc2", "out")]
-    return ir.Graph(nodes, edges, name="rom-net")
+    return small_stbif_net(3, 0, "rom-net")
 
 
 def read_hex(path, bits):
